@@ -1,0 +1,60 @@
+# Self-bootstrapping targets: every target creates .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch goes in first so pip never resolves a multi-GB CUDA build; GPU users override it,
+# e.g. make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124"
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= test,onnx
+PYTEST_ARGS ?=
+
+# Ray settings for the platform process tree (see docs/architecture.md, "Ingress").
+# FAST_INGRESS=1 turns on Ray Serve's HAProxy ingress with throughput-optimized handles.
+FAST_INGRESS ?= 1
+export RAY_USAGE_STATS_ENABLED ?= 0
+export RAY_AUTH_MODE ?= disabled
+export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S ?= 2
+ifeq ($(FAST_INGRESS),1)
+export RAY_SERVE_ENABLE_HA_PROXY ?= 1
+export RAY_SERVE_THROUGHPUT_OPTIMIZED ?= 1
+endif
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv and install the platform with test extras
+
+run: venv ## Start the platform: serve run serve_config.yaml (http://127.0.0.1:8080)
+	PYTHONPATH=$(CURDIR) $(BIN)/serve run serve_config.yaml
+
+test: venv ## Run the whole test suite (unit, integration, Ray Serve, real clients)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: venv ## Unit tier only (no Ray, no network)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+bench: venv ## Run the benchmarks and print ratio tables
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: venv ## ruff, mypy and import-linter
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/ruff check control_plane deployments tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+clean: ## Remove the virtualenv and local state
+	rm -rf $(VENV) var
+
+.PHONY: help venv run test test-unit bench lint clean

@@ -1,0 +1,41 @@
+"""FastAPI dependencies: typed aliases so route signatures read like prose."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from control_plane.integrations.serve_types import ServeGateway
+from control_plane.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; services commit, this only rolls back and closes."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_gateway(request: Request) -> ServeGateway:
+    """The Serve gateway created in the lifespan."""
+    gateway: ServeGateway = request.app.state.gateway
+    return gateway
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+GatewayDep = Annotated[ServeGateway, Depends(get_gateway)]

@@ -1,0 +1,175 @@
+"""One table from domain errors to HTTP statuses, and one renderer per API surface.
+
+Each surface keeps the error body its real clients parse: Triton/KServe v2 ``{"error": msg}``,
+TorchServe ``{"code", "type", "message"}``, Torc ``{"error": {"message"}}``, MLServe
+``{"error": msg}``; everything else uses the platform envelope ``{"error": {code, message,
+details, request_id}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from control_plane import errors
+from control_plane.api.request_context import get_request_id
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.NotFoundError: 404,
+    errors.AlreadyExistsError: 409,
+    errors.ConflictError: 409,
+    errors.InvalidStateError: 409,
+    errors.PermissionDeniedError: 403,
+    errors.AuthenticationRequiredError: 401,
+    errors.UpstreamUnavailableError: 503,
+    errors.UpstreamError: 502,
+    errors.ValidationFailedError: 422,
+    errors.BadRequestError: 400,
+    errors.PayloadTooLargeError: 413,
+    errors.ExecutionError: 500,
+    errors.TimeoutExceededError: 408,
+}
+
+# TorchServe exception names clients see in the "type" field, by status.
+_TORCHSERVE_TYPES = {
+    400: "BadRequestException",
+    404: "ResourceNotFoundException",
+    405: "MethodNotAllowedException",
+    408: "RequestTimeoutException",
+    409: "ConflictStatusException",
+    413: "BadRequestException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+
+Renderer = Callable[[int, str, str, dict[str, Any]], dict[str, Any]]
+
+
+def status_for(exc: errors.DomainError) -> int:
+    """The HTTP status of a domain error, resolved along its MRO."""
+    for klass in type(exc).__mro__:
+        if klass in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[klass]
+    return 500
+
+
+def _render_platform(status: int, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details,
+            "request_id": get_request_id(),
+        }
+    }
+
+
+def _render_triton(status: int, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"error": message}
+
+
+def _render_mlserve(status: int, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message, "code": code}
+    body.update({k: v for k, v in details.items() if k not in body})
+    return body
+
+
+def _render_torchserve(
+    status: int, code: str, message: str, details: dict[str, Any]
+) -> dict[str, Any]:
+    ts_type = details.get("ts_type") or _TORCHSERVE_TYPES.get(status, "InternalServerException")
+    return {"code": status, "type": ts_type, "message": message}
+
+
+def _render_torc(status: int, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    inner: dict[str, Any] = {"message": message, "code": code}
+    inner.update({k: v for k, v in details.items() if k not in inner})
+    return {"error": inner}
+
+
+_TORCHSERVE_PREFIXES = ("/workflows", "/wfpredict", "/models", "/predictions", "/ping")
+RENDERERS: list[tuple[tuple[str, ...], Renderer]] = [
+    (("/v2",), _render_triton),
+    (("/torc-service",), _render_torc),
+    (("/api", "/apps"), _render_mlserve),
+    (_TORCHSERVE_PREFIXES, _render_torchserve),
+]
+
+
+def _matches(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def renderer_for(path: str) -> Renderer:
+    """Pick the error body shape for a request path."""
+    for prefixes, renderer in RENDERERS:
+        if _matches(path, prefixes):
+            return renderer
+    return _render_platform
+
+
+def error_response(path: str, status: int, code: str, message: str, **details: Any) -> JSONResponse:
+    """Build the error response a given path's clients expect."""
+    body = renderer_for(path)(status, code, message, details)
+    return JSONResponse(body, status_code=status, headers={"x-request-id": get_request_id()})
+
+
+async def _domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.warning("request %s failed: %s", get_request_id(), exc.message)
+    return error_response(request.url.path, status, exc.code, exc.message, **exc.details)
+
+
+def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    cleaned = []
+    for err in exc.errors():
+        cleaned.append({k: v for k, v in err.items() if k not in ("input", "ctx", "url")})
+    return cleaned
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = _clean_validation_errors(exc)
+    summary = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in problems
+    )
+    path = request.url.path
+    # Torc answers rule violations with 422; every other surface calls malformed input a 400.
+    status = 422 if _matches(path, ("/torc-service",)) else 400
+    return error_response(path, status, "invalid_request", summary or "invalid request", errors=problems)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path
+    if exc.status_code == 404:
+        message = "Requested resource is not found, please refer to API document."
+    elif exc.status_code == 405:
+        message = "Requested method is not allowed, please refer to API document."
+    else:
+        message = str(exc.detail)
+    code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(path, exc.status_code, code, message)
+
+
+async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error in request %s", get_request_id())
+    return error_response(request.url.path, 500, "internal_error", "Internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the one error mapping on the FastAPI app."""
+    app.add_exception_handler(errors.DomainError, _domain_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(Exception, _unhandled_error_handler)

@@ -1,0 +1,98 @@
+"""RayServeGateway: the one place in the control plane that calls Ray Serve.
+
+Ray is imported lazily inside methods so the control plane imports (and its unit tests run)
+without a Ray runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from control_plane.errors import UpstreamUnavailableError
+from control_plane.integrations.serve_types import AppSpec, AppState, DeploymentState
+
+logger = logging.getLogger(__name__)
+
+_INSTALL_HINT = "Ray Serve is not installed: pip install 'ray[serve]'"
+
+
+def _serve() -> Any:
+    try:
+        from ray import serve
+    except ImportError as exc:  # pragma: no cover - exercised only without ray installed
+        raise UpstreamUnavailableError(_INSTALL_HINT) from exc
+    return serve
+
+
+def _import_builder(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class RayServeGateway:
+    """Deploys applications with the Serve Python API from inside the control-plane replica."""
+
+    def apply(self, spec: AppSpec) -> None:
+        """Build the application from its builder and run it without blocking.
+
+        Raises:
+            UpstreamUnavailableError: Serve refused the application.
+        """
+        serve = _serve()
+        app = _import_builder(spec.builder)(spec.args)
+        try:
+            serve._run(app, name=spec.name, route_prefix=spec.route_prefix, _blocking=False)
+        except Exception as exc:
+            raise UpstreamUnavailableError(f"Ray Serve refused application {spec.name}: {exc}") from exc
+
+    def delete(self, name: str) -> None:
+        """Delete an application; a missing one is not an error."""
+        serve = _serve()
+        try:
+            serve.delete(name, _blocking=False)
+        except Exception as exc:
+            logger.warning("serve.delete(%s) failed: %s", name, exc)
+
+    def status(self) -> dict[str, AppState]:
+        """Every application's state from ``serve.status()``."""
+        serve = _serve()
+        try:
+            overview = serve.status()
+        except Exception as exc:
+            raise UpstreamUnavailableError(f"Ray Serve status unavailable: {exc}") from exc
+        result: dict[str, AppState] = {}
+        for name, app in overview.applications.items():
+            deployments = {
+                dname: DeploymentState(
+                    status=str(getattr(d.status, "value", d.status)),
+                    message=d.message or "",
+                    replica_states={
+                        str(getattr(k, "value", k)): int(v) for k, v in d.replica_states.items()
+                    },
+                )
+                for dname, d in app.deployments.items()
+            }
+            result[name] = AppState(
+                name=name,
+                status=str(getattr(app.status, "value", app.status)),
+                message=app.message or "",
+                deployments=deployments,
+            )
+        return result
+
+    def cluster_resources(self) -> dict[str, float]:
+        """Total cluster resources from ``ray.cluster_resources()``."""
+        import ray
+
+        return {k: float(v) for k, v in ray.cluster_resources().items()}
+
+    def call(self, app_name: str, method: str, *args: Any) -> Any:
+        """Call ``method`` on the app's ingress through a DeploymentHandle and wait."""
+        serve = _serve()
+        try:
+            handle = serve.get_app_handle(app_name)
+            return getattr(handle, method).remote(*args).result(timeout_s=30)
+        except Exception as exc:
+            raise UpstreamUnavailableError(f"application {app_name} did not answer: {exc}") from exc

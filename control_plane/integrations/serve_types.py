@@ -1,0 +1,66 @@
+"""Ray-free value types exchanged with the Serve gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One Serve application the control plane wants running.
+
+    Attributes:
+        name: Serve application name (unique in the cluster).
+        route_prefix: HTTP route prefix the Serve ingress routes straight to the app.
+        builder: import path of a typed application builder, ``module:function``.
+        args: JSON-serialisable arguments handed to the builder.
+    """
+
+    name: str
+    route_prefix: str | None
+    builder: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DeploymentState:
+    """Status of one deployment inside an application."""
+
+    status: str
+    message: str = ""
+    replica_states: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class AppState:
+    """Status of one Serve application as Ray reports it."""
+
+    name: str
+    status: str
+    message: str = ""
+    deployments: dict[str, DeploymentState] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        """True when Serve reports the application RUNNING."""
+        return self.status == "RUNNING"
+
+
+class ServeGateway(Protocol):
+    """Every call the control plane makes into Ray Serve."""
+
+    def apply(self, spec: AppSpec) -> None:
+        """Deploy or update an application without waiting for it to be ready."""
+
+    def delete(self, name: str) -> None:
+        """Remove an application without waiting for it to drain."""
+
+    def status(self) -> dict[str, AppState]:
+        """Every application's state, by name."""
+
+    def cluster_resources(self) -> dict[str, float]:
+        """Total resources of the Ray cluster (``CPU``, ``GPU``, ``memory``...)."""
+
+    def call(self, app_name: str, method: str, *args: Any) -> Any:
+        """Call a method on an application's ingress deployment and return the result."""

@@ -1,0 +1,1 @@
+"""Use-cases between the routes and the database (one service per resource)."""

@@ -1,0 +1,137 @@
+"""Platform settings: one pydantic-settings tree, env prefix ``CP_``, nested with ``__``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    """Where the desired state lives (``CP_DB__URL``)."""
+
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty means a SQLite file under the data dir "
+        "(``<data_dir>/platform.db``); use ``postgresql+psycopg2://...`` for several replicas.",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement.")
+    pool_size: int = Field(default=5, ge=1, description="Connection pool size (PostgreSQL only).")
+
+
+class StoreSettings(BaseModel):
+    """The artifact store: model repositories, .mar and .war archives."""
+
+    root: str = Field(
+        default="",
+        description="Store root directory. Empty means ``<data_dir>/store``. On a multi-node cluster "
+        "this must be a path every node sees (shared filesystem).",
+    )
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest accepted upload or download, in bytes."
+    )
+
+
+class AuthSettings(BaseModel):
+    """Admin credentials and who may reach management endpoints."""
+
+    admin_user: str = Field(default="admin", description="Bootstrap admin created on first start.")
+    admin_password: str = Field(default="admin", description="Bootstrap admin password.")
+    management_allow_remote: bool = Field(
+        default=False,
+        description="Serve management endpoints to non-loopback clients without credentials. "
+        "Off by default: remote callers must present admin credentials.",
+    )
+    management_require_auth: bool = Field(
+        default=False,
+        description="Require admin credentials on management endpoints from every client. Turn "
+        "on when the HTTP port binds a non-loopback address behind the HAProxy ingress (which "
+        "hides the client address).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Peers whose X-Forwarded-For header is believed (the Serve ingress).",
+    )
+
+
+class ServingSettings(BaseModel):
+    """Defaults for the Ray Serve applications the control plane creates."""
+
+    max_ongoing_requests: int = Field(
+        default=64, ge=1, description="Per replica. Serve's default of 5 collapses under load."
+    )
+    replica_num_cpus: float = Field(
+        default=0.0, ge=0, description="CPUs reserved per model replica (0 = no reservation)."
+    )
+    load_timeout_s: float = Field(
+        default=180.0, gt=0, description="How long a synchronous load waits for RUNNING."
+    )
+    gpu_fallback_to_cpu: bool = Field(
+        default=False,
+        description="Run KIND_GPU models on CPU when the cluster has no GPU (else they wait).",
+    )
+    reconcile_period_s: float = Field(
+        default=15.0, gt=0, description="How often the reconciler compares the DB with Ray."
+    )
+    startup_models: list[str] = Field(
+        default_factory=list, description="Repository models loaded at start (Triton --load-model)."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the control plane reads from the environment or ``serve_config.yaml`` args."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CP_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    environment: str = Field(default="development", description="development | production.")
+    data_dir: str = Field(default="./var", description="Root for embedded state (SQLite, store).")
+    public_url: str = Field(
+        default="http://127.0.0.1:8080", description="How clients reach the HTTP port."
+    )
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: str) -> str:
+        return str(Path(value).expanduser().resolve())
+
+    @property
+    def database_url(self) -> str:
+        """The effective SQLAlchemy URL."""
+        return self.db.url or f"sqlite:///{Path(self.data_dir) / 'platform.db'}"
+
+    @property
+    def store_root(self) -> Path:
+        """The effective artifact store root."""
+        return Path(self.store.root or Path(self.data_dir) / "store").resolve()
+
+    def enforce_production_secrets(self) -> None:
+        """Refuse the placeholder admin password outside development.
+
+        Raises:
+            ValueError: when running in production with the default password.
+        """
+        if self.environment != "development" and self.auth.admin_password == "admin":
+            raise ValueError(
+                "Got the placeholder admin password in environment "
+                f"{self.environment!r}; set CP_AUTH__ADMIN_PASSWORD."
+            )
+
+
+def build_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the environment, with ``serve_config.yaml`` args layered on top."""
+    return Settings(**(overrides or {}))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings from the environment only (CLI tools)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Data plane: Ray Serve deployments (model servers, workflow drivers, gateway, job runner)."""

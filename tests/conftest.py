@@ -1,0 +1,193 @@
+"""Shared fixtures: settings, databases (SQLite and PostgreSQL), the app with a fake gateway,
+and one Ray Serve platform per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from control_plane.settings import Settings
+from tests.fakes import FakeServeGateway
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_available() -> bool:
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session", name="postgres_admin_url")
+def postgres_admin_url_fixture() -> str:
+    if not _postgres_available():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; start it (see .ci/run)")
+    return PG_ADMIN_URL
+
+
+def create_pg_database(admin_url: str) -> str:
+    """Create an empty database and return its URL."""
+    import sqlalchemy as sa
+
+    name = f"cp_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    """Drop a database made by create_pg_database."""
+    import sqlalchemy as sa
+
+    name = url.rsplit("/", 1)[1]
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], name="db_url")
+def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database per test, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'platform.db'}"
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    url = create_pg_database(admin)
+    try:
+        yield url
+    finally:
+        drop_pg_database(admin, url)
+
+
+@pytest.fixture(name="settings")
+def settings_fixture(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(data_dir=str(tmp_path / "data"), db={"url": db_url})
+
+
+@pytest.fixture(name="gateway")
+def gateway_fixture() -> FakeServeGateway:
+    return FakeServeGateway()
+
+
+@pytest.fixture(name="client")
+async def client_fixture(settings: Settings, gateway: FakeServeGateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The control-plane app in-process (lifespan run) with the fake Serve gateway."""
+    from control_plane.app import create_app
+
+    app = create_app(settings, gateway_factory=lambda: gateway)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+class PlatformHandle:
+    """A running platform: Ray cluster + Serve + the control-plane app (session-scoped)."""
+
+    def __init__(self, url: str, port: int, data_dir: Path, args: dict[str, object]) -> None:
+        self.url = url
+        self.port = port
+        self.host_port = f"127.0.0.1:{port}"
+        self.data_dir = data_dir
+        self.args = args
+
+    def redeploy_control_plane(self) -> None:
+        """Deploy the control-plane app again (what ``serve run`` does on start)."""
+        from ray import serve
+
+        from deployments.apps import build_control_plane
+
+        serve.run(build_control_plane(dict(self.args)), name="control-plane", route_prefix="/")
+
+
+def ray_test_env(fast_ingress: bool) -> dict[str, str]:
+    """Environment for a Ray cluster started by tests (inherited by every Ray process)."""
+    env = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0.5",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    if fast_ingress:
+        env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session", name="platform")
+def platform_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformHandle]:
+    """One Ray cluster and one platform for the whole test session.
+
+    ``PLATFORM_FAST_INGRESS=0`` runs the suite on Serve's default Python proxy instead of the
+    HAProxy ingress that ``make run`` uses.
+    """
+    fast = os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1"
+    os.environ.update(ray_test_env(fast))
+    import ray
+    from ray import serve
+
+    data_dir = tmp_path_factory.mktemp("platform")
+    ray.init(
+        address="local",
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+    )
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    args: dict[str, object] = {
+        "data_dir": str(data_dir),
+        "public_url": f"http://127.0.0.1:{port}",
+        "serving": {"reconcile_period_s": 2.0, "load_timeout_s": 120.0},
+    }
+    handle = PlatformHandle(f"http://127.0.0.1:{port}", port, data_dir, args)
+    handle.redeploy_control_plane()
+    _wait_http_ok(handle.url + "/healthz", timeout_s=60)
+    try:
+        yield handle
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _wait_http_ok(url: str, timeout_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(url, timeout=5)
+            if resp.status_code == 200:
+                return
+            last = resp.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout_s}s: {last}")

@@ -1,0 +1,43 @@
+"""Test doubles for boundaries that are also tested for real (tests/serve, tests/compat)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_plane.integrations.serve_types import AppSpec, AppState, DeploymentState
+
+
+class FakeServeGateway:
+    """Records applications in memory; every applied app is reported RUNNING."""
+
+    def __init__(self, resources: dict[str, float] | None = None) -> None:
+        self.apps: dict[str, AppSpec] = {}
+        self.deleted: list[str] = []
+        self.resources = resources or {"CPU": 2.0}
+        self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
+        self.call_results: dict[tuple[str, str], Any] = {}
+        self.fail_apply: set[str] = set()
+
+    def apply(self, spec: AppSpec) -> None:
+        if spec.name in self.fail_apply:
+            from control_plane.errors import UpstreamUnavailableError
+
+            raise UpstreamUnavailableError(f"Ray Serve refused application {spec.name}")
+        self.apps[spec.name] = spec
+
+    def delete(self, name: str) -> None:
+        self.apps.pop(name, None)
+        self.deleted.append(name)
+
+    def status(self) -> dict[str, AppState]:
+        return {
+            name: AppState(name=name, status="RUNNING", deployments={"d": DeploymentState("HEALTHY")})
+            for name in self.apps
+        }
+
+    def cluster_resources(self) -> dict[str, float]:
+        return dict(self.resources)
+
+    def call(self, app_name: str, method: str, *args: Any) -> Any:
+        self.calls.append((app_name, method, args))
+        return self.call_results.get((app_name, method))
