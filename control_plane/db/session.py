@@ -62,6 +62,7 @@ def _alembic_config(engine: Engine) -> Any:
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.set_main_option("version_locations", str(_MIGRATIONS / "versions"))
     cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d_%%(slug)s")
     cfg.attributes["engine"] = engine
     return cfg
 
