@@ -1,0 +1,38 @@
+"""Server metadata and health: ``/v2``, ``/v2/health/live``, ``/v2/health/ready``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from control_plane.api.kserve_v2.deps import ModelServiceDep
+
+router = APIRouter()
+
+EXTENSIONS = [
+    "binary_tensor_data",
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "model_configuration",
+    "statistics",
+    "parameters",
+]
+
+
+@router.get("/v2", operation_id="get_server_metadata")
+def get_server_metadata() -> dict[str, Any]:
+    """Server name, version and supported protocol extensions."""
+    return {"name": "rayserve-platform", "version": "0.1.0", "extensions": EXTENSIONS}
+
+
+@router.get("/v2/health/live", operation_id="get_server_live")
+def get_server_live() -> Response:
+    """200 while the server process answers."""
+    return Response(status_code=200)
+
+
+@router.get("/v2/health/ready", operation_id="get_server_ready")
+def get_server_ready(models: ModelServiceDep) -> Response:
+    """200 when every loaded model is ready (strict readiness), else 400."""
+    return Response(status_code=200 if models.server_ready() else 400)

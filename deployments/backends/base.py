@@ -1,0 +1,118 @@
+"""The backend interface and the loader that picks a backend from a ModelSpec."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from deployments.errors import InferenceError, InvalidInput
+from deployments.specs import ModelSpec
+
+
+@dataclass
+class InferenceRequest:
+    """One decoded v2 request: named numpy inputs and the outputs the caller wants."""
+
+    inputs: dict[str, np.ndarray]
+    requested_outputs: list[str] | None = None
+    id: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+ExecuteResult = dict[str, np.ndarray] | Exception
+
+
+class ModelBackend(Protocol):
+    """A loaded model version."""
+
+    def execute(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
+        """Run a batch of requests; one result (outputs or an exception) per request."""
+
+    def finalize(self) -> None:
+        """Release resources."""
+
+
+class TensorBackend(ABC):
+    """Shared batching for backends that take whole tensors (TorchScript, ONNX).
+
+    Requests are concatenated along the batch dimension when the model batches
+    (``max_batch_size > 0``) and their non-batch shapes agree; otherwise they run one by one.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @abstractmethod
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one (possibly concatenated) set of inputs."""
+
+    def execute(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
+        """Run requests, concatenated where possible."""
+        if len(requests) > 1 and self.spec.max_batch_size > 0 and self._stackable(requests):
+            try:
+                merged = {
+                    name: np.concatenate([r.inputs[name] for r in requests], axis=0)
+                    for name in requests[0].inputs
+                }
+                outputs = self.run(merged)
+            except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error
+                error = exc if isinstance(exc, InvalidInput | InferenceError) else InferenceError(str(exc))
+                return [error for _ in requests]
+            results: list[ExecuteResult] = []
+            start = 0
+            for request in requests:
+                size = next(iter(request.inputs.values())).shape[0]
+                results.append({k: v[start : start + size] for k, v in outputs.items()})
+                start += size
+            return results
+        return [self._run_one(r) for r in requests]
+
+    def _run_one(self, request: InferenceRequest) -> ExecuteResult:
+        try:
+            return self.run(request.inputs)
+        except InvalidInput as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - model errors are returned, not raised
+            return InferenceError(f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _stackable(requests: list[InferenceRequest]) -> bool:
+        first = requests[0].inputs
+        for request in requests[1:]:
+            if request.inputs.keys() != first.keys():
+                return False
+            for name, array in request.inputs.items():
+                if array.shape[1:] != first[name].shape[1:] or array.dtype != first[name].dtype:
+                    return False
+        return True
+
+    def finalize(self) -> None:
+        """Nothing to release by default."""
+
+
+def load_backend(spec: ModelSpec, model_dir: Path, version: int, device: str) -> ModelBackend:
+    """Load one version of a model with the backend its config names.
+
+    Args:
+        spec: the parsed model.
+        model_dir: the model's directory (holding config.pbtxt and version dirs).
+        version: which version directory to load.
+        device: ``cpu`` or ``cuda``.
+    """
+    if spec.backend == "python":
+        from deployments.backends.python_backend import PythonBackend
+
+        return PythonBackend(spec, model_dir, version, device)
+    if spec.backend == "pytorch":
+        from deployments.backends.torchscript import TorchScriptBackend
+
+        return TorchScriptBackend(spec, model_dir, version, device)
+    if spec.backend == "onnxruntime":
+        from deployments.backends.onnx import OnnxBackend
+
+        return OnnxBackend(spec, model_dir, version, device)
+    raise InvalidInput(f"unsupported backend '{spec.backend}'")

@@ -1,0 +1,53 @@
+"""TorchScript backend (``pytorch_libtorch``): ``torch.jit.load`` of ``<version>/model.pt``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deployments.backends.base import TensorBackend
+from deployments.errors import InvalidInput
+from deployments.specs import ModelSpec
+
+
+class TorchScriptBackend(TensorBackend):
+    """Runs a TorchScript module; inputs are passed positionally in config order."""
+
+    def __init__(self, spec: ModelSpec, model_dir: Path, version: int, device: str) -> None:
+        super().__init__(spec)
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        path = model_dir / str(version) / spec.model_filename
+        self.module = torch.jit.load(str(path), map_location=self.device)
+        self.module.eval()
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Forward pass with gradients off."""
+        torch = self.torch
+        tensors = []
+        for tensor_spec in self.spec.inputs:
+            if tensor_spec.name not in inputs:
+                continue
+            array = inputs[tensor_spec.name]
+            if array.dtype == np.object_:
+                raise InvalidInput("BYTES inputs are not supported by the pytorch backend")
+            tensors.append(torch.from_numpy(np.ascontiguousarray(array)).to(self.device))
+        with torch.inference_mode():
+            result: Any = self.module(*tensors)
+        if isinstance(result, dict):
+            values = [result[o.name] for o in self.spec.outputs]
+        elif isinstance(result, list | tuple):
+            values = list(result)
+        else:
+            values = [result]
+        if len(values) < len(self.spec.outputs):
+            raise InvalidInput(
+                f"model returned {len(values)} outputs but its config declares {len(self.spec.outputs)}"
+            )
+        return {
+            o.name: values[i].detach().cpu().numpy() for i, o in enumerate(self.spec.outputs)
+        }

@@ -1,0 +1,216 @@
+"""A ``triton_python_backend_utils`` for running Triton python-backend models on this platform.
+
+Model code does ``import triton_python_backend_utils as pb_utils``; the python backend
+registers this module under that top-level name before importing ``model.py``, so the same
+model directory runs unchanged on a real Triton and here. It covers the API that python-backend
+models use in practice: tensors, requests, responses, errors and config helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from deployments.datatypes import NUMPY_BY_DATATYPE, config_to_api
+
+TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
+TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
+TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
+
+
+class TritonError(Exception):
+    """An error a model returns in an InferenceResponse (or raises)."""
+
+    UNKNOWN = 0
+    INTERNAL = 1
+    NOT_FOUND = 2
+    INVALID_ARG = 3
+    UNAVAILABLE = 4
+    UNSUPPORTED = 5
+    ALREADY_EXISTS = 6
+    CANCELLED = 7
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self._message = message
+        self._code = code
+
+    def message(self) -> str:
+        """The error text."""
+        return self._message
+
+    def code(self) -> int:
+        """The error code."""
+        return self._code
+
+
+class TritonModelException(Exception):
+    """Raised by utilities on misuse (mirrors the real module)."""
+
+
+class Tensor:
+    """A named tensor backed by a numpy array."""
+
+    def __init__(self, name: str, data: Any) -> None:
+        array = np.asarray(data)
+        if array.dtype.kind in ("U", "S"):
+            array = array.astype(np.object_)
+        self._name = name
+        self._array = array
+
+    def name(self) -> str:
+        """Tensor name."""
+        return self._name
+
+    def as_numpy(self) -> np.ndarray:
+        """The data as a numpy array (BYTES tensors are object arrays of bytes)."""
+        return self._array
+
+    def shape(self) -> list[int]:
+        """Tensor shape."""
+        return list(self._array.shape)
+
+    def is_cpu(self) -> bool:
+        """Always True: tensors are host memory here."""
+        return True
+
+    def to_dlpack(self) -> Any:
+        """DLPack capsule of the data (numeric tensors)."""
+        return self._array.__dlpack__()
+
+    @classmethod
+    def from_dlpack(cls, name: str, capsule: Any) -> Tensor:
+        """Build a tensor from a DLPack-capable object (e.g. a torch tensor)."""
+        return cls(name, np.from_dlpack(capsule))
+
+
+class InferenceRequest:
+    """A request handed to ``TritonPythonModel.execute``."""
+
+    def __init__(
+        self,
+        inputs: list[Tensor],
+        requested_output_names: list[str],
+        request_id: str = "",
+        parameters: dict[str, Any] | None = None,
+        model_name: str = "",
+        model_version: int = -1,
+    ) -> None:
+        self._inputs = inputs
+        self._requested = requested_output_names
+        self._id = request_id
+        self._parameters = parameters or {}
+        self._model_name = model_name
+        self._model_version = model_version
+
+    def inputs(self) -> list[Tensor]:
+        """All input tensors."""
+        return list(self._inputs)
+
+    def requested_output_names(self) -> list[str]:
+        """Names of the outputs the client asked for."""
+        return list(self._requested)
+
+    def request_id(self) -> str:
+        """The client's request id."""
+        return self._id
+
+    def parameters(self) -> str:
+        """Request parameters as a JSON string (as the real module returns them)."""
+        return json.dumps(self._parameters)
+
+    def flags(self) -> int:
+        """Sequence flags (always 0: sequences are not batched here)."""
+        return 0
+
+    def is_cancelled(self) -> bool:
+        """Cancellation is not propagated; always False."""
+        return False
+
+    def model_name(self) -> str:
+        """Name of the model the request targets."""
+        return self._model_name
+
+    def model_version(self) -> int:
+        """Version the request targets."""
+        return self._model_version
+
+
+class InferenceResponse:
+    """A model's answer to one request: output tensors or an error."""
+
+    def __init__(
+        self,
+        output_tensors: list[Tensor] | None = None,
+        error: TritonError | None = None,
+        parameters: dict[str, Any] | str | None = None,
+    ) -> None:
+        self._outputs = list(output_tensors or [])
+        self._error = error
+        self._parameters = parameters
+
+    def output_tensors(self) -> list[Tensor]:
+        """The output tensors."""
+        return list(self._outputs)
+
+    def has_error(self) -> bool:
+        """True when the response carries an error."""
+        return self._error is not None
+
+    def error(self) -> TritonError | None:
+        """The error, if any."""
+        return self._error
+
+
+def get_input_tensor_by_name(request: InferenceRequest, name: str) -> Tensor | None:
+    """The named input of a request, or None."""
+    return next((t for t in request.inputs() if t.name() == name), None)
+
+
+def get_output_tensor_by_name(response: InferenceResponse, name: str) -> Tensor | None:
+    """The named output of a response, or None."""
+    return next((t for t in response.output_tensors() if t.name() == name), None)
+
+
+def _config_entry(model_config: dict[str, Any], key: str, name: str) -> dict[str, Any] | None:
+    return next((e for e in model_config.get(key, []) if e.get("name") == name), None)
+
+
+def get_input_config_by_name(model_config: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The config entry of an input."""
+    return _config_entry(model_config, "input", name)
+
+
+def get_output_config_by_name(model_config: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The config entry of an output."""
+    return _config_entry(model_config, "output", name)
+
+
+def triton_string_to_numpy(triton_type: str) -> Any:
+    """``TYPE_FP32`` -> ``numpy.float32`` (``TYPE_STRING`` -> ``numpy.object_``)."""
+    return NUMPY_BY_DATATYPE[config_to_api(triton_type)].type
+
+
+def numpy_to_triton_type(dtype: Any) -> str:
+    """``numpy.float32`` -> ``TYPE_FP32``."""
+    target = np.dtype(dtype)
+    for name, candidate in NUMPY_BY_DATATYPE.items():
+        if candidate == target:
+            return "TYPE_STRING" if name == "BYTES" else f"TYPE_{name}"
+    return "TYPE_STRING"
+
+
+def serialize_byte_tensor(array: np.ndarray) -> np.ndarray:
+    """Length-prefixed serialization of a BYTES tensor (as the real module)."""
+    from deployments.v2_codec import encode_bytes_tensor
+
+    return np.frombuffer(encode_bytes_tensor(array), dtype=np.uint8)
+
+
+def deserialize_bytes_tensor(buffer: bytes) -> np.ndarray:
+    """Inverse of serialize_byte_tensor."""
+    from deployments.v2_codec import decode_bytes_tensor
+
+    return decode_bytes_tensor(bytes(buffer), None)

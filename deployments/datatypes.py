@@ -1,0 +1,62 @@
+"""Triton datatypes: config names, API names and numpy dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deployments.errors import InvalidInput
+
+# API name -> numpy dtype; BYTES tensors are numpy object arrays of ``bytes``.
+NUMPY_BY_DATATYPE: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(np.object_),
+}
+
+
+def config_to_api(config_type: str) -> str:
+    """``TYPE_FP32`` -> ``FP32``; ``TYPE_STRING`` -> ``BYTES``."""
+    name = config_type.removeprefix("TYPE_")
+    return "BYTES" if name == "STRING" else name
+
+
+def api_to_config(datatype: str) -> str:
+    """``FP32`` -> ``TYPE_FP32``; ``BYTES`` -> ``TYPE_STRING``."""
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
+def numpy_dtype(datatype: str) -> np.dtype:
+    """The numpy dtype of an API datatype.
+
+    Raises:
+        InvalidInput: the datatype is unknown or unsupported (BF16).
+    """
+    try:
+        return NUMPY_BY_DATATYPE[datatype]
+    except KeyError:
+        raise InvalidInput(f"unsupported datatype '{datatype}'") from None
+
+
+def datatype_of(array: np.ndarray) -> str:
+    """The API datatype of a numpy array (object/str/bytes arrays are BYTES)."""
+    if array.dtype.kind in ("O", "S", "U"):
+        return "BYTES"
+    for name, dtype in NUMPY_BY_DATATYPE.items():
+        if dtype == array.dtype:
+            return name
+    raise InvalidInput(f"no Triton datatype for numpy dtype {array.dtype}")
+
+
+def element_size(datatype: str) -> int:
+    """Bytes per element of a fixed-size datatype."""
+    return numpy_dtype(datatype).itemsize

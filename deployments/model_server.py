@@ -1,0 +1,198 @@
+"""TritonModelServer: one Serve deployment serving every loaded version of one model.
+
+Its application sits at route prefix ``/v2/models/<name>``, so the Serve ingress hands it
+metadata, ready, config, stats and infer requests for the model directly (no control-plane hop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import serve
+from ray.serve import Application
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from deployments.backends import ModelBackend, load_backend
+from deployments.errors import InferenceError, InferenceServerError, InvalidInput, ModelNotFound
+from deployments.specs import ModelSpec
+from deployments.stats import StatsBook, triton_model_stats
+from deployments.stats_store import get_stats_store, totals_from
+from deployments.v2_codec import HEADER_LENGTH, DecodedRequest, decode_request, decompress, encode_response
+
+logger = logging.getLogger(__name__)
+FLUSH_PERIOD_S = 1.0
+
+
+def _error(exc: InferenceServerError) -> JSONResponse:
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+@serve.deployment(name="TritonModel", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
+class TritonModelServer:
+    """Loads every served version at start and answers the model's v2 endpoints."""
+
+    def __init__(self, spec_json: str, model_dir: str) -> None:
+        self.spec = ModelSpec.from_json(spec_json)
+        self.prefix = f"/v2/models/{self.spec.name}"
+        device = "cuda" if ray.get_gpu_ids() else "cpu"
+        self.device = device
+        self.backends: dict[int, ModelBackend] = {
+            v: load_backend(self.spec, Path(model_dir), v, device) for v in self.spec.served_versions
+        }
+        self.latest = max(self.backends)
+        self.book = StatsBook()
+        self.store = get_stats_store()
+        self._flusher: asyncio.Task[None] | None = None
+        self.batching = self.spec.dynamic_batching and self.spec.max_batch_size > 0
+        if self.batching:
+            self._execute_batched.set_max_batch_size(self.spec.max_batch_size)
+            self._execute_batched.set_batch_wait_timeout_s(self.spec.max_queue_delay_us / 1e6)
+        logger.info("model %s versions %s on %s", self.spec.name, list(self.backends), device)
+
+    # -- routing ---------------------------------------------------------------------------
+    async def __call__(self, request: Request) -> Response:
+        """Route ``/v2/models/<name>[/versions/<v>][/ready|/config|/stats|/infer]``."""
+        self._ensure_flusher()
+        path = request.url.path
+        rest = path[path.find(self.prefix) + len(self.prefix) :].rstrip("/") if self.prefix in path else ""
+        version: int | None = None
+        try:
+            if rest.startswith("/versions/"):
+                head, _, tail = rest[len("/versions/") :].partition("/")
+                version = self._version(head)
+                rest = "/" + tail if tail else ""
+            return await self._dispatch(request, rest, version)
+        except InferenceServerError as exc:
+            return _error(exc)
+
+    async def _dispatch(self, request: Request, rest: str, version: int | None) -> Response:
+        method = request.method
+        if rest == "/infer" and method == "POST":
+            return await self._infer(request, version if version is not None else self.latest)
+        if method != "GET":
+            return JSONResponse({"error": f"method {method} not allowed on {request.url.path}"}, 405)
+        if rest == "":
+            versions = [version] if version is not None else sorted(self.backends)
+            return JSONResponse(self.spec.metadata(versions))
+        if rest == "/ready":
+            return Response(status_code=200)
+        if rest == "/config":
+            return JSONResponse(self.spec.config)
+        if rest == "/stats":
+            return JSONResponse(await self.stats(version))
+        raise ModelNotFound(f"no route {request.url.path}")
+
+    def _version(self, text: str) -> int:
+        if not text.isdigit() or int(text) not in self.backends:
+            raise ModelNotFound(f"Request for unknown model: '{self.spec.name}' version {text} is not found")
+        return int(text)
+
+    # -- inference -------------------------------------------------------------------------
+    async def _infer(self, request: Request, version: int) -> Response:
+        start = time.perf_counter_ns()
+        body = decompress(await request.body(), request.headers.get("content-encoding"))
+        header_length = request.headers.get(HEADER_LENGTH)
+        try:
+            length = int(header_length) if header_length is not None else None
+        except ValueError:
+            raise InvalidInput(f"invalid Inference-Header-Content-Length '{header_length}'") from None
+        try:
+            decoded = decode_request(body, length, self.spec)
+        except InvalidInput:
+            self.book.request(self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start)
+            raise
+        decoded_at = time.perf_counter_ns()
+        if self.batching:
+            result, queue_ns, infer_ns = await self._execute_batched((version, decoded, decoded_at))
+        else:
+            result, queue_ns, infer_ns = self._execute_now(version, decoded)
+        if isinstance(result, Exception):
+            self.book.request(self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start)
+            raise result if isinstance(result, InferenceServerError) else InferenceError(str(result))
+        out_start = time.perf_counter_ns()
+        payload, headers = encode_response(self.spec.name, version, decoded, result)
+        end = time.perf_counter_ns()
+        self.book.request(
+            self.spec.name, version, ok=True, total_ns=end - start, queue_ns=queue_ns,
+            input_ns=decoded_at - start, infer_ns=infer_ns, output_ns=end - out_start,
+            batch=decoded.batch_size,
+        )
+        media = headers.pop("content-type")
+        return Response(payload, media_type=media, headers=headers)
+
+    def _execute_now(self, version: int, decoded: DecodedRequest) -> tuple[Any, int, int]:
+        begin = time.perf_counter_ns()
+        result = self.backends[version].execute([decoded.request])[0]
+        infer_ns = time.perf_counter_ns() - begin
+        self.book.execution(self.spec.name, version, batch_size=decoded.batch_size, infer_ns=infer_ns)
+        return result, 0, infer_ns
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
+    async def _execute_batched(
+        self, items: list[tuple[int, DecodedRequest, int]]
+    ) -> list[tuple[Any, int, int]]:
+        """Dynamic batching: one backend execution per version present in the batch."""
+        begin = time.perf_counter_ns()
+        results: list[tuple[Any, int, int]] = [(None, 0, 0)] * len(items)
+        by_version: dict[int, list[int]] = {}
+        for index, (version, _, _) in enumerate(items):
+            by_version.setdefault(version, []).append(index)
+        for version, indexes in by_version.items():
+            run_start = time.perf_counter_ns()
+            outputs = self.backends[version].execute([items[i][1].request for i in indexes])
+            infer_ns = time.perf_counter_ns() - run_start
+            size = sum(items[i][1].batch_size for i in indexes)
+            self.book.execution(self.spec.name, version, batch_size=size, infer_ns=infer_ns)
+            for i, output in zip(indexes, outputs, strict=True):
+                results[i] = (output, begin - items[i][2], infer_ns)
+        return results
+
+    # -- statistics ------------------------------------------------------------------------
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def _flush(self) -> None:
+        delta = self.book.drain()
+        if delta:
+            await self.store.merge.remote(delta)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_PERIOD_S)
+            try:
+                await self._flush()
+            except Exception:  # noqa: BLE001 - statistics must never break serving
+                logger.warning("stats flush failed", exc_info=True)
+
+    async def stats(self, version: int | None = None) -> dict[str, Any]:
+        """Triton statistics for this model (all served versions or one)."""
+        await self._flush()
+        totals = totals_from(await self.store.get.remote(self.spec.name))
+        versions = [version] if version is not None else sorted(self.backends)
+        return {
+            "model_stats": [
+                triton_model_stats(self.spec.name, v, totals.get((self.spec.name, v)))
+                for v in versions
+            ]
+        }
+
+    def __del__(self) -> None:
+        for backend in getattr(self, "backends", {}).values():
+            try:
+                backend.finalize()
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                logger.warning("finalize failed", exc_info=True)
+
+
+def build_triton_model(args: dict[str, Any]) -> Application:
+    """Application builder: ``args`` = {spec (JSON), model_dir, options (deployment options)}."""
+    options = dict(args.get("options") or {})
+    return TritonModelServer.options(**options).bind(args["spec"], args["model_dir"])
+
