@@ -6,11 +6,13 @@ from fastapi import FastAPI
 
 from control_plane.api.kserve_v2 import router as kserve_v2_router
 from control_plane.api.ops import router as ops_router
+from control_plane.api.torc import router as torc_router
 from control_plane.api.torchserve import router as torchserve_router
 
 
 def include_routers(app: FastAPI) -> None:
     """Attach each surface's router."""
     app.include_router(ops_router)
+    app.include_router(torc_router)
     app.include_router(torchserve_router)
     app.include_router(kserve_v2_router)

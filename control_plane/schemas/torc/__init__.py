@@ -1,0 +1,1 @@
+"""Wire contracts of the Torc API (``/torc-service/v1``)."""

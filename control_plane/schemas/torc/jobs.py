@@ -1,0 +1,107 @@
+"""Bodies of ``/jobs``, ``/bulk_jobs`` and the job state-machine endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field
+
+from control_plane.schemas.torc.base import TorcSchema
+
+
+class JobCreate(TorcSchema):
+    """``POST /jobs`` (``PUT /jobs/{id}`` with the same fields; null = unchanged)."""
+
+    workflow_id: int = Field(description="Owning workflow.")
+    name: str = Field(description="Job name (not unique).")
+    command: str = Field(description="Command the runner executes.")
+    invocation_script: str | None = Field(default=None, description="Wrapper for the command.")
+    status: str | None = Field(default=None, description="Ignored on create; 'disabled' on update.")
+    cancel_on_blocking_job_failure: bool | None = Field(
+        default=True, description="Cancel this job when a dependency fails."
+    )
+    supports_termination: bool | None = Field(default=False, description="SIGTERM before SIGKILL.")
+    depends_on_job_ids: list[int] | None = Field(default=None, description="Explicit dependencies.")
+    input_file_ids: list[int] | None = Field(default=None, description="Files the job reads.")
+    output_file_ids: list[int] | None = Field(default=None, description="Files the job writes.")
+    input_user_data_ids: list[int] | None = Field(default=None, description="User data read.")
+    output_user_data_ids: list[int] | None = Field(default=None, description="User data written.")
+    resource_requirements_id: int | None = Field(
+        default=None, description="Requirements; defaults to the workflow's 'default'."
+    )
+    scheduler_id: int | None = Field(default=None, description="Scheduler config id.")
+    failure_handler_id: int | None = Field(default=None, description="Failure handler id.")
+
+
+class JobUpdate(JobCreate):
+    """``PUT /jobs/{id}``: every field optional."""
+
+    workflow_id: int | None = Field(default=None, description="Owning workflow (unchanged).")  # type: ignore[assignment]
+    name: str | None = Field(default=None, description="New name (uninitialized jobs only).")  # type: ignore[assignment]
+    command: str | None = Field(default=None, description="New command (uninitialized only).")  # type: ignore[assignment]
+    cancel_on_blocking_job_failure: bool | None = Field(default=None, description="See create.")
+    supports_termination: bool | None = Field(default=None, description="See create.")
+
+
+class JobsBulk(TorcSchema):
+    """``POST /bulk_jobs``: up to 10,000 jobs of one workflow."""
+
+    jobs: list[JobCreate] = Field(description="Jobs in the batch, created in order.")
+
+
+class ComputeNodesResources(TorcSchema):
+    """Capacity a runner offers to ``claim_jobs_based_on_resources``."""
+
+    id: int | None = Field(default=None, description="Compute node id (informational).")
+    num_cpus: int = Field(ge=0, description="Free CPUs.")
+    memory_gb: float = Field(ge=0, description="Free memory in GiB.")
+    num_gpus: int = Field(ge=0, description="Free GPUs.")
+    num_nodes: int = Field(ge=0, description="Nodes available to multi-node jobs.")
+    time_limit: str | None = Field(default=None, description="ISO 8601 duration left.")
+    scheduler_config_id: int | None = Field(default=None, description="Scheduler to match.")
+
+
+class StatusChangeRequest(TorcSchema):
+    """The seed's ``POST /jobs/{id}/manage_status_change`` body."""
+
+    target_status: str = Field(
+        validation_alias=AliasChoices("target_status", "status"), description="The new status."
+    )
+    run_id: int | None = Field(default=None, description="Run id; the current one when omitted.")
+
+
+class ResultBody(TorcSchema):
+    """A job result: torc's fields plus the seed's ``exit_code``/``stdout``/``stderr``."""
+
+    job_id: int | None = Field(default=None, description="The job (must match the path).")
+    workflow_id: int | None = Field(default=None, description="The workflow.")
+    run_id: int | None = Field(default=None, description="Run id; the current one when omitted.")
+    attempt_id: int | None = Field(default=None, description="Attempt (retries).")
+    compute_node_id: int | None = Field(default=None, description="Compute node that ran it.")
+    return_code: int | None = Field(default=None, description="Exit code (0 = success).")
+    exit_code: int | None = Field(default=None, description="Seed alias of return_code.")
+    exec_time_minutes: float | None = Field(default=None, description="Duration in minutes.")
+    completion_time: str | None = Field(default=None, description="When it finished.")
+    status: str | None = Field(default=None, description="Final job status.")
+    peak_memory_bytes: int | None = Field(default=None, description="Peak RSS.")
+    avg_memory_bytes: int | None = Field(default=None, description="Average RSS.")
+    peak_cpu_percent: float | None = Field(default=None, description="Peak CPU %.")
+    avg_cpu_percent: float | None = Field(default=None, description="Average CPU %.")
+    stdout: str | None = Field(default=None, description="Captured stdout (bounded).")
+    stderr: str | None = Field(default=None, description="Captured stderr (bounded).")
+
+    def values(self) -> dict[str, Any]:
+        """The fields that were sent, with ``exit_code`` folded into ``return_code``."""
+        data = self.model_dump(exclude_none=True)
+        if "exit_code" in data:
+            data.setdefault("return_code", data.pop("exit_code"))
+            data.pop("exit_code", None)
+        return data
+
+
+class RunOnRayRequest(TorcSchema):
+    """``POST /workflows/{id}/run_on_ray`` (extension): start the built-in Ray runner."""
+
+    poll_interval_s: float | None = Field(default=None, gt=0, le=60, description="Claim poll period.")
+    max_parallel_jobs: int | None = Field(default=None, ge=1, description="Cap on concurrent jobs.")
+    log_dir: str | None = Field(default=None, description="Where full job logs go.")

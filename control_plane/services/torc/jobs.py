@@ -1,0 +1,245 @@
+"""Torc jobs: create (one or in bulk), read, list with filters, update rules, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from control_plane.db.tables.torc import (
+    TorcJob,
+    TorcJobDependency,
+    TorcJobFile,
+    TorcResourceRequirements,
+)
+from control_plane.errors import NotFoundError, ValidationFailedError
+from control_plane.services.torc.common import (
+    MAX_LIMIT,
+    check_status,
+    envelope,
+    get_workflow_or_raise,
+    paginate,
+)
+from control_plane.services.torc.relations import (
+    REL_FIELDS,
+    check_references,
+    insert_relations,
+    job_dict,
+    load_relations,
+)
+
+_ALWAYS_MUTABLE = (
+    "scheduler_id",
+    "resource_requirements_id",
+    "invocation_script",
+    "cancel_on_blocking_job_failure",
+    "supports_termination",
+    "failure_handler_id",
+)
+_MUTABLE_WHILE_UNINITIALIZED = ("name", "command")
+_IMMUTABLE_RELS = REL_FIELDS[1:]
+
+
+def get_job_or_raise(session: Session, job_id: int) -> TorcJob:
+    """The job row.
+
+    Raises:
+        NotFoundError: unknown id.
+    """
+    job = session.get(TorcJob, job_id)
+    if job is None:
+        raise NotFoundError(f"Job not found with ID: {job_id}", code="job_not_found")
+    return job
+
+
+class JobService:
+    """Job CRUD; status transitions live in ``JobStateService``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _default_rr(self, workflow_id: int) -> int | None:
+        return self.session.scalar(
+            select(TorcResourceRequirements.id)
+            .where(
+                TorcResourceRequirements.workflow_id == workflow_id,
+                TorcResourceRequirements.name == "default",
+            )
+            .limit(1)
+        )
+
+    def create_many(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create jobs of one workflow in one transaction (bulk SQL), in input order.
+
+        Raises:
+            ValidationFailedError: mixed workflows, too many jobs, unknown references.
+            NotFoundError: unknown workflow.
+        """
+        if not jobs:
+            return []
+        if len(jobs) > MAX_LIMIT:
+            raise ValidationFailedError(f"Got {len(jobs)} jobs; at most {MAX_LIMIT} per request")
+        workflow_ids = {j["workflow_id"] for j in jobs}
+        if len(workflow_ids) != 1:
+            raise ValidationFailedError(
+                f"Got jobs of workflows {sorted(workflow_ids)}; a batch must share one workflow_id"
+            )
+        workflow_id = workflow_ids.pop()
+        get_workflow_or_raise(self.session, workflow_id)
+        check_references(self.session, workflow_id, jobs)
+        default_rr = self._default_rr(workflow_id)
+        values = [
+            {
+                "workflow_id": workflow_id,
+                "name": j["name"],
+                "command": j["command"],
+                "invocation_script": j.get("invocation_script"),
+                "status": "uninitialized",
+                "cancel_on_blocking_job_failure": j.get("cancel_on_blocking_job_failure", True)
+                is not False,
+                "supports_termination": bool(j.get("supports_termination") or False),
+                "resource_requirements_id": j.get("resource_requirements_id") or default_rr,
+                "scheduler_id": j.get("scheduler_id"),
+                "failure_handler_id": j.get("failure_handler_id"),
+                "attempt_id": 1,
+            }
+            for j in jobs
+        ]
+        result = self.session.execute(
+            insert(TorcJob).returning(TorcJob.id, sort_by_parameter_order=True), values
+        )
+        ids = [row[0] for row in result]
+        insert_relations(self.session, workflow_id, list(zip(ids, jobs, strict=True)))
+        self.session.commit()
+        out = []
+        for job_id, value, job in zip(ids, values, jobs, strict=True):
+            body = {k: v for k, v in value.items() if v is not None}
+            body["id"] = job_id
+            body["scheduler_id"] = value["scheduler_id"]
+            for key in REL_FIELDS:
+                if job.get(key):
+                    body[key] = sorted(set(job[key]))
+            out.append(body)
+        return out
+
+    def create(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Create one job."""
+        return self.create_many([job])[0]
+
+    def get(self, job_id: int) -> dict[str, Any]:
+        """One job with its relationships."""
+        job = get_job_or_raise(self.session, job_id)
+        return job_dict(job, load_relations(self.session, [job_id]).get(job_id))
+
+    def list(
+        self,
+        workflow_id: int,
+        *,
+        status: str | None = None,
+        needs_file_id: int | None = None,
+        upstream_job_id: int | None = None,
+        active_compute_node_id: int | None = None,
+        include_relationships: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+        sort_by: str | None = None,
+        reverse_sort: bool = False,
+    ) -> dict[str, Any]:
+        """A page of a workflow's jobs, filtered like torc's ``GET /jobs``."""
+        get_workflow_or_raise(self.session, workflow_id)
+        query = select(TorcJob).where(TorcJob.workflow_id == workflow_id)
+        if status is not None:
+            query = query.where(TorcJob.status == check_status(status))
+        if needs_file_id is not None:
+            query = query.where(
+                TorcJob.id.in_(
+                    select(TorcJobFile.job_id).where(
+                        TorcJobFile.file_id == needs_file_id, TorcJobFile.direction == "in"
+                    )
+                )
+            )
+        if upstream_job_id is not None:
+            query = query.where(
+                TorcJob.id.in_(
+                    select(TorcJobDependency.job_id).where(
+                        TorcJobDependency.depends_on_job_id == upstream_job_id
+                    )
+                )
+            )
+        if active_compute_node_id is not None:
+            query = query.where(TorcJob.active_compute_node_id == active_compute_node_id)
+        rows, total, _ = paginate(
+            self.session,
+            query,
+            offset=offset,
+            limit=limit,
+            sort_by=sort_by,
+            reverse_sort=reverse_sort,
+            columns=TorcJob.__table__.c,
+        )
+        rels = load_relations(self.session, [r.id for r in rows]) if include_relationships else {}
+        return envelope([job_dict(r, rels.get(r.id)) for r in rows], offset, total, "jobs")
+
+    def update(self, job_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply torc's job update rules (§4.9 of the reference).
+
+        Raises:
+            ValidationFailedError: a field that may not change in the job's status.
+        """
+        job = get_job_or_raise(self.session, job_id)
+        rels = load_relations(self.session, [job_id]).get(job_id, {})
+        blocked: list[str] = []
+        for key in _IMMUTABLE_RELS:
+            if data.get(key) is not None and sorted(set(data[key])) != sorted(rels.get(key, [])):
+                blocked.append(key)
+        changed = [
+            k for k in _MUTABLE_WHILE_UNINITIALIZED if data.get(k) is not None and data[k] != getattr(job, k)
+        ]
+        new_status = data.get("status")
+        if new_status is not None and new_status != job.status:
+            check_status(new_status)
+            if new_status != "disabled":
+                raise ValidationFailedError(
+                    f"Cannot change job {job_id} status from {job.status} to {new_status} with an "
+                    "update; only 'disabled' is allowed (use manage_status_change)",
+                    code="invalid_transition",
+                )
+            changed.append("status")
+        deps = data.get("depends_on_job_ids")
+        deps_changed = deps is not None and sorted(set(deps)) != sorted(rels.get("depends_on_job_ids", []))
+        if deps_changed:
+            changed.append("depends_on_job_ids")
+        if job.status != "uninitialized" and changed:
+            blocked.extend(changed)
+        if blocked:
+            raise ValidationFailedError(
+                f"Cannot change {', '.join(blocked)} of job {job_id} in status {job.status}",
+                code="job_update_forbidden",
+                fields=blocked,
+            )
+        check_references(self.session, job.workflow_id, [data])
+        for key in (*_ALWAYS_MUTABLE, *_MUTABLE_WHILE_UNINITIALIZED):
+            if data.get(key) is not None:
+                setattr(job, key, data[key])
+        if "status" in changed:
+            job.status = "disabled"
+        if deps_changed:
+            self.session.execute(delete(TorcJobDependency).where(TorcJobDependency.job_id == job_id))
+            insert_relations(self.session, job.workflow_id, [(job_id, {"depends_on_job_ids": deps})])
+        self.session.commit()
+        return self.get(job_id)
+
+    def delete(self, job_id: int) -> dict[str, Any]:
+        """Delete a job (and its links and results)."""
+        body = self.get(job_id)
+        self.session.delete(get_job_or_raise(self.session, job_id))
+        self.session.commit()
+        return body
+
+    def delete_all(self, workflow_id: int) -> int:
+        """Delete every job of a workflow; returns how many."""
+        get_workflow_or_raise(self.session, workflow_id)
+        result = self.session.execute(delete(TorcJob).where(TorcJob.workflow_id == workflow_id))
+        self.session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,125 @@
+"""Torc results: return code, timing and (bounded) stdout/stderr of each job run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcResult
+from control_plane.errors import NotFoundError, ValidationFailedError
+from control_plane.services.torc.common import TERMINAL, check_status, get_workflow_or_raise, now_iso
+from control_plane.services.torc.crud import TorcCrud
+
+MAX_OUTPUT_CHARS = 64 * 1024
+
+
+def _tail(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    return "...[truncated]...\n" + text[-MAX_OUTPUT_CHARS:]
+
+
+class ResultService(TorcCrud):
+    """CRUD for ``/results``; accepts the seed's ``exit_code``/``stdout``/``stderr``."""
+
+    table = TorcResult
+    label = "Result"
+    list_key = "results"
+    required = ("workflow_id", "job_id")
+    fields = (
+        "id",
+        "job_id",
+        "workflow_id",
+        "run_id",
+        "attempt_id",
+        "compute_node_id",
+        "return_code",
+        "exec_time_minutes",
+        "completion_time",
+        "status",
+        "peak_memory_bytes",
+        "avg_memory_bytes",
+        "peak_cpu_percent",
+        "avg_cpu_percent",
+        "stdout",
+        "stderr",
+    )
+
+    def prepare(self, data: dict[str, Any], row: Any | None) -> dict[str, Any]:
+        """Fill defaults (current run, status from the return code) and check references."""
+        values = {k: v for k, v in data.items() if v is not None}
+        if "exit_code" in values:
+            values.setdefault("return_code", values.pop("exit_code"))
+        values.pop("exit_code", None)
+        for key in ("stdout", "stderr"):
+            if key in values:
+                values[key] = _tail(values[key])
+        if row is None:
+            job = self.session.get(TorcJob, values.get("job_id"))
+            if job is None:
+                raise NotFoundError(f"Job not found with ID: {values.get('job_id')}", code="job_not_found")
+            if job.workflow_id != values["workflow_id"]:
+                raise ValidationFailedError(
+                    f"Job {job.id} belongs to workflow {job.workflow_id}, "
+                    f"not {values['workflow_id']}"
+                )
+            workflow = get_workflow_or_raise(self.session, values["workflow_id"])
+            values.setdefault("return_code", 0)
+            values.setdefault("run_id", workflow.run_id)
+            values.setdefault("attempt_id", job.attempt_id)
+            values.setdefault("exec_time_minutes", 0.0)
+            values.setdefault("completion_time", now_iso())
+            values.setdefault("status", "completed" if values["return_code"] == 0 else "failed")
+        if "status" in values:
+            check_status(values["status"])
+            if values["status"] not in TERMINAL:
+                raise ValidationFailedError(
+                    f"Got result status '{values['status']}'; it must be one of "
+                    f"{', '.join(sorted(TERMINAL))}"
+                )
+        node_id = values.get("compute_node_id")
+        if node_id is not None and self.session.get(TorcComputeNode, node_id) is None:
+            raise NotFoundError(
+                f"Compute node not found with ID: {node_id}", code="compute_node_not_found"
+            )
+        return values
+
+    def after_create(self, row: Any, data: dict[str, Any]) -> None:
+        """A posted result becomes the job's current result when it has none."""
+        job = self.session.get(TorcJob, row.job_id)
+        if job is not None and job.current_result_id is None:
+            job.current_result_id = row.id
+
+    def list_results(
+        self,
+        workflow_id: int,
+        *,
+        job_id: int | None = None,
+        run_id: int | None = None,
+        return_code: int | None = None,
+        status: str | None = None,
+        compute_node_id: int | None = None,
+        all_runs: bool = False,
+        **page: Any,
+    ) -> dict[str, Any]:
+        """Results of a workflow: the jobs' current results, or every run with ``all_runs``."""
+        where = []
+        if not all_runs:
+            where.append(
+                TorcResult.id.in_(
+                    select(TorcJob.current_result_id).where(
+                        TorcJob.workflow_id == workflow_id, TorcJob.current_result_id.is_not(None)
+                    )
+                )
+            )
+        for column, value in (
+            (TorcResult.job_id, job_id),
+            (TorcResult.run_id, run_id),
+            (TorcResult.return_code, return_code),
+            (TorcResult.status, status),
+            (TorcResult.compute_node_id, compute_node_id),
+        ):
+            if value is not None:
+                where.append(column == value)
+        return self.list(workflow_id, where=where, **page)

@@ -1,0 +1,324 @@
+"""Job transitions after claiming: start, complete (with immediate unblocking and cascading
+cancellation), manage_status_change, retry and reset."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, aliased
+
+from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcJobDependency, TorcResult, TorcWorkflow
+from control_plane.errors import NotFoundError, ValidationFailedError
+from control_plane.services.torc.common import (
+    FINISHED,
+    TERMINAL,
+    add_events,
+    check_status,
+    get_workflow_or_raise,
+    job_event,
+    now_iso,
+)
+from control_plane.services.torc.graph import downstream
+from control_plane.services.torc.jobs import get_job_or_raise
+from control_plane.services.torc.relations import job_dict, load_relations
+from control_plane.services.torc.results import _tail
+from control_plane.services.torc.txn import begin_write, bulk_status, is_sqlite, run_retrying
+
+_FAILED = ("failed", "canceled", "terminated")
+
+
+class JobTransitionService:
+    """The job state machine from ``pending`` onwards."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _locked_job(self, job_id: int) -> TorcJob:
+        query = select(TorcJob).where(TorcJob.id == job_id).execution_options(populate_existing=True)
+        if not is_sqlite(self.session):
+            query = query.with_for_update()
+        job = self.session.scalar(query)
+        if job is None:
+            raise NotFoundError(f"Job not found with ID: {job_id}", code="job_not_found")
+        return job
+
+    def _check_run(self, job: TorcJob, run_id: int) -> TorcWorkflow:
+        workflow = get_workflow_or_raise(self.session, job.workflow_id)
+        if workflow.run_id != run_id:
+            raise ValidationFailedError(
+                f"Run ID mismatch: provided {run_id} but workflow status has {workflow.run_id}",
+                code="run_id_mismatch",
+            )
+        return workflow
+
+    def _node(self, compute_node_id: int | None) -> None:
+        if compute_node_id is not None and self.session.get(TorcComputeNode, compute_node_id) is None:
+            raise NotFoundError(
+                f"Compute node not found with ID: {compute_node_id}", code="compute_node_not_found"
+            )
+
+    def start(self, job_id: int, run_id: int, compute_node_id: int) -> dict[str, Any]:
+        """``pending -> running`` on a compute node.
+
+        Raises:
+            NotFoundError: unknown job or compute node.
+            ValidationFailedError: job not pending, or run id mismatch.
+        """
+
+        def work() -> dict[str, Any]:
+            begin_write(self.session)
+            job = self._locked_job(job_id)
+            self._node(compute_node_id)
+            if job.status != "pending":
+                raise ValidationFailedError(
+                    f"Cannot start job {job_id}: its status is {job.status}, expected pending",
+                    code="invalid_transition",
+                )
+            self._check_run(job, run_id)
+            job.status = "running"
+            job.active_compute_node_id = compute_node_id
+            add_events(
+                self.session,
+                job.workflow_id,
+                [job_event(job.id, job.name, "pending", "running", compute_node_id=compute_node_id)],
+            )
+            self.session.commit()
+            return job_dict(job)
+
+        return self._run(work)
+
+    def complete(self, job_id: int, status: str, run_id: int, result: dict[str, Any]) -> dict[str, Any]:
+        """Finish a job with a result; dependents are unblocked (or canceled) immediately.
+
+        Raises:
+            NotFoundError: unknown job or compute node.
+            ValidationFailedError: non-terminal status, already complete, run id mismatch.
+        """
+        check_status(status)
+        if status not in TERMINAL:
+            raise ValidationFailedError(
+                f"Got status '{status}' for complete_job; it must be one of "
+                f"{', '.join(sorted(TERMINAL))}",
+                code="invalid_transition",
+            )
+
+        def work() -> dict[str, Any]:
+            begin_write(self.session)
+            job = self._locked_job(job_id)
+            if job.status in FINISHED:
+                raise ValidationFailedError(
+                    f"Job {job_id} is already complete with status {job.status}",
+                    code="job_already_complete",
+                )
+            if result.get("job_id") not in (None, job_id):
+                raise ValidationFailedError(
+                    f"Result job_id {result['job_id']} does not match job {job_id}"
+                )
+            self._check_run(job, run_id)
+            node_id = result.get("compute_node_id", job.active_compute_node_id)
+            self._node(node_id)
+            rc = result.get("return_code", result.get("exit_code"))
+            row = TorcResult(
+                workflow_id=job.workflow_id,
+                job_id=job_id,
+                run_id=run_id,
+                attempt_id=result.get("attempt_id") or job.attempt_id,
+                compute_node_id=node_id,
+                return_code=int(rc if rc is not None else (0 if status == "completed" else 1)),
+                exec_time_minutes=float(result.get("exec_time_minutes") or 0.0),
+                completion_time=result.get("completion_time") or now_iso(),
+                status=status,
+                peak_memory_bytes=result.get("peak_memory_bytes"),
+                avg_memory_bytes=result.get("avg_memory_bytes"),
+                peak_cpu_percent=result.get("peak_cpu_percent"),
+                avg_cpu_percent=result.get("avg_cpu_percent"),
+                stdout=_tail(result.get("stdout")),
+                stderr=_tail(result.get("stderr")),
+            )
+            self.session.add(row)
+            self.session.flush()
+            old = job.status
+            job.status = status
+            job.current_result_id = row.id
+            job.active_compute_node_id = None
+            events = [job_event(job.id, job.name, old, status, return_code=row.return_code)]
+            if status in FINISHED:
+                self.session.flush()
+                events += self._unblock(job.workflow_id, [job_id])
+            add_events(self.session, job.workflow_id, events)
+            self.session.commit()
+            return job_dict(job)
+
+        return self._run(work)
+
+    def _unblock(self, workflow_id: int, finished: list[int]) -> list[dict[str, Any]]:
+        """Move blocked dependents whose dependencies all finished to ready or canceled."""
+        events: list[dict[str, Any]] = []
+        frontier = finished
+        for _ in range(10000):
+            if not frontier:
+                break
+            query = (
+                select(TorcJob.id, TorcJob.name, TorcJob.cancel_on_blocking_job_failure)
+                .where(
+                    TorcJob.status == "blocked",
+                    TorcJob.id.in_(
+                        select(TorcJobDependency.job_id).where(
+                            TorcJobDependency.depends_on_job_id.in_(frontier)
+                        )
+                    ),
+                )
+                .order_by(TorcJob.id)
+            )
+            if not is_sqlite(self.session):
+                # Lock the dependents so two deps finishing at once cannot both miss them.
+                query = query.with_for_update()
+            dependents = {r.id: r for r in self.session.execute(query)}
+            if not dependents:
+                break
+            dep_job = aliased(TorcJob)
+            states: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
+            for job_id, status, rc in self.session.execute(
+                select(TorcJobDependency.job_id, dep_job.status, TorcResult.return_code)
+                .join(dep_job, dep_job.id == TorcJobDependency.depends_on_job_id)
+                .outerjoin(TorcResult, TorcResult.id == dep_job.current_result_id)
+                .where(TorcJobDependency.job_id.in_(list(dependents)))
+            ):
+                states[job_id].append((status, rc))
+            moves: dict[str, list[int]] = defaultdict(list)
+            for job_id, row in dependents.items():
+                deps = states[job_id]
+                if any(s not in FINISHED for s, _ in deps):
+                    continue
+                failed = any(s in _FAILED and (s == "canceled" or rc != 0) for s, rc in deps)
+                target = "canceled" if failed and row.cancel_on_blocking_job_failure else "ready"
+                moves[target].append(job_id)
+                events.append(job_event(job_id, row.name, "blocked", target))
+            bulk_status(self.session, TorcJob, moves)
+            frontier = moves.get("canceled", [])
+        return events
+
+    def manage_status_change(self, job_id: int, status: str, run_id: int | None) -> dict[str, Any]:
+        """Set a non-finished status directly (torc semantics: no transition table).
+
+        Raises:
+            ValidationFailedError: a finished status (use complete_job) or run id mismatch.
+        """
+        check_status(status)
+        if status in FINISHED:
+            raise ValidationFailedError(
+                f"Cannot set completion status '{status}' via manage_status_change. "
+                "Use complete_job API instead.",
+                code="invalid_transition",
+            )
+
+        def work() -> dict[str, Any]:
+            begin_write(self.session)
+            job = self._locked_job(job_id)
+            if job.status != status:
+                workflow = get_workflow_or_raise(self.session, job.workflow_id)
+                self._check_run(job, workflow.run_id if run_id is None else run_id)
+                old = job.status
+                job.status = status
+                events = [job_event(job.id, job.name, old, status)]
+                if old in FINISHED and status == "uninitialized":
+                    users = list(
+                        self.session.execute(
+                            update(TorcJob)
+                            .where(
+                                TorcJob.status.in_(("completed", "failed")),
+                                TorcJob.id.in_(
+                                    select(TorcJobDependency.job_id).where(
+                                        TorcJobDependency.depends_on_job_id == job_id
+                                    )
+                                ),
+                            )
+                            .values(status="uninitialized")
+                            .returning(TorcJob.id, TorcJob.name)
+                            .execution_options(synchronize_session=False)
+                        )
+                    )
+                    events += [job_event(i, n, "finished", "uninitialized") for i, n in users]
+                add_events(self.session, job.workflow_id, events)
+                self.session.commit()
+            else:
+                self.session.rollback()
+            return job_dict(job, load_relations(self.session, [job_id]).get(job_id))
+
+        return self._run(work)
+
+    def retry(self, job_id: int, run_id: int, max_retries: int) -> dict[str, Any]:
+        """Put a running/failed/terminated job back to ready with ``attempt_id + 1``."""
+
+        def work() -> dict[str, Any]:
+            begin_write(self.session)
+            job = self._locked_job(job_id)
+            self._check_run(job, run_id)
+            if job.status not in ("running", "failed", "terminated", "pending_failed"):
+                raise ValidationFailedError(
+                    f"Cannot retry job {job_id} in status {job.status}", code="invalid_transition"
+                )
+            if job.attempt_id >= max_retries:
+                raise ValidationFailedError(
+                    f"Job {job_id} reached max_retries {max_retries} (attempt {job.attempt_id})",
+                    code="max_retries_reached",
+                )
+            old = job.status
+            job.status = "ready"
+            job.attempt_id += 1
+            job.active_compute_node_id = None
+            event = job_event(job.id, job.name, old, "ready", attempt_id=job.attempt_id)
+            event["event_type"] = "job_retried"
+            add_events(self.session, job.workflow_id, [event])
+            self.session.commit()
+            return job_dict(job)
+
+        return self._run(work)
+
+    def reset_job_status(self, workflow_id: int, *, failed_only: bool = False) -> dict[str, Any]:
+        """Reset jobs to uninitialized: all, or failed ones plus everything downstream."""
+        get_workflow_or_raise(self.session, workflow_id)
+
+        def work() -> dict[str, Any]:
+            begin_write(self.session)
+            rows = self.session.execute(
+                select(TorcJob.id, TorcJob.status).where(TorcJob.workflow_id == workflow_id)
+            ).all()
+            if failed_only:
+                failed = [r.id for r in rows if r.status in (*_FAILED, "pending_failed")]
+                users: dict[int, list[int]] = defaultdict(list)
+                for job_id, dep in self.session.execute(
+                    select(TorcJobDependency.job_id, TorcJobDependency.depends_on_job_id).where(
+                        TorcJobDependency.workflow_id == workflow_id
+                    )
+                ):
+                    users[dep].append(job_id)
+                targets = set(failed) | downstream(failed, users)
+                count = len(failed)
+            else:
+                targets = {r.id for r in rows if r.status != "uninitialized"}
+                count = len(targets)
+            status = {r.id: r.status for r in rows}
+            targets = {t for t in targets if status[t] != "uninitialized"}
+            bulk_status(self.session, TorcJob, {"uninitialized": sorted(targets)}, active_compute_node_id=None)
+            add_events(
+                self.session,
+                workflow_id,
+                [{"category": "user_action", "action": "reset_job_status", "failed_only": failed_only, "count": count}],
+            )
+            self.session.commit()
+            body: dict[str, Any] = {"workflow_id": workflow_id, "updated_count": count, "status": "uninitialized"}
+            if failed_only:
+                body["reset_type"] = "failed_only"
+            return body
+
+        return self._run(work)
+
+    def _run(self, work: Any) -> dict[str, Any]:
+        result: dict[str, Any] = run_retrying(self.session, work)
+        return result
+
+
+__all__ = ["JobTransitionService", "get_job_or_raise"]
