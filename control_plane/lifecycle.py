@@ -29,4 +29,15 @@ def start_reconciler(app: FastAPI) -> None:
     app.state.background_tasks.append(asyncio.create_task(reconciler.run_forever()))
 
 
-STARTUP_HOOKS: list[StartupHook] = [start_reconciler]
+async def register_torchserve_archives(app: FastAPI) -> None:
+    """Register the TorchServe models/workflows named in settings (skipping registered ones)."""
+    from control_plane.services.torchserve.startup import register_startup_archives
+
+    settings = app.state.settings
+    if settings.torchserve.load_models or settings.torchserve.load_workflows:
+        await asyncio.to_thread(
+            register_startup_archives, app.state.session_factory, app.state.gateway, settings
+        )
+
+
+STARTUP_HOOKS: list[StartupHook] = [start_reconciler, register_torchserve_archives]

@@ -81,6 +81,44 @@ class ServingSettings(BaseModel):
     )
 
 
+class TorchServeSettings(BaseModel):
+    """TorchServe compatibility: stores, URL downloads, startup archives (``CP_TORCHSERVE__*``)."""
+
+    allowed_urls: list[str] = Field(
+        default_factory=lambda: [r"file://.*", r"http(s)?://.*"],
+        description="Regexes (full match) a register url must match to be downloaded "
+        "(TorchServe's allowed_urls, the CVE-2023-43654 fix). Narrow this in production.",
+    )
+    max_download_bytes: int = Field(
+        default=1024**3, ge=1, description="Largest .mar/.war accepted from a URL, in bytes."
+    )
+    max_extract_bytes: int = Field(
+        default=8 * 1024**3, ge=1, description="Largest total uncompressed archive size, in bytes."
+    )
+    install_py_dep_per_model: bool = Field(
+        default=False,
+        description="pip-install a .mar's requirements.txt into the model's own directory.",
+    )
+    default_workers_per_model: int = Field(
+        default=0, ge=0, description="Workers when POST /models names no initial_workers."
+    )
+    workflow_execution: str = Field(
+        default="auto",
+        pattern="^(auto|fused|separate)$",
+        description="auto: model nodes run in the driver replica unless they need their own "
+        "scaling (max-workers > 1); fused: all in the driver; separate: one deployment per node.",
+    )
+    load_models: list[str] = Field(
+        default_factory=list,
+        description="Model archives registered at start: 'file.mar' or 'name=file.mar' "
+        "(model store names or URLs), each with 1 worker.",
+    )
+    load_workflows: list[str] = Field(
+        default_factory=list,
+        description="Workflow archives registered at start: 'file.war' or 'name=file.war'.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the control plane reads from the environment or ``serve_config.yaml`` args."""
 
@@ -97,6 +135,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
 
     @field_validator("data_dir")
     @classmethod

@@ -1,0 +1,180 @@
+"""The TorchServe stores: where ``.mar``/``.war`` urls resolve, downloads, extraction, pip deps.
+
+Model store = ``<store_root>/model-store``, workflow store = ``<store_root>/wf-store``; extracted
+archives live under ``<store_root>/ts-extracted`` so every replica (any node sharing the store)
+loads from the store. URL downloads must match ``allowed_urls`` and stay under
+``max_download_bytes`` (TorchServe's CVE-2023-43654 hardening).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from control_plane.errors import DomainError
+from control_plane.services.torchserve.errors import from_archive, ts_error
+from control_plane.settings import Settings
+from deployments.archives import ArchiveError, safe_extract
+
+_URL_RE = re.compile(r"^(https?|file)://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ResolvedArchive:
+    """An archive found in (or copied into) a store."""
+
+    path: Path
+    downloaded: bool
+
+
+class TorchServeStore:
+    """Resolves register urls against the model and workflow stores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config = settings.torchserve
+        root = settings.store_root
+        self.model_store = root / "model-store"
+        self.workflow_store = root / "wf-store"
+        self.extracted = root / "ts-extracted"
+        for folder in (self.model_store, self.workflow_store, self.extracted):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def resolve(self, url: str, *, workflow: bool) -> ResolvedArchive:
+        """Find ``url`` in the store, downloading it first when it is an allowed URL.
+
+        Raises:
+            DomainError: TorchServe's 404/400/500 for not allowed, failed download, ``..``,
+                not found, already present.
+        """
+        store = self.workflow_store if workflow else self.model_store
+        not_found_type = "WorkflowNotFoundException" if workflow else "ModelNotFoundException"
+        if _URL_RE.match(url):
+            if not any(re.fullmatch(p, url) for p in self.config.allowed_urls):
+                raise ts_error(
+                    404, not_found_type, f"Given URL {url} does not match any allowed URL(s)"
+                )
+            return self._download(url, store, workflow=workflow)
+        if ".." in url:
+            raise ts_error(404, not_found_type, f"Relative path is not allowed in url: {url}")
+        path = store / Path(url).name
+        if not url or not Path(url).name or not path.exists():
+            if workflow:
+                raise ts_error(404, not_found_type, f"Workflow not found in workflow store: {url}")
+            raise ts_error(404, not_found_type, f"Model not found at: {url}")
+        return ResolvedArchive(path, downloaded=False)
+
+    def _download(self, url: str, store: Path, *, workflow: bool) -> ResolvedArchive:
+        parsed = urllib.parse.urlparse(url)
+        basename = Path(urllib.parse.unquote(parsed.path)).name
+        failed = ts_error(400, "DownloadArchiveException", f"Failed to download archive from: {url}")
+        if not basename or basename in (".", ".."):
+            raise failed
+        target = store / basename
+        if target.exists():
+            if workflow:
+                raise ts_error(500, "FileAlreadyExistsException", basename)
+            raise ts_error(500, "FileAlreadyExistsException", f"Model file already exists {basename}")
+        partial = store / f".{basename}.{uuid.uuid4().hex}.part"
+        limit = self.config.max_download_bytes
+        try:
+            if parsed.scheme.lower() == "file":
+                source = Path(urllib.parse.unquote(parsed.path))
+                if not source.is_file():
+                    raise failed
+                if source.stat().st_size > limit:
+                    raise self._too_large(url, limit)
+                shutil.copyfile(source, partial)
+            else:
+                self._http_get(url, partial, limit, failed)
+            partial.rename(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return ResolvedArchive(target, downloaded=True)
+
+    def _http_get(self, url: str, dest: Path, limit: int, failed: DomainError) -> None:
+        try:
+            with httpx.stream("GET", url, timeout=60, follow_redirects=False) as resp:
+                if resp.status_code != 200:
+                    raise failed
+                declared = resp.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise self._too_large(url, limit)
+                received = 0
+                with dest.open("wb") as out:
+                    for chunk in resp.iter_bytes(1 << 16):
+                        received += len(chunk)
+                        if received > limit:
+                            raise self._too_large(url, limit)
+                        out.write(chunk)
+        except (httpx.HTTPError, ValueError, OSError) as exc:
+            raise failed from exc
+
+    @staticmethod
+    def _too_large(url: str, limit: int) -> DomainError:
+        return ts_error(
+            400,
+            "DownloadArchiveException",
+            f"Failed to download archive from: {url}: archive exceeds the {limit}-byte limit",
+        )
+
+    def extract(self, archive: Path, kind: str) -> Path:
+        """Extract into a fresh directory under ``ts-extracted/<kind>``; a directory is copied.
+
+        Raises:
+            DomainError: not an archive, traversal, too large.
+        """
+        dest = self.extracted / kind / uuid.uuid4().hex
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if archive.is_dir():
+            shutil.copytree(archive, dest, symlinks=False)
+            return dest
+        try:
+            return safe_extract(archive, dest, self.config.max_extract_bytes)
+        except ArchiveError as exc:
+            raise from_archive(exc) from exc
+
+    def install_requirements(self, model_dir: Path, requirements: str | None, model: str) -> None:
+        """pip-install a model's requirements into ``<model_dir>/.deps`` when enabled.
+
+        Raises:
+            DomainError: 500 "Custom pip package installation failed for model <m>".
+        """
+        if not requirements or not self.config.install_py_dep_per_model:
+            return
+        req = model_dir / Path(requirements).name
+        if not req.is_file():
+            return
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--target", str(model_dir / ".deps"),
+             "-r", str(req)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ts_error(
+                500,
+                "ModelException",
+                f"Custom pip package installation failed for model {model}",
+            )
+
+    @staticmethod
+    def discard(path: str | Path | None) -> None:
+        """Remove an extracted directory or a downloaded file (missing is fine)."""
+        if not path:
+            return
+        target = Path(path)
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)

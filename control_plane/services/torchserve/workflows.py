@@ -1,0 +1,277 @@
+"""TorchServe Workflow Management API: register, describe, list, unregister (+ scale).
+
+A workflow is one Serve application at ``/wfpredict/<name>``: a DAG driver with function nodes
+and (fused) model nodes in-process, plus one deployment per model node that needs its own
+scaling, plus DeploymentHandles to already registered models it shares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
+from control_plane.errors import DomainError
+from control_plane.integrations.serve_types import AppSpec, ServeGateway
+from control_plane.services.serve_apps import ServeAppService
+from control_plane.services.torchserve.apps import (
+    WORKFLOW_BUILDER,
+    WORKFLOW_OWNER,
+    model_app,
+    wait_running,
+    workflow_app,
+)
+from control_plane.services.torchserve.errors import from_archive, ts_error
+from control_plane.services.torchserve.models import ApiResult
+from control_plane.services.torchserve.pagination import paginate
+from control_plane.services.torchserve.store import ResolvedArchive, TorchServeStore
+from control_plane.settings import Settings
+from deployments.archives import ArchiveError, read_mar_manifest, read_war_manifest
+from deployments.workflow_spec import (
+    ModelEntry,
+    WorkflowSpec,
+    dag_string,
+    missing_function_nodes,
+    parse_spec,
+)
+
+
+def workflow_not_found(name: str) -> DomainError:
+    """TorchServe's unknown-workflow error."""
+    return ts_error(404, "WorkflowNotFoundException", f"Workflow not found: {name}")
+
+
+class WorkflowService:
+    """Registered ``.war`` workflows and their Serve applications."""
+
+    def __init__(self, session: Session, gateway: ServeGateway, settings: Settings) -> None:
+        self.session = session
+        self.gateway = gateway
+        self.settings = settings
+        self.store = TorchServeStore(settings)
+        self.apps = ServeAppService(session, gateway)
+
+    def get_or_raise(self, name: str) -> TorchServeWorkflow:
+        """The workflow, or TorchServe's 404."""
+        row = self.session.get(TorchServeWorkflow, name)
+        if row is None:
+            raise workflow_not_found(name)
+        return row
+
+    def exists(self, name: str) -> bool:
+        """True when the workflow is registered."""
+        return self.session.get(TorchServeWorkflow, name) is not None
+
+    def describe(self, name: str) -> list[dict[str, Any]]:
+        """``GET /workflows/{name}``: a one-element array with the global spec values."""
+        row = self.get_or_raise(name)
+        glob = row.spec["globals"]
+        return [
+            {
+                "workflowName": row.name,
+                "workflowUrl": row.url,
+                "minWorkers": glob["min_workers"],
+                "maxWorkers": glob["max_workers"],
+                "batchSize": glob["batch_size"],
+                "maxBatchDelay": glob["max_batch_delay"],
+                "workflowDag": dag_string(row.spec["dag"]),
+            }
+        ]
+
+    def list(self, limit: str | None, token: str | None) -> dict[str, Any]:
+        """``GET /workflows``: sorted by name, TorchServe pagination."""
+        rows = self.session.scalars(select(TorchServeWorkflow).order_by(TorchServeWorkflow.name))
+        items = [{"workflowName": r.name, "workflowUrl": r.url} for r in rows]
+        page, next_token = paginate(items, limit, token)
+        body: dict[str, Any] = {}
+        if next_token is not None:
+            body["nextPageToken"] = next_token
+        body["workflows"] = page
+        return body
+
+    def register(
+        self, url: str | None, workflow_name: str | None = None, *, execution: str | None = None,
+        synchronous: bool = True, loaded_at_startup: bool = False,
+    ) -> ApiResult:
+        """``POST /workflows``: TorchServe's processing order, then deploy and wait.
+
+        Raises:
+            DomainError: TorchServe's 400/404/409/500 errors.
+        """
+        if url is None:
+            raise ts_error(400, "BadRequestException", "Parameter url is required.")
+        mode = execution or self.settings.torchserve.workflow_execution
+        if mode not in ("auto", "fused", "separate"):
+            raise ts_error(400, "BadRequestException", f"Invalid execution mode: {mode}")
+        resolved = self.store.resolve(url, workflow=True)
+        cleanup: list[Path] = [resolved.path] if resolved.downloaded else []
+        try:
+            war_dir = self.store.extract(resolved.path, "workflows")
+            cleanup.append(war_dir)
+            try:
+                manifest = read_war_manifest(war_dir, workflow_name)
+                spec_path = war_dir / manifest.spec_file
+                if not spec_path.is_file():
+                    raise ArchiveError(str(spec_path.name), 500, "NoSuchFileException")
+                spec = parse_spec(spec_path.read_text(encoding="utf-8"))
+            except ArchiveError as exc:
+                raise from_archive(exc) from exc
+            name = manifest.workflow_name
+            if self.exists(name):
+                raise ts_error(409, "ConflictStatusException", f"Workflow {name} is already registered.")
+            args = self._app_args(name, resolved, war_dir, manifest.handler, spec, mode, cleanup)
+            row = TorchServeWorkflow(
+                name=name, url=url, archive_path=str(resolved.path), war_dir=str(war_dir),
+                downloaded=resolved.downloaded, handler=manifest.handler,
+                spec={
+                    "globals": spec.globals.to_dict(),
+                    "dag": spec.raw_dag,
+                    "models": {k: {"url": m.url, **m.config.to_dict()} for k, m in spec.models.items()},
+                },
+                execution=mode, app_args=args, loaded_at_startup=loaded_at_startup,
+            )
+            self.session.add(row)
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            for path in cleanup:
+                self.store.discard(path)
+            raise
+        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args), owner=WORKFLOW_OWNER)
+        if synchronous:
+            state = wait_running(self.gateway, workflow_app(name), self.settings.serving.load_timeout_s)
+            if state is None or not state.running:
+                detail = (state.message if state else "") or "workers did not start"
+                self._remove(row)
+                raise ts_error(
+                    500, "WorkflowException",
+                    f"Workflow {name} has failed to register. Failures: "
+                    f"[Failed to start workers for workflow {name}: {detail[:500]}]",
+                )
+        return ApiResult(200, f"Workflow {name} has been registered and scaled successfully.")
+
+    def _app_args(
+        self, name: str, resolved: ResolvedArchive, war_dir: Path, handler: str,
+        spec: WorkflowSpec, mode: str, cleanup: list[Path],
+    ) -> dict[str, Any]:
+        failures: list[str] = []
+        inline: dict[str, Any] = {}
+        deployments: dict[str, Any] = {}
+        shared: dict[str, str] = {}
+        handler_file = war_dir / handler
+        source = handler_file.read_text(encoding="utf-8") if handler_file.is_file() else ""
+        for node in missing_function_nodes(source, spec.function_nodes()):
+            failures.append(
+                f"Workflow Node {name}__{node} failed to register. Details: no function {node} "
+                f"(and no single handler class) in {handler}"
+            )
+        for node in spec.model_nodes():
+            entry = spec.models[node]
+            try:
+                reused = self._shared_model(node, entry)
+                if reused is not None:
+                    shared[node] = model_app(reused)
+                    continue
+                version = self._node_model(name, node, entry, cleanup)
+            except DomainError as exc:
+                failures.append(f"Workflow Node {name}__{node} failed to register. Details: {exc.message}")
+                continue
+            own_scaling = entry.config.max_workers > 1 or entry.config.min_workers > 1
+            if mode == "separate" or (mode == "auto" and own_scaling):
+                deployments[node] = {**version, "min_workers": entry.config.min_workers,
+                                     "max_workers": entry.config.max_workers}
+            else:
+                inline[node] = version
+        if failures:
+            raise ts_error(500, "WorkflowException",
+                           f"Workflow {name} has failed to register. Failures: [{', '.join(failures)}]")
+        node_configs = {n: (spec.models[n].config.to_dict() if n in spec.models else
+                            {**spec.globals.to_dict(), "batch_size": 1, "max_batch_delay": 0})
+                        for n in spec.dag.nodes}
+        return {
+            "name": name, "archive": str(resolved.path), "war_dir": str(war_dir), "handler": handler,
+            "dag": {n: spec.dag.children[n] for n in spec.dag.nodes},
+            "node_configs": node_configs, "function_nodes": spec.function_nodes(),
+            "inline": inline, "deployments": deployments, "shared": shared,
+            "driver_min_workers": spec.globals.min_workers if not deployments else 1,
+            "driver_max_workers": max(spec.globals.max_workers, 1) if not deployments else 1,
+            "max_ongoing_requests": self.settings.serving.max_ongoing_requests,
+            "max_extract_bytes": self.settings.torchserve.max_extract_bytes,
+        }
+
+    def _shared_model(self, node: str, entry: ModelEntry) -> str | None:
+        """A registered model (with workers) the node names by model name or by url."""
+        rows = self.session.scalars(select(TorchServeModel).where(TorchServeModel.is_default.is_(True)))
+        for row in rows:
+            if row.max_workers > 0 and (row.name == node or row.url == entry.url):
+                return row.name
+        return None
+
+    def _node_model(self, wf: str, node: str, entry: ModelEntry, cleanup: list[Path]) -> dict[str, Any]:
+        resolved = self.store.resolve(entry.url, workflow=False)
+        if resolved.downloaded:
+            cleanup.append(resolved.path)
+        model_dir = self.store.extract(resolved.path, "models")
+        cleanup.append(model_dir)
+        try:
+            manifest = read_mar_manifest(model_dir, f"{wf}__{node}")
+        except ArchiveError as exc:
+            raise from_archive(exc) from exc
+        self.store.install_requirements(model_dir, manifest.requirements_file, f"{wf}__{node}")
+        return {
+            "archive": str(resolved.path), "model_dir": str(model_dir), "handler": manifest.handler,
+            "batch_size": entry.config.batch_size, "max_batch_delay": entry.config.max_batch_delay,
+            "response_timeout": max(1, entry.config.timeout_ms // 1000), "url": entry.url,
+            "downloaded": resolved.downloaded,
+        }
+
+    def scale(self, name: str, min_worker: int | None, max_worker: int | None, node: str | None) -> ApiResult:
+        """``PUT /workflows/{name}`` (extension): scale the driver, or one model-node deployment.
+
+        Raises:
+            DomainError: 404 unknown workflow/node, 400 bad bounds.
+        """
+        row = self.get_or_raise(name)
+        low = 1 if min_worker is None else min_worker
+        high = low if max_worker is None else max_worker
+        if low < 0 or high < 1 or high < low:
+            raise ts_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
+        args = dict(row.app_args)
+        if node is None:
+            args["driver_min_workers"], args["driver_max_workers"] = low, high
+        else:
+            deployments = {k: dict(v) for k, v in args.get("deployments", {}).items()}
+            inline = dict(args.get("inline", {}))
+            if node in inline:  # a fused node that now needs its own scaling becomes a deployment
+                deployments[node] = inline.pop(node)
+            if node not in deployments:
+                raise ts_error(404, "ModelNotFoundException", f"Model not found: {name}__{node}")
+            deployments[node]["min_workers"], deployments[node]["max_workers"] = low, high
+            args["deployments"], args["inline"] = deployments, inline
+        row.app_args = args
+        self.session.commit()
+        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args), owner=WORKFLOW_OWNER)
+        target = f"workflow: {name}" if node is None else f"model: {name}__{node}"
+        return ApiResult(202, f"Processing worker updates for {target} ({low}-{high} workers)")
+
+    def unregister(self, name: str) -> ApiResult:
+        """``DELETE /workflows/{name}``."""
+        row = self.get_or_raise(name)
+        self._remove(row)
+        return ApiResult(200, f'Workflow "{name}" unregistered')
+
+    def _remove(self, row: TorchServeWorkflow) -> None:
+        args = dict(row.app_args)
+        self.session.delete(row)
+        self.session.commit()
+        self.apps.remove(workflow_app(row.name))
+        self.store.discard(row.war_dir)
+        for node in list(args.get("inline", {}).values()) + list(args.get("deployments", {}).values()):
+            self.store.discard(node.get("model_dir"))
+            if node.get("downloaded"):
+                self.store.discard(node.get("archive"))
+        if row.downloaded:
+            self.store.discard(row.archive_path)

@@ -1,0 +1,169 @@
+"""Serve application for one registered TorchServe ``.mar`` model (every registered version).
+
+Route prefix ``/predictions/<name>``: the Serve proxy routes ``POST /predictions/<name>[/<version>]``
+straight to this replica. Handlers run through TorchServe's ``ts`` library
+(``deployments.backends.torchserve_handler``); ``batch_size``/``max_batch_delay`` become a
+``serve.batch`` queue per version, min/max workers become the deployment's autoscaling bounds.
+Workflows reuse a registered model through ``predict_row`` (DeploymentHandle composition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve import Application
+from starlette.requests import Request
+from starlette.responses import Response
+
+from deployments.archives import ensure_extracted
+from deployments.backends.torchserve_handler import (
+    HandlerError,
+    HandlerOutput,
+    TorchServeHandler,
+    add_dependency_path,
+    load_manifest,
+    request_row,
+)
+
+logger = logging.getLogger(__name__)
+
+DEPLOYMENT_NAME = "TSModel"
+Predictor = Callable[[dict[str, Any], dict[str, str]], Awaitable[HandlerOutput]]
+
+
+def ts_error(code: int, ts_type: str, message: str) -> Response:
+    """A TorchServe error body ``{code, type, message}``."""
+    body = json.dumps({"code": code, "type": ts_type, "message": message}, indent=2) + "\n"
+    return Response(body, status_code=code, media_type="application/json")
+
+
+def load_version(name: str, spec: dict[str, Any], max_bytes: int) -> TorchServeHandler:
+    """Load one model version from its (extracted) archive."""
+    model_dir = ensure_extracted(Path(spec["archive"]), Path(spec["model_dir"]), max_bytes)
+    add_dependency_path(model_dir)
+    manifest = load_manifest(model_dir)
+    yaml_config: dict[str, Any] = {}
+    config_file = ((manifest or {}).get("model") or {}).get("configFile")
+    if config_file and (model_dir / config_file).is_file():
+        import yaml
+
+        yaml_config = yaml.safe_load((model_dir / config_file).read_text()) or {}
+    return TorchServeHandler(
+        name,
+        model_dir,
+        spec["handler"],
+        manifest=manifest,
+        batch_size=int(spec.get("batch_size", 1)),
+        model_yaml_config=yaml_config,
+    )
+
+
+def make_predictor(handler: TorchServeHandler, batch_size: int, max_batch_delay_ms: int) -> Predictor:
+    """An async per-item predictor; with ``batch_size > 1`` items are batched by ``serve.batch``."""
+    if batch_size <= 1:
+
+        async def single(row: dict[str, Any], headers: dict[str, str]) -> HandlerOutput:
+            outputs = await asyncio.to_thread(handler.predict, [row], [headers])
+            return outputs[0]
+
+        return single
+
+    @serve.batch(max_batch_size=batch_size, batch_wait_timeout_s=max_batch_delay_ms / 1000.0)
+    async def batched(
+        rows: list[dict[str, Any]], headers: list[dict[str, str]]
+    ) -> list[HandlerOutput]:
+        return await asyncio.to_thread(handler.predict, rows, headers)
+
+    return batched  # type: ignore[no-any-return]
+
+
+class TSModelServer:
+    """All versions of one TorchServe model, each with its own handler and batch queue."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self.name: str = args["name"]
+        self.default_version: str = args["default_version"]
+        max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
+        self.predictors: dict[str, Predictor] = {}
+        self.timeouts: dict[str, float] = {}
+        for version, spec in args["versions"].items():
+            handler = load_version(self.name, spec, max_bytes)
+            self.predictors[version] = make_predictor(
+                handler, int(spec.get("batch_size", 1)), int(spec.get("max_batch_delay", 100))
+            )
+            self.timeouts[version] = float(spec.get("response_timeout", 120))
+
+    async def predict_row(
+        self, row: dict[str, Any], headers: dict[str, str] | None = None, version: str | None = None
+    ) -> bytes:
+        """One item through the model (workflow nodes call this). Raises HandlerError."""
+        version = version or self.default_version
+        output = await self.predictors[version](row, headers or {})
+        return output.body
+
+    async def __call__(self, request: Request) -> Response:
+        """``/predictions/<name>[/<version>]``."""
+        parts = [p for p in request.url.path.split("/") if p]
+        version = self.default_version
+        if len(parts) >= 3 and parts[0] == "predictions":
+            version = parts[2]
+        if version not in self.predictors:
+            return ts_error(
+                404,
+                "ModelVersionNotFoundException",
+                f"Model version: {version} does not exist for model: {self.name}",
+            )
+        row, headers = await request_row(request)
+        try:
+            output = await asyncio.wait_for(
+                self.predictors[version](row, headers), timeout=self.timeouts[version]
+            )
+        except HandlerError as exc:
+            return ts_error(exc.code, "InternalServerException", exc.message)
+        except TimeoutError:
+            return ts_error(408, "RequestTimeoutException", "Timed out waiting for the model")
+        response = Response(output.body, status_code=output.status, headers=output.headers)
+        if output.content_type:
+            response.headers["content-type"] = output.content_type
+        return response
+
+
+def deployment_options(min_workers: int, max_workers: int, max_ongoing: int) -> dict[str, Any]:
+    """Serve options for TorchServe's worker bounds (fixed count when min == max)."""
+    options: dict[str, Any] = {
+        "max_ongoing_requests": max_ongoing,
+        "ray_actor_options": {"num_cpus": 0},
+    }
+    max_workers = max(max_workers, min_workers, 1)
+    if min_workers == max_workers:
+        options["num_replicas"] = max_workers
+    else:
+        options["autoscaling_config"] = {
+            "min_replicas": max(min_workers, 0),
+            "max_replicas": max_workers,
+            "target_ongoing_requests": 2,
+        }
+    return options
+
+
+def build_ts_model(args: dict[str, Any]) -> Application:
+    """Typed builder for a TorchServe model app.
+
+    Args:
+        args: ``name``, ``default_version``, ``versions`` (version -> ``archive``, ``model_dir``,
+            ``handler``, ``batch_size``, ``max_batch_delay`` ms, ``response_timeout`` s),
+            ``min_workers``, ``max_workers``, ``max_ongoing_requests``.
+    """
+    options = deployment_options(
+        int(args.get("min_workers", 1)),
+        int(args.get("max_workers", 1)),
+        int(args.get("max_ongoing_requests", 64)),
+    )
+    deployment = serve.deployment(TSModelServer, name=DEPLOYMENT_NAME)
+    return deployment.options(**options).bind(args)

@@ -1,0 +1,138 @@
+"""Serve application for one TorchServe workflow: a DAG driver composed with model deployments.
+
+The driver (route ``/wfpredict/<name>``) runs the DAG with ``deployments.graph.run_dag``: function
+nodes of the handler file run in the driver; model nodes are either
+
+* ``inline`` (fused execution): the ``.mar`` handler is loaded in the driver replica itself, no
+  DeploymentHandle hop;
+* ``deployment``: a bound ``TSModel`` deployment named ``<wf>__<node>`` with its own autoscaling
+  (min/max workers) and ``serve.batch`` queue, passed to the driver as a DeploymentHandle;
+* ``shared``: an already registered model's application, reached by its DeploymentHandle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+from starlette.requests import Request
+from starlette.responses import Response
+
+from deployments.archives import ensure_extracted
+from deployments.backends.torchserve_handler import TorchServeHandler, request_row
+from deployments.graph import (
+    NodeExecutionError,
+    assemble_response,
+    call_with_retry,
+    run_dag,
+    validate_dag,
+)
+from deployments.ts_model import (
+    DEPLOYMENT_NAME,
+    Predictor,
+    TSModelServer,
+    deployment_options,
+    load_version,
+    make_predictor,
+    ts_error,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class WorkflowDriver:
+    """Runs one workflow's DAG per request; branches whose parents are done run concurrently."""
+
+    def __init__(self, args: dict[str, Any], handles: dict[str, DeploymentHandle]) -> None:
+        self.name: str = args["name"]
+        max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
+        war_dir = ensure_extracted(Path(args["archive"]), Path(args["war_dir"]), max_bytes)
+        self.dag = validate_dag({k: list(v) for k, v in args["dag"].items()})
+        self.configs: dict[str, dict[str, int]] = args["node_configs"]
+        self.handles = dict(handles)
+        for node, app in args.get("shared", {}).items():
+            self.handles[node] = serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app)
+        self.local: dict[str, Predictor] = {}
+        for node in args["function_nodes"]:
+            handler = TorchServeHandler(
+                f"{self.name}__{node}", war_dir, f"{args['handler']}:{node}", batch_size=1
+            )
+            self.local[node] = make_predictor(handler, 1, 0)
+        for node, spec in args.get("inline", {}).items():
+            handler = load_version(f"{self.name}__{node}", spec, max_bytes)
+            self.local[node] = make_predictor(
+                handler, int(spec.get("batch_size", 1)), int(spec.get("max_batch_delay", 50))
+            )
+
+    async def _call_node(self, node: str, row: dict[str, Any], headers: dict[str, str]) -> bytes:
+        config = self.configs[node]
+
+        async def attempt() -> bytes:
+            if node in self.local:
+                output = await self.local[node](row, headers)
+                return output.body
+            result: bytes = await self.handles[node].predict_row.remote(row, headers)
+            return result
+
+        return await call_with_retry(
+            node, attempt, int(config.get("retry_attempts", 1)), int(config.get("timeout_ms", 10000))
+        )
+
+    async def run(self, row: dict[str, Any], headers: dict[str, str]) -> bytes:
+        """Run the DAG on one request row; returns the wfpredict body."""
+
+        async def call(node: str, node_row: dict[str, Any]) -> bytes:
+            return await self._call_node(node, node_row, headers)
+
+        outputs = await run_dag(self.dag, row, call)
+        return assemble_response(self.dag, outputs)
+
+    async def __call__(self, request: Request) -> Response:
+        """``/wfpredict/<name>``: any method, as in TorchServe."""
+        row, headers = await request_row(request)
+        try:
+            body = await self.run(row, headers)
+        except NodeExecutionError as exc:
+            return ts_error(500, "InternalServerException", str(exc))
+        except (ValueError, json.JSONDecodeError) as exc:
+            return ts_error(500, "InternalServerException", f"Invalid workflow output: {exc}")
+        except asyncio.CancelledError:
+            raise
+        return Response(body, status_code=200, media_type="application/json")
+
+
+def build_workflow(args: dict[str, Any]) -> Application:
+    """Typed builder for a workflow app.
+
+    Args:
+        args: ``name``, ``archive``, ``war_dir``, ``handler``, ``dag`` (node -> children),
+            ``node_configs`` (node -> NodeConfig dict), ``function_nodes``, ``inline`` (node ->
+            model version spec, fused), ``deployments`` (node -> model version spec plus
+            min/max workers), ``shared`` (node -> registered model app name),
+            ``driver_min_workers``/``driver_max_workers``, ``max_ongoing_requests``.
+    """
+    max_ongoing = int(args.get("max_ongoing_requests", 64))
+    handles: dict[str, Any] = {}
+    for node, spec in args.get("deployments", {}).items():
+        model_args = {
+            "name": f"{args['name']}__{node}",
+            "default_version": "1.0",
+            "versions": {"1.0": spec},
+            "max_extract_bytes": args.get("max_extract_bytes", 8 * 1024**3),
+        }
+        options = deployment_options(
+            int(spec.get("min_workers", 1)), int(spec.get("max_workers", 1)), max_ongoing
+        )
+        node_deployment = serve.deployment(TSModelServer, name=f"{args['name']}__{node}")
+        handles[node] = node_deployment.options(**options).bind(model_args)
+    driver_options = deployment_options(
+        int(args.get("driver_min_workers", 1)), int(args.get("driver_max_workers", 1)), max_ongoing
+    )
+    driver = serve.deployment(WorkflowDriver, name="WorkflowDriver")
+    return driver.options(**driver_options).bind(args, handles)
