@@ -115,7 +115,7 @@ class TorchServeStore:
                         if received > limit:
                             raise self._too_large(url, limit)
                         out.write(chunk)
-        except (httpx.HTTPError, ValueError, OSError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
             raise failed from exc
 
     @staticmethod
