@@ -136,6 +136,11 @@ def ray_test_env(fast_ingress: bool) -> dict[str, str]:
     if fast_ingress:
         env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+        # HAProxy's own listeners default to fixed ports (9101, 8404, 8500): pick free ones so
+        # a test session can run beside `make run` or another session.
+        env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(free_port())
+        env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(free_port())
+        env["RAY_SERVE_FALLBACK_PROXY_HTTP_PORT"] = str(free_port())
     return env
 
 
