@@ -40,4 +40,11 @@ async def register_torchserve_archives(app: FastAPI) -> None:
         )
 
 
-STARTUP_HOOKS: list[StartupHook] = [start_reconciler, register_torchserve_archives]
+async def start_mlserve(app: FastAPI) -> None:
+    """MLServe: bootstrap admin, the guard's admin check, the /apps gateway, load re-checks."""
+    from control_plane.api.mlserve.startup import mlserve_startup
+
+    await mlserve_startup(app)
+
+
+STARTUP_HOOKS: list[StartupHook] = [start_reconciler, register_torchserve_archives, start_mlserve]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from control_plane.api.kserve_v2 import router as kserve_v2_router
+from control_plane.api.mlserve import router as mlserve_router
 from control_plane.api.ops import router as ops_router
 from control_plane.api.torc import router as torc_router
 from control_plane.api.torchserve import router as torchserve_router
@@ -16,3 +17,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(torc_router)
     app.include_router(torchserve_router)
     app.include_router(kserve_v2_router)
+    app.include_router(mlserve_router)

@@ -1,0 +1,11 @@
+"""MLServe admin API (``/api``): tritons, models, versions, users, apps."""
+
+from fastapi import APIRouter
+
+from control_plane.api.mlserve import apps, models, tritons, users, versions
+
+router = APIRouter(prefix="/api")
+for _module in (tritons, models, versions, users, apps):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

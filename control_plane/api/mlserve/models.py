@@ -1,0 +1,131 @@
+"""``/api/models``: the model store, per-triton views, load and unload."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from control_plane.api.mlserve.deps import AdminDep, GatewayDep, SessionDep, SettingsDep, read_multipart
+from control_plane.errors import BadRequestError
+from control_plane.schemas.mlserve.common import StatusOk
+from control_plane.schemas.mlserve.models import LoadRequest, ModelPatch
+from control_plane.services.mlserve.models import ModelStoreService
+
+router = APIRouter(tags=["mlserve: models"])
+
+
+async def parse_body(request: Request, schema: type[Any]) -> Any:
+    """A JSON (or form, or query-string) body validated against ``schema`` (400 on errors)."""
+    raw: dict[str, Any] = {}
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    if body.strip():
+        if "form" in content_type:
+            raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        else:
+            try:
+                raw = json.loads(body)
+            except json.JSONDecodeError as exc:
+                raise BadRequestError(f"body is not valid JSON: {exc}", code="invalid_json") from None
+            if not isinstance(raw, dict):
+                raise BadRequestError("body must be a JSON object", code="invalid_json")
+    for key, value in request.query_params.items():
+        raw.setdefault(key, value)
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadRequestError(problems, code="invalid_request") from None
+
+
+def _store(session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> ModelStoreService:
+    return ModelStoreService(session, gateway, settings)
+
+
+@router.get("/models", operation_id="apiModelList")
+def list_models(_admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> dict[str, Any]:
+    """List stored models."""
+    return {"models": [m.model_dump(mode="json") for m in _store(session, gateway, settings).list()]}
+
+
+@router.post("/models", status_code=201, operation_id="apiModelCreate")
+async def create_model(
+    request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Store a model from multipart ``name`` + ``files[]``."""
+    fields, files = await read_multipart(request, settings.store.max_upload_bytes)
+    store = _store(session, gateway, settings)
+    model_id = await run_in_threadpool(store.create, fields.get("name") or None, files)
+    return {"id": model_id, "status": "ok"}
+
+
+@router.get("/models/{ident}", operation_id="apiModelGet")
+def get_model(
+    ident: str,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    triton_id: str | None = None,
+) -> dict[str, Any]:
+    """Model detail: config, versions and each loaded triton's metadata (``{"data": ...}``)."""
+    detail = _store(session, gateway, settings).detail(ident).model_dump(mode="json")
+    if triton_id is not None:
+        detail["tritons"] = [
+            t for t in detail["tritons"] if str(t["id"]) == triton_id or t["name"] == triton_id
+        ]
+        keys = {f"{t['host']}:{t['port']}" for t in detail["tritons"]}
+        detail["servers"] = {k: v for k, v in detail["servers"].items() if k in keys}
+    return {"data": detail}
+
+
+@router.patch("/models/{ident}", operation_id="apiModelUpdate")
+async def update_model(
+    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> StatusOk:
+    """Patch config/name/description (JSON) or replace root files (multipart ``files[]``)."""
+    store = _store(session, gateway, settings)
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        _fields, files = await read_multipart(request, settings.store.max_upload_bytes)
+        await run_in_threadpool(store.replace_root_files, ident, files)
+    else:
+        body = await parse_body(request, ModelPatch)
+        await run_in_threadpool(store.patch, ident, body)
+    return StatusOk()
+
+
+@router.delete("/models/{ident}", operation_id="apiModelDelete")
+def delete_model(
+    ident: str, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> StatusOk:
+    """Unload everywhere, then delete the model."""
+    _store(session, gateway, settings).delete(ident)
+    return StatusOk()
+
+
+@router.post("/models/{ident}/load", operation_id="apiModelLoad")
+async def load_model(
+    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> StatusOk:
+    """Load (or reload) the model on a triton (``triton_id``, optional ``version``)."""
+    body: LoadRequest = await parse_body(request, LoadRequest)
+    store = _store(session, gateway, settings)
+    await run_in_threadpool(store.load, ident, body.triton_id, body.version)
+    return StatusOk()
+
+
+@router.post("/models/{ident}/unload", operation_id="apiModelUnload")
+async def unload_model(
+    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> StatusOk:
+    """Unload the model from a triton (``triton_id``)."""
+    body: LoadRequest = await parse_body(request, LoadRequest)
+    store = _store(session, gateway, settings)
+    await run_in_threadpool(store.unload, ident, body.triton_id)
+    return StatusOk()

@@ -1,0 +1,1 @@
+"""Wire contracts of the MLServe admin API (``/api``)."""

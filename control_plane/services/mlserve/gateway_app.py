@@ -1,0 +1,51 @@
+"""The apps gateway's Serve application (``/apps``), recorded like every platform app."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from control_plane.integrations.serve_types import AppSpec, ServeGateway
+from control_plane.services.serve_apps import ServeAppService, app_name, spec_hash
+from control_plane.settings import Settings
+
+OWNER = "gw"
+ROUTE_PREFIX = "/apps"
+BUILDER = "deployments.gateway:build_gateway"
+ROUTES_TTL_S = 1.0
+UPSTREAM_TIMEOUT_S = 300.0
+
+
+def gateway_app_name() -> str:
+    """``p-gw-apps``."""
+    return app_name(OWNER, "apps")
+
+
+def gateway_spec(settings: Settings) -> AppSpec:
+    """The gateway application: it reads the routing tables straight from the database."""
+    return AppSpec(
+        name=gateway_app_name(),
+        route_prefix=ROUTE_PREFIX,
+        builder=BUILDER,
+        args={
+            "database_url": settings.database_url,
+            "builtin_url": settings.public_url.rstrip("/"),
+            "routes_ttl_s": ROUTES_TTL_S,
+            "upstream_timeout_s": UPSTREAM_TIMEOUT_S,
+            "max_ongoing_requests": max(64, settings.serving.max_ongoing_requests),
+        },
+    )
+
+
+def ensure_gateway_app(session: Session, gateway: ServeGateway, settings: Settings) -> bool:
+    """Record (and apply) the gateway app unless the same spec is already recorded.
+
+    Returns:
+        True when the app was (re)recorded and applied now.
+    """
+    spec = gateway_spec(settings)
+    service = ServeAppService(session, gateway)
+    record = service.get(spec.name)
+    if record is not None and record.spec_hash == spec_hash(spec):
+        return False
+    service.put(spec, owner=OWNER)
+    return True

@@ -1,0 +1,46 @@
+"""Resolve ``{id}`` path parameters: a numeric id or the unique name."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control_plane.errors import BadRequestError, NotFoundError
+
+T = TypeVar("T")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def check_name(name: str, what: str) -> str:
+    """Validate a resource name (``^[A-Za-z0-9_.-]{1,128}$``, not ``.``/``..``).
+
+    Raises:
+        BadRequestError: the name breaks the rule.
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
+        raise BadRequestError(
+            f"Got {name!r} for {what} name; it must match ^[A-Za-z0-9_.-]{{1,128}}$",
+            code="invalid_name",
+        )
+    return name
+
+
+def resolve(session: Session, table: type[T], ident: str | int, what: str) -> T:
+    """The row whose id (if ``ident`` is numeric) or unique ``name`` equals ``ident``.
+
+    Raises:
+        NotFoundError: no such row.
+    """
+    text = str(ident).strip()
+    row: Any = None
+    if text.isdigit():
+        row = session.get(table, int(text))
+    if row is None:
+        row = session.scalar(select(table).where(table.name == text))  # type: ignore[attr-defined]
+    if row is None:
+        raise NotFoundError(f"{what} '{text}' not found", code=f"{what}_not_found")
+    return row  # type: ignore[no-any-return]

@@ -1,0 +1,392 @@
+"""The versioned model store: ``<store>/models/<name>/`` in Triton layout, one
+``registered_models`` row per model (shared with the v2 surface), MLServe extras beside it."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control_plane.db.tables.mlserve import ModelInfo, ModelLoad, ModelVersion, TritonServer
+from control_plane.db.tables.registered_models import RegisteredModel
+from control_plane.errors import AlreadyExistsError, BadRequestError, DomainError, InvalidStateError
+from control_plane.integrations import triton_client
+from control_plane.integrations.serve_types import ServeGateway
+from control_plane.schemas.mlserve.models import (
+    ModelDetail,
+    ModelPatch,
+    ModelRead,
+    ModelTritonDetail,
+    ModelTritonRef,
+    VersionUploaded,
+)
+from control_plane.services.mlserve.loads import LoadService
+from control_plane.services.mlserve.lookup import check_name, resolve
+from control_plane.services.mlserve.model_config import (
+    check_config_name,
+    merge_config,
+    onnx_config,
+    parse_pbtxt,
+    render_pbtxt,
+)
+from control_plane.services.mlserve.model_files import (
+    ByteBudget,
+    IncomingFile,
+    copy_stream,
+    extract_archive,
+    hoist_single_dir,
+    is_archive,
+    safe_relpath,
+    version_dirs,
+)
+from control_plane.services.mlserve.targets import triton_address, triton_url
+from control_plane.services.mlserve.versions import VersionService
+from control_plane.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ROOT_FILES = ("config.pbtxt",)
+
+
+def default_place(rel: PurePosixPath) -> PurePosixPath:
+    """Where a bare file name goes in a new model: config and labels at the root, else ``1/``."""
+    if len(rel.parts) > 1 or rel.name in ROOT_FILES or rel.suffix == ".txt":
+        return rel
+    return PurePosixPath("1") / rel
+
+
+def _ms_to_dt(ms: int) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+class ModelStoreService:
+    """Create, read, patch and delete stored models; reads per-triton metadata live."""
+
+    def __init__(self, session: Session, gateway: ServeGateway, settings: Settings) -> None:
+        self.session = session
+        self.gateway = gateway
+        self.settings = settings
+        self.repo_root = settings.store_root / "models"
+        self.staging_root = settings.store_root / ".mlserve-staging"
+        self.loads = LoadService(session, gateway, settings)
+        self.versions = VersionService(session, settings)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def get_row(self, ident: str) -> RegisteredModel:
+        """The registry row of a model by id or name.
+
+        Raises:
+            NotFoundError: unknown model.
+        """
+        return resolve(self.session, RegisteredModel, ident, "model")
+
+    def model_dir(self, model: RegisteredModel) -> Path:
+        """The model's store directory."""
+        return self.settings.store_root / model.source_dir
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A scratch directory on the store's filesystem (so the final move is a rename)."""
+        path = self.staging_root / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def read_config(self, model_dir: Path, name: str) -> dict[str, Any]:
+        """The model's config as Triton JSON (generated from model.onnx when absent).
+
+        Raises:
+            BadRequestError: missing/invalid config, or a name mismatch.
+        """
+        pbtxt = model_dir / "config.pbtxt"
+        if pbtxt.is_file():
+            config = parse_pbtxt(pbtxt.read_text(errors="replace"))
+            check_config_name(config, name)
+            return config
+        onnx_files = sorted(model_dir.glob("[1-9]*/model.onnx"))
+        if onnx_files:
+            return onnx_config(onnx_files[-1], name)
+        raise BadRequestError("config.pbtxt required", code="config_required")
+
+    # -- create ----------------------------------------------------------------------------
+    def _receive(self, files: list[IncomingFile], dest: Path, scratch: Path) -> str | None:
+        budget = ByteBudget(self.settings.store.max_upload_bytes)
+        if not files:
+            raise BadRequestError("no files[] parts in the upload", code="no_files")
+        if len(files) == 1 and is_archive(files[0].filename):
+            archive = scratch / "upload.archive"
+            copy_stream(files[0].stream, archive, ByteBudget(self.settings.store.max_upload_bytes))
+            extract_archive(archive, dest, budget)
+            archive.unlink()
+            return hoist_single_dir(dest)
+        targets = [default_place(safe_relpath(f.filename)) for f in files]
+        if len(set(targets)) != len(targets):
+            raise BadRequestError("the upload names the same file twice", code="duplicate_file")
+        for upload, rel in zip(files, targets, strict=True):
+            copy_stream(upload.stream, dest / rel, budget)
+        return None
+
+    def create(self, name: str | None, files: list[IncomingFile]) -> int:
+        """Store a new model from ``files[]`` (loose files or one zip/tar.gz of the model dir).
+
+        Raises:
+            BadRequestError: unsafe paths, invalid config, no version directory, bad name.
+            PayloadTooLargeError: over ``store.max_upload_bytes``.
+            AlreadyExistsError: the name is taken.
+        """
+        if name:
+            check_name(name, "model")
+        with self.staging() as scratch:
+            dest = scratch / "model"
+            dest.mkdir()
+            hint = self._receive(files, dest, scratch)
+            if not name:
+                name = hint
+                if not name and (dest / "config.pbtxt").is_file():
+                    name = parse_pbtxt((dest / "config.pbtxt").read_text(errors="replace")).get("name")
+                if not name:
+                    raise BadRequestError("a model 'name' is required", code="name_required")
+                check_name(name, "model")
+            config = self.read_config(dest, name)
+            if not (dest / "config.pbtxt").exists():
+                (dest / "config.pbtxt").write_text(render_pbtxt(config))
+            versions = version_dirs(dest)
+            if not versions:
+                raise BadRequestError(
+                    "the model has no numeric version directory (e.g. 1/model.py)", code="no_version"
+                )
+            target = self.repo_root / name
+            if self.session.scalar(select(RegisteredModel.id).where(RegisteredModel.name == name)) or target.exists():
+                raise AlreadyExistsError(f"model '{name}' already exists", code="model_exists")
+            self.repo_root.mkdir(parents=True, exist_ok=True)
+            dest.rename(target)
+        try:
+            model = RegisteredModel(name=name, source_dir=f"models/{name}", loaded=False)
+            self.session.add(model)
+            self.session.flush()
+            self.session.add(ModelInfo(model_id=model.id))
+            for version in versions:
+                self.session.add(ModelVersion(model_id=model.id, version=version, state="ready", upload={}))
+            self.session.commit()
+        except Exception:
+            self.session.rollback()
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        return model.id
+
+    # -- read ------------------------------------------------------------------------------
+    def _stats(self, model: RegisteredModel, records: list[tuple[ModelLoad, TritonServer]]) -> list[dict[str, Any]]:
+        urls = [triton_url(self.settings, t) for _l, t in records]
+        if not urls:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
+            results = pool.map(lambda url: _safe_stats(url, model.name), urls)
+        return [entry for entries in results for entry in entries]
+
+    def _read(self, model: RegisteredModel, with_stats: bool = True) -> ModelRead:
+        records = self.loads.records(model.id)
+        versions = version_dirs(self.model_dir(model))
+        stats = self._stats(model, records) if with_stats else []
+        info = self.session.get(ModelInfo, model.id)
+        last = max((int(s.get("last_inference") or 0) for s in stats), default=0)
+        refs = []
+        for load, triton in records:
+            host, port = triton_address(self.settings, triton)
+            refs.append(ModelTritonRef(id=triton.id, ip=host, host=host, port=str(port), version=load.version, state=load.state))
+        return ModelRead(
+            id=model.id,
+            name=model.name,
+            description=info.description if info else "",
+            path=str(self.model_dir(model)),
+            versions=versions,
+            latest_version=versions[-1] if versions else None,
+            tritons=refs,
+            state="READY" if any(r.state == "READY" for r in refs) else "UNAVAILABLE",
+            inference_count=sum(int(s.get("inference_count") or 0) for s in stats),
+            last_inference=_ms_to_dt(last),
+            create_at=model.created_at,
+        )
+
+    def list(self) -> list[ModelRead]:
+        """Every stored model (rows whose directory exists in the store)."""
+        models = self.session.scalars(select(RegisteredModel).order_by(RegisteredModel.id))
+        return [self._read(m) for m in models if m.source_dir.startswith("models/")]
+
+    def get(self, ident: str) -> ModelRead:
+        """One model's summary (no per-triton calls beyond /stats)."""
+        return self._read(self.get_row(ident))
+
+    def detail(self, ident: str) -> ModelDetail:
+        """The model, its store config, version details and each loaded triton's live view."""
+        model = self.get_row(ident)
+        base = self._read(model)
+        records = self.loads.records(model.id)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(records)))) as pool:
+            views = list(pool.map(lambda rec: self._triton_view(model, *rec), records))
+        try:
+            config = self.read_config(self.model_dir(model), model.name)
+        except BadRequestError as exc:
+            config = {"error": exc.message}
+        servers = {f"{v.host}:{v.port}": v.metadata for v in views}
+        data = base.model_dump(exclude={"tritons"})
+        state = "READY" if any(v.state == "READY" for v in views) else "UNAVAILABLE"
+        data.update(state=state, config=config, servers=servers, tritons=views,
+                    version_details=self.versions.list(model))
+        return ModelDetail(**data)
+
+    def _triton_view(self, model: RegisteredModel, load: ModelLoad, triton: TritonServer) -> ModelTritonDetail:
+        host, port = triton_address(self.settings, triton)
+        url = triton_url(self.settings, triton)
+        view = ModelTritonDetail(
+            id=triton.id, name=triton.name, ip=host, host=host, port=str(port), version=load.version,
+            state="UNAVAILABLE", metadata=None,
+        )
+        try:
+            view.state = "READY" if triton_client.model_ready(url, model.name) else "UNAVAILABLE"
+            view.metadata = triton_client.model_metadata(url, model.name)
+            view.stats = _safe_stats(url, model.name)
+            if view.state == "READY":
+                view.config = _safe_config(url, model.name)
+        except DomainError as exc:
+            view.error = exc.message
+        return view
+
+    # -- update ----------------------------------------------------------------------------
+    def patch(self, ident: str, body: ModelPatch) -> None:
+        """Merge a partial JSON config, rename, or set the description; reloads where loaded.
+
+        Raises:
+            BadRequestError: invalid config or name.
+            InvalidStateError: renaming a loaded model.
+            AlreadyExistsError: the new name is taken.
+        """
+        model = self.get_row(ident)
+        model_dir = self.model_dir(model)
+        if body.description is not None:
+            info = self.session.get(ModelInfo, model.id) or ModelInfo(model_id=model.id)
+            info.description = body.description
+            self.session.add(info)
+        if body.config:
+            config = merge_config(self.read_config(model_dir, model.name), body.config)
+            check_config_name(config, model.name)
+            (model_dir / "config.pbtxt").write_text(render_pbtxt(config))
+        if body.name and body.name != model.name:
+            self._rename(model, body.name)
+        self.session.commit()
+        if body.config:
+            self.loads.reload_everywhere(model)
+
+    def _rename(self, model: RegisteredModel, new_name: str) -> None:
+        check_name(new_name, "model")
+        if self.loads.records(model.id) or model.loaded:
+            raise InvalidStateError("unload the model everywhere before renaming it", code="model_loaded")
+        if self.session.scalar(select(RegisteredModel.id).where(RegisteredModel.name == new_name)) or (self.repo_root / new_name).exists():
+            raise AlreadyExistsError(f"model '{new_name}' already exists", code="model_exists")
+        old_dir = self.model_dir(model)
+        config_path = old_dir / "config.pbtxt"
+        config = parse_pbtxt(config_path.read_text()) if config_path.exists() else {}
+        if config.get("name"):
+            config["name"] = new_name
+            config_path.write_text(render_pbtxt(config))
+        old_dir.rename(self.repo_root / new_name)
+        model.name, model.source_dir = new_name, f"models/{new_name}"
+
+    def replace_root_files(self, ident: str, files: list[IncomingFile]) -> None:
+        """Replace root files (config.pbtxt, labels) from multipart ``files[]``; reloads where loaded.
+
+        Raises:
+            BadRequestError: a part names a nested path, or the new config is invalid.
+            PayloadTooLargeError: over the upload limit.
+        """
+        model = self.get_row(ident)
+        model_dir = self.model_dir(model)
+        if not files:
+            raise BadRequestError("no files[] parts in the upload", code="no_files")
+        with self.staging() as scratch:
+            budget = ByteBudget(self.settings.store.max_upload_bytes)
+            names = []
+            for upload in files:
+                rel = safe_relpath(upload.filename)
+                if len(rel.parts) != 1:
+                    raise BadRequestError(
+                        f"PATCH replaces root files only; upload a version for {rel}", code="not_root_file"
+                    )
+                copy_stream(upload.stream, scratch / rel.name, budget)
+                names.append(rel.name)
+            if "config.pbtxt" in names:
+                self.read_config(scratch, model.name)
+            for file_name in names:
+                shutil.move(str(scratch / file_name), str(model_dir / file_name))
+        self.loads.reload_everywhere(model)
+
+    # -- versions and loads ----------------------------------------------------------------
+    def upload_version(
+        self,
+        ident: str,
+        files: list[IncomingFile],
+        *,
+        version: int | None = None,
+        offset: int | None = None,
+        check: str | None = None,
+    ) -> VersionUploaded:
+        """Upload a version (or a chunk); a newly ready version reloads where the model is loaded."""
+        model = self.get_row(ident)
+        result = self.versions.upload(model, files, version=version, offset=offset, check=check)
+        if result.status == "ok":
+            self.loads.reload_everywhere(model)
+        return result
+
+    def delete_version(self, ident: str, version: int) -> None:
+        """Delete a version; tritons serving the model reload (next-highest version)."""
+        model = self.get_row(ident)
+        if self.versions.delete(model, version):
+            self.loads.reload_everywhere(model)
+
+    def load(self, ident: str, triton_ident: str | int, version: int | None = None) -> None:
+        """Load the model on a triton (id or name; 0 is the built-in server)."""
+        self.loads.load(self.get_row(ident), self.loads.resolve_triton(triton_ident), version)
+
+    def unload(self, ident: str, triton_ident: str | int) -> None:
+        """Unload the model from a triton."""
+        self.loads.unload(self.get_row(ident), self.loads.resolve_triton(triton_ident))
+
+    # -- delete ----------------------------------------------------------------------------
+    def delete(self, ident: str) -> None:
+        """Unload from every triton, then remove the store directory and the row."""
+        model = self.get_row(ident)
+        self.loads.unload_everywhere(model)
+        if model.loaded:
+            from control_plane.services.mlserve.loads import builtin_service
+
+            builtin_service(self.session, self.gateway, self.settings).unload(model.name)
+        model_dir = self.model_dir(model)
+        self.session.delete(model)
+        self.session.commit()
+        if model.source_dir.startswith("models/"):
+            shutil.rmtree(model_dir, ignore_errors=True)
+        self.versions.drop_staging(model.id)
+
+
+def _safe_stats(url: str, name: str) -> list[dict[str, Any]]:
+    try:
+        return triton_client.model_stats(url, name, timeout_s=triton_client.PROBE_TIMEOUT_S)
+    except DomainError:
+        return []
+
+
+def _safe_config(url: str, name: str) -> dict[str, Any] | None:
+    try:
+        return triton_client.model_config(url, name, timeout_s=triton_client.PROBE_TIMEOUT_S)
+    except DomainError:
+        return None

@@ -1,0 +1,98 @@
+"""Password hashing (argon2id), API keys and a short-lived cache of verified credentials."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+API_KEY_BYTES = 32
+
+
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """A salted argon2id hash of ``password`` (the only form ever stored)."""
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches the stored argon2 hash (constant-time inside argon2)."""
+    try:
+        return bool(_hasher().verify(password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_key() -> str:
+    """A fresh 43-character URL-safe random key."""
+    return secrets.token_urlsafe(API_KEY_BYTES)
+
+
+def api_key_digest(key: str) -> str:
+    """SHA-256 hex of a key: keys are high-entropy, so a fast digest is a safe lookup index."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """``(name, password)`` from an ``Authorization: Basic ...`` header, else None."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    name, sep, password = decoded.partition(":")
+    return (name, password) if sep else None
+
+
+@dataclass
+class _Entry:
+    expires: float
+
+
+class VerifiedCache:
+    """Remembers successful password verifications briefly (argon2 costs ~0.1 s per check).
+
+    Entries are keyed by an HMAC of (stored hash, password) under a per-process secret, so a
+    changed password or hash never matches an old entry, and nothing reversible is kept.
+    """
+
+    def __init__(self, ttl_s: float = 60.0, max_entries: int = 4096) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._secret = secrets.token_bytes(32)
+        self._entries: dict[bytes, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, password_hash: str, password: str) -> bytes:
+        msg = password_hash.encode() + b"\0" + password.encode()
+        return hmac.new(self._secret, msg, hashlib.sha256).digest()
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """``verify_password`` with the cache in front."""
+        key = self._key(password_hash, password)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires > now:
+                return True
+        if not verify_password(password_hash, password):
+            return False
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries = {k: e for k, e in self._entries.items() if e.expires > now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[key] = _Entry(now + self.ttl_s)
+        return True
