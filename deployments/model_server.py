@@ -69,6 +69,8 @@ class TritonModelServer:
                 rest = "/" + tail if tail else ""
             return await self._dispatch(request, rest, version)
         except InferenceServerError as exc:
+            if path.rstrip("/").endswith("/ready"):
+                return Response(status_code=400)  # readiness answers 200 or 400, nothing else
             return _error(exc)
 
     async def _dispatch(self, request: Request, rest: str, version: int | None) -> Response:

@@ -125,7 +125,9 @@ def _fix_int64(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
 
 def config_to_dict(config: mc.ModelConfig) -> dict[str, Any]:
     """Triton's JSON form of a ModelConfig (snake_case keys, numbers as numbers)."""
-    raw = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    raw = json_format.MessageToDict(
+        config, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
     return _fix_int64(mc.ModelConfig.DESCRIPTOR, raw)
 
 

@@ -260,8 +260,11 @@ def encode_response(
     """
     entries = []
     tails: list[bytes] = []
+    explicit = decoded.request.requested_outputs is not None
     for name in decoded.outputs:
         if name not in outputs:
+            if not explicit:
+                continue  # unrequested outputs the model did not produce are simply absent
             raise InvalidInput(f"model '{model_name}' did not produce output '{name}'")
         array = np.asarray(outputs[name])
         datatype = datatype_of(array)
