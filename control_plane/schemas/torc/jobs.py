@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from control_plane.schemas.torc.base import TorcSchema
 
@@ -72,6 +72,9 @@ class StatusChangeRequest(TorcSchema):
 
 class ResultBody(TorcSchema):
     """A job result: torc's fields plus the seed's ``exit_code``/``stdout``/``stderr``."""
+
+    # Captured output is stored verbatim (no whitespace stripping).
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
     job_id: int | None = Field(default=None, description="The job (must match the path).")
     workflow_id: int | None = Field(default=None, description="The workflow.")

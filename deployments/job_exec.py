@@ -1,0 +1,193 @@
+"""Ray-free helpers of the Torc job runner: running one command with a runtime limit, and a
+small REST client for ``/torc-service/v1`` (the runner talks to the control plane like torc's
+own runner does, so it works from any node of the cluster)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+MAX_CAPTURE_BYTES = 64 * 1024
+KILL_GRACE_S = 5.0
+
+
+def now_iso() -> str:
+    """UTC now in torc's timestamp format."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _tail(path: Path, limit: int = MAX_CAPTURE_BYTES) -> str:
+    """The last ``limit`` bytes of a log file, decoded leniently."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            if size > limit:
+                handle.seek(size - limit)
+            data = handle.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return ("...[truncated]...\n" + text) if size > limit else text
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM the command's process group, then SIGKILL what is left after ``grace_s``."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_command(
+    command: str,
+    *,
+    runtime_s: float | None,
+    log_dir: str,
+    tag: str,
+    invocation_script: str | None = None,
+    env: dict[str, str] | None = None,
+    grace_s: float = KILL_GRACE_S,
+) -> dict[str, Any]:
+    """Run a job's shell command in its own process group, enforcing its runtime.
+
+    Full stdout/stderr go to ``<log_dir>/<tag>.o`` / ``.e``; the result carries their tails.
+
+    Args:
+        command: the shell command (run with ``bash -c``).
+        runtime_s: the job's runtime limit; past it the process group is terminated.
+        log_dir: where the full logs are written.
+        tag: file name stem of the logs (job id, run id, attempt).
+        invocation_script: optional wrapper prepended to the command, as torc does.
+        env: extra environment variables.
+        grace_s: time between SIGTERM and SIGKILL.
+
+    Returns:
+        ``return_code``, ``status`` (completed/failed/terminated), ``exec_time_minutes``,
+        ``stdout``, ``stderr`` (bounded), the log paths, the host and pid.
+    """
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    out_path, err_path = Path(log_dir) / f"{tag}.o", Path(log_dir) / f"{tag}.e"
+    full = f"{invocation_script} {command}" if invocation_script else command
+    start = time.monotonic()
+    timed_out = False
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            ["bash", "-c", full],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            proc.wait(timeout=runtime_s if runtime_s and runtime_s > 0 else None)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc, grace_s)
+        finally:
+            if proc.poll() is None:
+                _kill_group(proc, 0.0)
+    rc = proc.returncode if proc.returncode is not None else -9
+    status = "terminated" if timed_out else ("completed" if rc == 0 else "failed")
+    return {
+        "return_code": rc,
+        "status": status,
+        "exec_time_minutes": (time.monotonic() - start) / 60.0,
+        "completion_time": now_iso(),
+        "stdout": _tail(out_path),
+        "stderr": _tail(err_path),
+        "stdout_path": str(out_path),
+        "stderr_path": str(err_path),
+        "timed_out": timed_out,
+        "hostname": os.uname().nodename,
+        "pid": os.getpid(),
+    }
+
+
+class TorcApiError(RuntimeError):
+    """A non-2xx answer from the Torc API."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class TorcRest:
+    """Minimal synchronous client of ``/torc-service/v1``."""
+
+    url: str
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        base = self.url.rstrip("/")
+        if not base.endswith("/torc-service/v1"):
+            base += "/torc-service/v1"
+        self._client = httpx.Client(base_url=base, timeout=self.timeout_s)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; returns the JSON body.
+
+        Raises:
+            TorcApiError: a non-2xx answer (with the server's message).
+        """
+        resp = self._client.request(method, path, **kwargs)
+        if resp.status_code >= 400:
+            try:
+                message = resp.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = resp.text
+            raise TorcApiError(resp.status_code, message)
+        return resp.json()
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+
+def job_resources(rr: dict[str, Any]) -> dict[str, float]:
+    """Ray resources of a job from its resource requirements (memory in bytes, runtime in s)."""
+    return {
+        "num_cpus": float(rr.get("num_cpus", 1)),
+        "num_gpus": float(rr.get("num_gpus", 0)),
+        "memory": float(parse_memory(rr.get("memory", "1m"))),
+        "runtime_s": parse_runtime(rr.get("runtime", "P0DT1M")),
+    }
+
+
+def parse_memory(text: str) -> int:
+    """Bytes in a torc memory string (the server already validated it)."""
+    text = text.strip().lower()
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+def parse_runtime(text: str) -> float:
+    """Seconds in an ISO 8601 duration (the server already validated it)."""
+    match = re.match(
+        r"^P(?:([\d.]+)Y)?(?:([\d.]+)M)?(?:([\d.]+)W)?(?:([\d.]+)D)?"
+        r"(?:T(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?)?$",
+        text.strip().upper(),
+    )
+    if match is None:
+        return 60.0
+    factors = (31557600, 2629800, 604800, 86400, 3600, 60, 1)
+    return float(sum(float(g or 0) * f for g, f in zip(match.groups(), factors, strict=True)))
