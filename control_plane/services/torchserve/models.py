@@ -120,7 +120,9 @@ class TorchServeModelService:
         rows = self.session.scalars(
             select(TorchServeModel).where(TorchServeModel.is_default.is_(True))
         )
-        items = sorted(({"modelName": r.name, "modelUrl": r.url} for r in rows), key=lambda i: i["modelName"])
+        items = [{"modelName": r.name, "modelUrl": r.url} for r in rows]
+        items += [{"modelName": n, "modelUrl": u} for n, u in self.workflow_node_models().items()]
+        items.sort(key=lambda i: i["modelName"])
         page, next_token = paginate(items, limit, token)
         body: dict[str, Any] = {}
         if next_token is not None:
@@ -306,6 +308,16 @@ class TorchServeModelService:
         for target in targets:
             self._delete_version(target)
         return ApiResult(200, f'Model "{name}" unregistered')
+
+    def workflow_node_models(self) -> dict[str, str]:
+        """Model nodes of registered workflows (``<wf>__<node>`` -> url), listed as TorchServe
+        lists them; function nodes and shared registered models are not listed again."""
+        nodes: dict[str, str] = {}
+        for wf in self.session.scalars(select(TorchServeWorkflow)):
+            args = wf.app_args or {}
+            for node, spec in {**args.get("inline", {}), **args.get("deployments", {})}.items():
+                nodes[f"{wf.name}__{node}"] = spec.get("url", "")
+        return nodes
 
     # -- helpers -------------------------------------------------------------------------
     def _workflows_sharing(self, name: str) -> list[str]:

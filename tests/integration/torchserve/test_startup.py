@@ -14,7 +14,7 @@ async def test_models_and_workflows_registered_from_config_once(settings, gatewa
             transport=transport, base_url="http://t"
         ) as client:
             names = [m["modelName"] for m in (await client.get("/models")).json()["models"]]
-            assert names == ["alias", "echo"]
+            assert names == ["alias", "echo", "flow__m1", "flow__m2"]
             (desc,) = (await client.get("/models/alias")).json()
             assert desc["loadedAtStartup"] is True and desc["minWorkers"] == 1
             assert (await client.get("/workflows/flow")).status_code == 200
