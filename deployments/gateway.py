@@ -1,0 +1,297 @@
+"""The apps gateway: ``/apps/<app>/<path>`` -> authenticate, authorise, proxy with retries.
+
+One Serve application at route prefix ``/apps``. Routing data comes from the database through
+``gateway_routing`` (cached, refreshed in the background), so the hot path is: Serve ingress ->
+this replica -> HTTP keep-alive to the model's inference endpoint (the platform's own port for
+the built-in server, or an external triton).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import sqlalchemy as sa
+from ray import serve
+from ray.serve import Application
+from starlette.requests import Request
+from starlette.responses import Response
+
+from deployments.gateway_routing import (
+    Consumer,
+    Credentials,
+    GatewayError,
+    Match,
+    Snapshot,
+    authorize,
+    credentials,
+    key_digest,
+    load_snapshot,
+    match,
+    response_headers,
+    upstream_headers,
+)
+
+logger = logging.getLogger(__name__)
+
+ROUTE_PREFIX = "/apps"
+RETRY_STATUSES = frozenset({502, 503, 504})
+BAD_UPSTREAM = "An invalid response was received from the upstream server"
+NODE_COOLDOWN_S = 2.0
+
+
+def _error(err: GatewayError) -> Response:
+    body = json.dumps({"message": err.message, "error": err.message}).encode()
+    return Response(body, status_code=err.status, media_type="application/json", headers=err.headers)
+
+
+def _make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    return sa.create_engine(url, pool_size=2, max_overflow=4, pool_pre_ping=True)
+
+
+class RoutingCache:
+    """The latest routing snapshot; refreshed in the background once older than ``ttl_s``."""
+
+    def __init__(self, engine: sa.Engine, builtin_url: str, ttl_s: float) -> None:
+        self.engine = engine
+        self.builtin_url = builtin_url
+        self.ttl_s = ttl_s
+        self.snapshot: Snapshot | None = None
+        self.loaded_at = 0.0
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def _load(self) -> None:
+        snap = await asyncio.to_thread(load_snapshot, self.engine, self.builtin_url)
+        self.snapshot, self.loaded_at = snap, time.monotonic()
+
+    async def get(self) -> Snapshot:
+        """The snapshot; only the very first request waits for the database."""
+        if self.snapshot is None:
+            await self._load()
+        elif time.monotonic() - self.loaded_at > self.ttl_s and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._load())
+        assert self.snapshot is not None
+        return self.snapshot
+
+
+class PasswordCache:
+    """Successful Basic-auth verifications, remembered briefly (argon2 is deliberately slow)."""
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self.ttl_s = ttl_s
+        self.secret = secrets.token_bytes(32)
+        self.entries: dict[bytes, float] = {}
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """argon2 verification off the event loop, cached by an HMAC of (hash, password)."""
+        key = hmac.new(self.secret, f"{password_hash}\0{password}".encode(), hashlib.sha256).digest()
+        now = time.monotonic()
+        if self.entries.get(key, 0.0) > now:
+            return True
+
+        def check() -> bool:
+            from argon2 import PasswordHasher
+            from argon2.exceptions import Argon2Error, InvalidHashError
+
+            try:
+                return bool(PasswordHasher().verify(password_hash, password))
+            except (Argon2Error, InvalidHashError):
+                return False
+
+        if not await asyncio.to_thread(check):
+            return False
+        if len(self.entries) > 4096:
+            self.entries.clear()
+        self.entries[key] = now + self.ttl_s
+        return True
+
+
+@serve.deployment(name="AppsGateway", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
+class AppsGateway:
+    """Kong-like gateway for MLServe apps."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self.cache = RoutingCache(
+            _make_engine(args["database_url"]), args["builtin_url"], float(args.get("routes_ttl_s", 1.0))
+        )
+        self.timeout = httpx.Timeout(float(args.get("upstream_timeout_s", 300.0)), connect=3.0)
+        self.client = httpx.AsyncClient(
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            follow_redirects=False,
+        )
+        self.client.headers.clear()  # forward the caller's headers only (no added Accept-Encoding)
+        self.passwords = PasswordCache()
+        self.round_robin: dict[int, itertools.count[int]] = {}
+        self.cooldown: dict[str, float] = {}
+        self._metrics()
+
+    def _metrics(self) -> None:
+        from ray.serve import metrics
+
+        self.requests = metrics.Counter(
+            "mlserve_gateway_requests",
+            description="Gateway requests by app, model, consumer and status code.",
+            tag_keys=("app", "model", "consumer", "code"),
+        )
+        self.latency = metrics.Histogram(
+            "mlserve_gateway_request_latency_ms",
+            description="Gateway request latency (ms), upstream included.",
+            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+            tag_keys=("app", "model"),
+        )
+
+    async def _consumer(self, snap: Snapshot, creds: Credentials) -> Consumer:
+        if creds.key is not None:
+            consumer = snap.users_by_key.get(key_digest(creds.key))
+            if consumer is not None:
+                return consumer
+        elif creds.basic is not None:
+            consumer = snap.users_by_name.get(creds.basic[0])
+            if consumer is not None and await self.passwords.verify(consumer.password_hash, creds.basic[1]):
+                return consumer
+        raise GatewayError(401, "Invalid authentication credentials", {"WWW-Authenticate": 'Key realm="mlserve"'})
+
+    def _nodes(self, snap: Snapshot, found: Match) -> list[str]:
+        if found.app.override:
+            return [found.app.override]
+        assert found.route is not None
+        nodes = list(snap.upstreams.get(found.route.model_id, ()))
+        if not nodes:
+            return []
+        counter = self.round_robin.setdefault(found.route.model_id, itertools.count())
+        start = next(counter) % len(nodes)
+        ordered = nodes[start:] + nodes[:start]
+        now = time.monotonic()
+        healthy = [n for n in ordered if self.cooldown.get(n, 0.0) <= now]
+        return healthy + [n for n in ordered if n not in healthy]
+
+    async def __call__(self, request: Request) -> Response:
+        """Handle one ``/apps/...`` request."""
+        started = time.perf_counter()
+        app_tag, model_tag, consumer_tag = "", "", ""
+        try:
+            response = await self._handle(request, started)
+            found: Match | None = request.state.match if hasattr(request.state, "match") else None
+            if found is not None:
+                app_tag = found.app.name
+                model_tag = found.route.model_name if found.route else ""
+            consumer_tag = getattr(request.state, "consumer", "")
+        except GatewayError as err:
+            response = _error(err)
+        except Exception:
+            logger.exception("gateway failure")
+            response = _error(GatewayError(500, "gateway internal error"))
+        self.requests.inc(tags={"app": app_tag, "model": model_tag, "consumer": consumer_tag,
+                                "code": str(response.status_code)})
+        self.latency.observe((time.perf_counter() - started) * 1000, tags={"app": app_tag, "model": model_tag})
+        return response
+
+    async def _handle(self, request: Request, started: float) -> Response:
+        scope = request.scope
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root):]
+        elif path.startswith(ROUTE_PREFIX + "/"):
+            path = path[len(ROUTE_PREFIX):]
+        snap = await self.cache.get()
+        found = match(snap, path, request.method)
+        request.state.match = found
+        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
+        if found.route is not None and found.route.protocols and scheme not in found.route.protocols:
+            raise GatewayError(426, "Please use HTTPS protocol")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        creds = credentials(headers, request.query_params)
+        consumer = await self._consumer(snap, creds)
+        authorize(found.app, consumer)
+        request.state.consumer = consumer.name
+        if found.route is None:
+            return self._server_level(found.upstream_path)
+        nodes = self._nodes(snap, found)
+        if not nodes:
+            raise GatewayError(503, f"no upstream available for model '{found.route.model_name}'")
+        body = await request.body()
+        forward = upstream_headers(request.headers.items(), creds)
+        client_ip = request.client.host if request.client else ""
+        prior = request.headers.get("x-forwarded-for")
+        forward += [
+            ("X-Consumer-ID", str(consumer.id)),
+            ("X-Consumer-Username", consumer.name),
+            ("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip),
+            ("X-Forwarded-Prefix", found.prefix),
+        ]
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "apikey"])
+        return await self._proxy(found, nodes, request.method, body, forward, query)
+
+    def _server_level(self, path: str) -> Response:
+        if path == "/v2":
+            body = {"name": "mlserve-gateway", "version": "1", "extensions": ["binary_tensor_data"]}
+            return Response(json.dumps(body).encode(), media_type="application/json")
+        return Response(b"", status_code=200)
+
+    async def _proxy(
+        self, found: Match, nodes: list[str], method: str, body: bytes,
+        headers: list[tuple[str, str]], query: str,
+    ) -> Response:
+        attempts = 1 + max(0, found.app.retries)
+        last: httpx.Response | None = None
+        last_raw = b""
+        for attempt in range(attempts):
+            node = nodes[attempt % len(nodes)]
+            url = node + found.upstream_path + (f"?{query}" if query else "")
+            sent = time.perf_counter()
+            try:
+                req = self.client.build_request(method, url, content=body, headers=headers)
+                upstream = await self.client.send(req, stream=True)
+                try:
+                    raw = b"".join([chunk async for chunk in upstream.aiter_raw()])
+                finally:
+                    await upstream.aclose()
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
+                logger.info("upstream %s failed (%s), attempt %d/%d", node, type(exc).__name__, attempt + 1, attempts)
+                continue
+            if upstream.status_code in RETRY_STATUSES:
+                last, last_raw = upstream, raw
+                self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
+                continue
+            return self._relay(upstream, raw, node, sent)
+        if last is not None:
+            return self._relay(last, last_raw, "", time.perf_counter())
+        raise GatewayError(502, BAD_UPSTREAM)
+
+    def _relay(self, upstream: httpx.Response, raw: bytes, node: str, sent: float) -> Response:
+        response = Response(raw, status_code=upstream.status_code)
+        response.raw_headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers(upstream.headers)
+        ] + [(b"content-length", str(len(raw)).encode())]
+        response.headers["X-MLServe-Upstream-Latency"] = f"{(time.perf_counter() - sent) * 1000:.2f}"
+        if node:
+            response.headers["X-MLServe-Upstream"] = node.removeprefix("http://")
+        return response
+
+
+def build_gateway(args: dict[str, Any]) -> Application:
+    """The gateway application (``deployments.gateway:build_gateway``).
+
+    Args:
+        args: ``database_url`` and ``builtin_url`` (required); ``routes_ttl_s``,
+            ``upstream_timeout_s``, ``max_ongoing_requests``, ``num_replicas`` (optional).
+    """
+    args = dict(args or {})
+    options: dict[str, Any] = {"max_ongoing_requests": int(args.get("max_ongoing_requests", 256))}
+    if args.get("num_replicas"):
+        options["num_replicas"] = int(args["num_replicas"])
+    return AppsGateway.options(**options).bind(args)
