@@ -38,7 +38,7 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
     import zipfile
 
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries.items():
             zf.writestr(name, data)
     return buf.getvalue()
