@@ -20,6 +20,8 @@ class TorchScriptBackend(TensorBackend):
         import torch
 
         self.torch = torch
+        # One intra-op thread per replica unless the config asks for more: replicas share cores.
+        torch.set_num_threads(int(spec.parameters.get("torch_num_threads", "1") or 1))
         self.device = torch.device(device)
         path = model_dir / str(version) / spec.model_filename
         self.module = torch.jit.load(str(path), map_location=self.device)
