@@ -8,12 +8,16 @@ A hook takes the FastAPI app (with ``state.settings``, ``state.session_factory``
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 
+from control_plane.errors import DomainError
 from control_plane.services.reconciler import Reconciler
+
+logger = logging.getLogger(__name__)
 
 StartupHook = Callable[[FastAPI], Awaitable[Any] | None]
 
@@ -27,6 +31,28 @@ def start_reconciler(app: FastAPI) -> None:
     )
     app.state.reconciler = reconciler
     app.state.background_tasks.append(asyncio.create_task(reconciler.run_forever()))
+
+
+def _load_startup_models(app: FastAPI) -> None:
+    from control_plane.services.triton_models import TritonModelService
+
+    settings = app.state.settings
+    with app.state.session_factory() as session:
+        service = TritonModelService(session, app.state.gateway, settings)
+        for name in settings.serving.startup_models:
+            row = service.get(name)
+            if row is not None and row.loaded:
+                continue
+            try:
+                service.load(name, wait=False)
+            except DomainError as exc:
+                logger.warning("startup model %s not loaded: %s", name, exc.message)
+
+
+async def load_startup_models(app: FastAPI) -> None:
+    """Load the repository models named in ``serving.startup_models`` (Triton's --load-model)."""
+    if app.state.settings.serving.startup_models:
+        await asyncio.to_thread(_load_startup_models, app)
 
 
 async def register_torchserve_archives(app: FastAPI) -> None:
@@ -47,4 +73,9 @@ async def start_mlserve(app: FastAPI) -> None:
     await mlserve_startup(app)
 
 
-STARTUP_HOOKS: list[StartupHook] = [start_reconciler, register_torchserve_archives, start_mlserve]
+STARTUP_HOOKS: list[StartupHook] = [
+    load_startup_models,
+    start_reconciler,
+    register_torchserve_archives,
+    start_mlserve,
+]

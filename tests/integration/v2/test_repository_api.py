@@ -113,3 +113,23 @@ async def test_server_metadata_and_live(client):
     meta = (await client.get("/v2")).json()
     assert "model_repository" in meta["extensions"]
     assert (await client.get("/v2/health/live")).status_code == 200
+
+
+async def test_startup_models_are_loaded_on_start(tmp_path, db_url):
+    import httpx
+
+    from control_plane.app import create_app
+    from control_plane.settings import Settings
+    from tests.fakes import FakeServeGateway
+
+    settings = Settings(data_dir=str(tmp_path / "d"), db={"url": db_url},
+                        serving={"startup_models": ["add_sub", "missing"]})
+    write_add_sub(settings.store_root / "models")
+    gateway = FakeServeGateway()
+    app = create_app(settings, gateway_factory=lambda: gateway)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            index = {e["name"]: e for e in (await client.post("/v2/repository/index")).json()}
+    assert "p-v2-add_sub" in gateway.apps
+    assert index["add_sub"]["state"] == "READY"
