@@ -11,11 +11,16 @@ from typing import Any
 from fastapi import FastAPI
 
 from control_plane.api.errors import install_error_handlers
-from control_plane.api.middleware import ManagementGuardMiddleware, RequestIdMiddleware
+from control_plane.api.middleware import (
+    ManagementGuardMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from control_plane.api.routers import include_routers
 from control_plane.db.session import make_engine, make_session_factory, upgrade_database
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.lifecycle import STARTUP_HOOKS
+from control_plane.metrics import PlatformMetrics
 from control_plane.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,7 @@ def create_app(
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.gateway = (gateway_factory or _default_gateway)()
+        app.state.metrics = PlatformMetrics(app.state.session_factory, app.state.gateway)
         background: list[asyncio.Task[Any]] = []
         app.state.background_tasks = background
         if run_startup_hooks:
@@ -87,5 +93,6 @@ def create_app(
         require_auth=settings.auth.management_require_auth,
         state=app.state,
     )
+    app.add_middleware(MetricsMiddleware, state=app.state)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _DURATIONS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
+# Upper bounds (seconds) of the request-latency histogram exported to Prometheus.
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
@@ -18,6 +20,12 @@ class VersionStats:
     execution_count: int = 0
     last_inference_ms: int = 0
     batches: dict[int, list[int]] = field(default_factory=dict)
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
+
+    def observe_latency(self, seconds: float) -> None:
+        """Count one request latency in its (non-cumulative) histogram bucket."""
+        index = next((i for i, b in enumerate(LATENCY_BUCKETS_S) if seconds <= b), len(LATENCY_BUCKETS_S))
+        self.latency_buckets[index] += 1
 
     def add(self, other: VersionStats) -> None:
         """Accumulate another set of counters into this one."""
@@ -31,6 +39,8 @@ class VersionStats:
             mine = self.batches.setdefault(size, [0, 0, 0, 0])
             for i, value in enumerate(values):
                 mine[i] += value
+        for i, count in enumerate(other.latency_buckets):
+            self.latency_buckets[i] += count
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (crosses process boundaries)."""
@@ -40,6 +50,7 @@ class VersionStats:
             "execution_count": self.execution_count,
             "last_inference_ms": self.last_inference_ms,
             "batches": {str(k): v for k, v in self.batches.items()},
+            "latency_buckets": self.latency_buckets,
         }
 
     @classmethod
@@ -51,6 +62,8 @@ class VersionStats:
         stats.execution_count = data["execution_count"]
         stats.last_inference_ms = data["last_inference_ms"]
         stats.batches = {int(k): list(v) for k, v in data["batches"].items()}
+        if "latency_buckets" in data:
+            stats.latency_buckets = list(data["latency_buckets"])
         return stats
 
 
@@ -70,6 +83,7 @@ class StatsBook:
         key = "success" if ok else "fail"
         stats.durations[key][0] += 1
         stats.durations[key][1] += total_ns
+        stats.observe_latency(total_ns / 1e9)
         if ok:
             for name, ns in (("queue", queue_ns), ("compute_input", input_ns),
                              ("compute_infer", infer_ns), ("compute_output", output_ns)):

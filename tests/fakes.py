@@ -17,6 +17,7 @@ class FakeServeGateway:
         self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
         self.call_results: dict[tuple[str, str], Any] = {}
         self.fail_apply: set[str] = set()
+        self.stats: dict[str, dict[str, Any]] = {}
 
     def apply(self, spec: AppSpec) -> None:
         if spec.name in self.fail_apply:
@@ -41,3 +42,6 @@ class FakeServeGateway:
     def call(self, app_name: str, method: str, *args: Any) -> Any:
         self.calls.append((app_name, method, args))
         return self.call_results.get((app_name, method))
+
+    def inference_stats(self) -> dict[str, dict[str, Any]]:
+        return dict(self.stats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -98,3 +99,32 @@ class ManagementGuardMiddleware:
         )
         response = error_response(scope["path"], status, "management_forbidden", message)
         await response(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Counts requests by route template and status in ``app.state.metrics`` (if present)."""
+
+    def __init__(self, app: ASGIApp, *, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        metrics = getattr(self.state, "metrics", None)
+        if scope["type"] != "http" or metrics is None:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        start = time.perf_counter()
+
+        async def capture(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            from control_plane.metrics import route_template
+
+            metrics.observe_request(scope["method"], route_template(dict(scope)), status, time.perf_counter() - start)

@@ -96,3 +96,15 @@ class RayServeGateway:
             return getattr(handle, method).remote(*args).result(timeout_s=30)
         except Exception as exc:
             raise UpstreamUnavailableError(f"application {app_name} did not answer: {exc}") from exc
+
+    def inference_stats(self) -> dict[str, dict[str, Any]]:
+        """Totals from the cluster's statistics actor (empty before the first model loads)."""
+        import ray
+
+        from deployments.stats_store import get_stats_store
+
+        try:
+            result: dict[str, dict[str, Any]] = ray.get(get_stats_store().get.remote(None), timeout=10)
+        except Exception as exc:
+            raise UpstreamUnavailableError(f"inference statistics unavailable: {exc}") from exc
+        return result

@@ -64,3 +64,6 @@ class ServeGateway(Protocol):
 
     def call(self, app_name: str, method: str, *args: Any) -> Any:
         """Call a method on an application's ingress deployment and return the result."""
+
+    def inference_stats(self) -> dict[str, dict[str, Any]]:
+        """Cluster-wide inference counters, keyed ``"<model>/<version>"`` (see deployments.stats)."""

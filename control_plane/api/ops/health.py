@@ -1,8 +1,10 @@
-"""``/healthz``: liveness of the control plane and its database."""
+"""``/healthz`` (control plane and database liveness) and ``/metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
 from control_plane.api.deps import SessionDep
 from control_plane.services.health import check_database
@@ -15,3 +17,10 @@ def get_healthz(session: SessionDep) -> dict[str, str]:
     """Answer 200 when the control plane and its database respond."""
     check_database(session)
     return {"status": "ok"}
+
+
+@router.get("/metrics", operation_id="get_metrics", response_class=Response)
+async def get_metrics(request: Request) -> Response:
+    """Prometheus text exposition of the platform's metrics."""
+    body = await run_in_threadpool(request.app.state.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
