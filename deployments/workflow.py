@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +60,62 @@ class WorkflowDriver:
         for node, app in args.get("shared", {}).items():
             self.handles[node] = serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app)
         self.local: dict[str, Predictor] = {}
+        self.handlers: dict[str, TorchServeHandler] = {}
         for node in args["function_nodes"]:
             handler = TorchServeHandler(
                 f"{self.name}__{node}", war_dir, f"{args['handler']}:{node}", batch_size=1
             )
+            self.handlers[node] = handler
             self.local[node] = make_predictor(handler, 1, 0)
         for node, spec in args.get("inline", {}).items():
             handler = load_version(f"{self.name}__{node}", spec, max_bytes)
+            if int(spec.get("batch_size", 1)) <= 1:
+                self.handlers[node] = handler
             self.local[node] = make_predictor(
                 handler, int(spec.get("batch_size", 1)), int(spec.get("max_batch_delay", 50))
             )
+        self.chain = self._chain_plan()
+
+    def _chain_plan(self) -> list[str] | None:
+        """Nodes in order when the whole DAG is a chain of unbatched in-process nodes.
+
+        Such a workflow runs in ONE worker-thread hop per request instead of one per node (each
+        hop costs ~0.25 ms of event-loop round trip on a small machine).
+        """
+        dag = self.dag
+        if any(node not in self.handlers for node in dag.nodes):
+            return None
+        if any(len(dag.children[n]) > 1 or len(dag.parents[n]) > 1 for n in dag.nodes):
+            return None
+        return list(dag.order)
+
+    def _run_chain(self, row: dict[str, Any], headers: dict[str, str], current: list[str]) -> bytes:
+        """Run the chain synchronously (in a worker thread), with TorchServe's retry rules.
+
+        An attempt that raises, or that finishes later than ``timeout-ms`` (TorchServe would have
+        abandoned it), is retried ``retry-attempts`` times, then the node fails.
+        """
+        data = row
+        output = b""
+        for node in self.chain or []:
+            current[0] = node
+            config = self.configs[node]
+            timeout_s = int(config.get("timeout_ms", 10000)) / 1000.0
+            attempts = max(0, int(config.get("retry_attempts", 1))) + 1
+            for attempt in range(attempts):
+                started = time.monotonic()
+                try:
+                    output = self.handlers[node].predict([data], [headers])[0].body
+                except Exception as exc:
+                    logger.warning("node %s attempt %d failed: %r", node, attempt + 1, exc)
+                else:
+                    if time.monotonic() - started <= timeout_s:
+                        break
+                    logger.warning("node %s attempt %d exceeded timeout-ms", node, attempt + 1)
+                if attempt == attempts - 1:
+                    raise NodeExecutionError(node)
+            data = {"body": bytearray(output)}
+        return output
 
     async def _call_node(self, node: str, row: dict[str, Any], headers: dict[str, str]) -> bytes:
         config = self.configs[node]
@@ -86,6 +133,18 @@ class WorkflowDriver:
 
     async def run(self, row: dict[str, Any], headers: dict[str, str]) -> bytes:
         """Run the DAG on one request row; returns the wfpredict body."""
+        if self.chain is not None:
+            current = [self.chain[0]]
+            budget_s = sum(
+                int(c.get("timeout_ms", 10000)) * (max(0, int(c.get("retry_attempts", 1))) + 1)
+                for c in self.configs.values()
+            ) / 1000.0
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(self._run_chain, row, headers, current), budget_s
+                )
+            except TimeoutError as exc:
+                raise NodeExecutionError(current[0]) from exc
 
         async def call(node: str, node_row: dict[str, Any]) -> bytes:
             return await self._call_node(node, node_row, headers)

@@ -116,3 +116,17 @@ async def test_failed_start_rolls_back(client, gateway, stores):
     resp = await client.post("/models", params={"url": "echo.mar", "initial_workers": 1, "startup_timeout": 1})
     ts_error(resp, 500, "InternalServerException", "Failed to start workers for model echo version: 1.0")
     ts_error(await client.get("/models/echo"), 404, "ModelNotFoundException")
+
+
+async def test_requirements_installed_only_when_enabled(client, settings, stores, tmp_path):
+    from tests.integration.torchserve.builders import ECHO_HANDLER, make_mar
+
+    make_mar(stores["models"], "withdeps", ECHO_HANDLER, requirements="this is not a requirement !!\n",
+             work=tmp_path / "deps")
+    # disabled (the default): requirements.txt is ignored, as in TorchServe
+    assert (await client.post("/models", params={"url": "withdeps.mar"})).status_code == 200
+    assert (await client.delete("/models/withdeps")).status_code == 200
+    settings.torchserve.install_py_dep_per_model = True
+    ts_error(await client.post("/models", params={"url": "withdeps.mar"}), 500, "ModelException",
+             "Custom pip package installation failed for model withdeps")
+    ts_error(await client.get("/models/withdeps"), 404, "ModelNotFoundException")
