@@ -45,3 +45,7 @@ class FakeServeGateway:
 
     def inference_stats(self) -> dict[str, dict[str, Any]]:
         return dict(self.stats)
+
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        return [{"node_id": "fake-node", "address": "127.0.0.1", "alive": True,
+                 "resources_total": dict(self.resources)}]

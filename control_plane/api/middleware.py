@@ -16,7 +16,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths that change platform state; everything else (inference, health, metrics) is open.
-MANAGEMENT_PREFIXES = ("/workflows", "/models", "/v2/repository", "/torc-service", "/api")
+MANAGEMENT_PREFIXES = (
+    "/workflows", "/models", "/v2/repository", "/torc-service", "/api", "/status",
+)
 
 AdminCheck = Callable[[dict[str, str]], bool]
 

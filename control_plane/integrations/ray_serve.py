@@ -88,6 +88,21 @@ class RayServeGateway:
 
         return {k: float(v) for k, v in ray.cluster_resources().items()}
 
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        """Ray's node table, trimmed to what the status view shows."""
+        import ray
+
+        return [
+            {
+                "node_id": node["NodeID"],
+                "address": node.get("NodeManagerAddress", ""),
+                "alive": bool(node.get("Alive")),
+                "resources_total": {k: float(v) for k, v in node.get("Resources", {}).items()
+                                    if not k.startswith("node:")},
+            }
+            for node in ray.nodes()
+        ]
+
     def call(self, app_name: str, method: str, *args: Any) -> Any:
         """Call ``method`` on the app's ingress through a DeploymentHandle and wait."""
         serve = _serve()

@@ -65,5 +65,8 @@ class ServeGateway(Protocol):
     def call(self, app_name: str, method: str, *args: Any) -> Any:
         """Call a method on an application's ingress deployment and return the result."""
 
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        """Alive Ray nodes: ``{node_id, address, alive, resources_total}``."""
+
     def inference_stats(self) -> dict[str, dict[str, Any]]:
         """Cluster-wide inference counters, keyed ``"<model>/<version>"`` (see deployments.stats)."""

@@ -45,3 +45,27 @@ async def test_job_metrics_from_the_database(client):
     text = (await client.get("/metrics")).text
     assert f'torc_jobs{{status="ready",workflow_id="{wf["id"]}"}} 3.0' in text
     assert f'torc_workflow_progress_ratio{{workflow_id="{wf["id"]}"}} 0.0' in text
+
+
+async def test_status_shows_nodes_apps_and_reconciler(client, gateway):
+    write_add_sub(client.app.state.settings.store_root / "models")
+    await client.post("/v2/repository/models/add_sub/load")
+    client.app.state.reconciler.run_once()
+    body = (await client.get("/status")).json()
+    assert body["ray"]["reachable"] and body["ray"]["nodes"][0]["resources_total"]["CPU"] == 2.0
+    app = next(a for a in body["applications"] if a["name"] == "p-v2-add_sub")
+    assert app["status"] == "RUNNING" and app["owner"] == "v2" and app["route_prefix"] == "/v2/models/add_sub"
+    assert body["reconciler"]["error"] is None
+
+
+async def test_status_is_refused_to_remote_callers_without_credentials(settings, gateway):
+    import httpx
+
+    from control_plane.app import create_app
+
+    app = create_app(settings, gateway_factory=lambda: gateway)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 4000))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as remote:
+            assert (await remote.get("/status")).status_code in (401, 403)
+            assert (await remote.get("/healthz")).status_code == 200

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from control_plane.api.deps import SessionDep
+from control_plane.api.deps import GatewayDep, SessionDep
+from control_plane.services.platform_status import platform_status
 from control_plane.services.health import check_database
 
 router = APIRouter(tags=["ops"])
@@ -24,3 +27,10 @@ async def get_metrics(request: Request) -> Response:
     """Prometheus text exposition of the platform's metrics."""
     body = await run_in_threadpool(request.app.state.metrics.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/status", operation_id="get_platform_status")
+async def get_platform_status(request: Request, session: SessionDep, gateway: GatewayDep) -> dict[str, Any]:
+    """Ray nodes and resources, every application with its deployments, the reconciler's last run."""
+    reconciler = getattr(request.app.state, "reconciler", None)
+    return await run_in_threadpool(platform_status, session, gateway, reconciler)
