@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from control_plane.api.deps import SessionDep
+from control_plane.api.torc.hotdeps import SessionFactoryDep, in_session
 from control_plane.api.torc.params import PageDep, WorkflowIdQuery
 from control_plane.schemas.torc.jobs import JobCreate, JobsBulk, JobUpdate, ResultBody, StatusChangeRequest
 from control_plane.services.torc import JobService, JobTransitionService
@@ -76,19 +77,20 @@ def delete_job(job_id: int, session: SessionDep, body: AnyBody = None) -> dict[s
 
 
 @router.put("/jobs/{job_id}/start_job/{run_id}/{compute_node_id}")
-def start_job(
-    job_id: int, run_id: int, compute_node_id: int, session: SessionDep, body: AnyBody = None
+async def start_job(
+    job_id: int, run_id: int, compute_node_id: int, factory: SessionFactoryDep, body: AnyBody = None
 ) -> dict[str, Any]:
     """Mark a pending job running on a compute node."""
-    return JobTransitionService(session).start(job_id, run_id, compute_node_id)
+    return await in_session(factory, lambda s: JobTransitionService(s).start(job_id, run_id, compute_node_id))
 
 
 @router.post("/jobs/{job_id}/complete_job/{status}/{run_id}")
-def complete_job(
-    job_id: int, status: str, run_id: int, body: ResultBody, session: SessionDep
+async def complete_job(
+    job_id: int, status: str, run_id: int, body: ResultBody, factory: SessionFactoryDep
 ) -> dict[str, Any]:
     """Finish a job with its result; dependents are unblocked immediately."""
-    return JobTransitionService(session).complete(job_id, status, run_id, body.values())
+    values = body.values()
+    return await in_session(factory, lambda s: JobTransitionService(s).complete(job_id, status, run_id, values))
 
 
 @router.put("/jobs/{job_id}/manage_status_change/{status}/{run_id}")

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from control_plane.api.deps import SessionDep
+from control_plane.api.torc.hotdeps import SessionFactoryDep, in_session
 from control_plane.api.torc.params import PageDep
-from control_plane.schemas.torc.jobs import ComputeNodesResources
+from control_plane.schemas.torc.jobs import BatchCompleteJobsRequest, ComputeNodesResources
 from control_plane.schemas.torc.workflows import (
     InitializeJobsBody,
     WorkflowCreate,
@@ -118,16 +119,16 @@ def process_changed_job_inputs(
 
 
 @router.post("/workflows/{workflow_id}/claim_next_jobs")
-def claim_next_jobs(
+async def claim_next_jobs(
     workflow_id: int,
-    session: SessionDep,
+    factory: SessionFactoryDep,
     limit: Annotated[int | None, Query(description="How many jobs (default 10).")] = None,
     num_jobs: Annotated[int | None, Query(description="Seed alias of limit.")] = None,
     body: AnyBody = None,
 ) -> dict[str, Any]:
     """Claim ready jobs (ready -> pending)."""
     count = limit if limit is not None else num_jobs if num_jobs is not None else 10
-    return ClaimService(session).claim_next(workflow_id, count)
+    return await in_session(factory, lambda s: ClaimService(s).claim_next(workflow_id, count))
 
 
 @router.post("/workflows/{workflow_id}/claim_jobs_based_on_resources/{limit}")
@@ -165,3 +166,15 @@ def is_workflow_uninitialized(workflow_id: int, session: SessionDep) -> dict[str
 def list_job_ids(workflow_id: int, session: SessionDep) -> dict[str, Any]:
     """Every job id of the workflow."""
     return WorkflowService(session).job_ids(workflow_id)
+
+
+@router.post("/workflows/{workflow_id}/batch_complete_jobs")
+async def batch_complete_jobs(
+    workflow_id: int, body: BatchCompleteJobsRequest, factory: SessionFactoryDep
+) -> dict[str, Any]:
+    """Complete many jobs at once; per-job problems are listed in ``errors``."""
+    completions = [
+        {"job_id": c.job_id, "status": c.status, "run_id": c.run_id, "result": c.result.values()}
+        for c in body.completions
+    ]
+    return await in_session(factory, lambda s: JobTransitionService(s).complete_batch(workflow_id, completions))

@@ -108,3 +108,18 @@ class RunOnRayRequest(TorcSchema):
     poll_interval_s: float | None = Field(default=None, gt=0, le=60, description="Claim poll period.")
     max_parallel_jobs: int | None = Field(default=None, ge=1, description="Cap on concurrent jobs.")
     log_dir: str | None = Field(default=None, description="Where full job logs go.")
+
+
+class JobCompletionEntry(TorcSchema):
+    """One completion of ``POST /workflows/{id}/batch_complete_jobs`` (later torc servers)."""
+
+    job_id: int = Field(description="The job.")
+    status: str = Field(description="Final status (completed, failed, terminated...).")
+    run_id: int = Field(description="The workflow's current run id.")
+    result: ResultBody = Field(description="The job's result.")
+
+
+class BatchCompleteJobsRequest(TorcSchema):
+    """``POST /workflows/{id}/batch_complete_jobs``: many completions in one transaction."""
+
+    completions: list[JobCompletionEntry] = Field(max_length=10000, description="Completions.")

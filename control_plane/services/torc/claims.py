@@ -22,6 +22,7 @@ from control_plane.services.torc.common import (
     job_event,
     parse_runtime,
 )
+from control_plane.services.torc.hot import HotPath
 from control_plane.services.torc.relations import job_dict, load_relations
 from control_plane.services.torc.txn import begin_write, is_sqlite, run_retrying
 
@@ -72,19 +73,7 @@ class ClaimService:
         if not self._check(workflow_id, limit):
             return {"jobs": []}
 
-        def work() -> dict[str, Any]:
-            begin_write(self.session)
-            query = (
-                select(TorcJob.id)
-                .where(TorcJob.workflow_id == workflow_id, TorcJob.status == "ready")
-                .order_by(TorcJob.id)
-                .limit(limit)
-            )
-            if not is_sqlite(self.session):
-                query = query.with_for_update(skip_locked=True)
-            return {"jobs": self._mark_pending(workflow_id, list(self.session.scalars(query)))}
-
-        return run_retrying(self.session, work)
+        return run_retrying(self.session, lambda: {"jobs": HotPath(self.session).claim_next(workflow_id, limit)})
 
     def claim_by_resources(
         self,

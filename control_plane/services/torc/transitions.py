@@ -21,6 +21,7 @@ from control_plane.services.torc.common import (
     now_iso,
 )
 from control_plane.services.torc.graph import downstream
+from control_plane.services.torc.hot import HotPath
 from control_plane.services.torc.jobs import get_job_or_raise
 from control_plane.services.torc.relations import job_dict, load_relations
 from control_plane.services.torc.results import _tail
@@ -104,52 +105,32 @@ class JobTransitionService:
                 code="invalid_transition",
             )
 
+        entry = {"job_id": job_id, "status": status, "run_id": run_id, "result": result}
+
         def work() -> dict[str, Any]:
-            begin_write(self.session)
-            job = self._locked_job(job_id)
-            if job.status in FINISHED:
-                raise ValidationFailedError(
-                    f"Job {job_id} is already complete with status {job.status}",
-                    code="job_already_complete",
-                )
-            if result.get("job_id") not in (None, job_id):
-                raise ValidationFailedError(
-                    f"Result job_id {result['job_id']} does not match job {job_id}"
-                )
-            self._check_run(job, run_id)
-            node_id = result.get("compute_node_id", job.active_compute_node_id)
-            self._node(node_id)
-            rc = result.get("return_code", result.get("exit_code"))
-            row = TorcResult(
-                workflow_id=job.workflow_id,
-                job_id=job_id,
-                run_id=run_id,
-                attempt_id=result.get("attempt_id") or job.attempt_id,
-                compute_node_id=node_id,
-                return_code=int(rc if rc is not None else (0 if status == "completed" else 1)),
-                exec_time_minutes=float(result.get("exec_time_minutes") or 0.0),
-                completion_time=result.get("completion_time") or now_iso(),
-                status=status,
-                peak_memory_bytes=result.get("peak_memory_bytes"),
-                avg_memory_bytes=result.get("avg_memory_bytes"),
-                peak_cpu_percent=result.get("peak_cpu_percent"),
-                avg_cpu_percent=result.get("avg_cpu_percent"),
-                stdout=_tail(result.get("stdout")),
-                stderr=_tail(result.get("stderr")),
-            )
-            self.session.add(row)
-            self.session.flush()
-            old = job.status
-            job.status = status
-            job.current_result_id = row.id
-            job.active_compute_node_id = None
-            events = [job_event(job.id, job.name, old, status, return_code=row.return_code)]
-            if status in FINISHED:
-                self.session.flush()
-                events += self._unblock(job.workflow_id, [job_id])
-            add_events(self.session, job.workflow_id, events)
-            self.session.commit()
-            return job_dict(job)
+            done, errors = HotPath(self.session).complete_many([entry])
+            if errors:
+                raise errors[0][1]
+            return done[0]
+
+        return self._run(work)
+
+    def complete_batch(self, workflow_id: int, completions: list[dict[str, Any]]) -> dict[str, Any]:
+        """Complete many jobs of a workflow in one transaction (torc's ``batch_complete_jobs``).
+
+        Returns:
+            ``{"completed": [job ids], "errors": [{"job_id", "message"}]}``.
+        """
+        get_workflow_or_raise(self.session, workflow_id)
+        if not completions:
+            return {"completed": [], "errors": []}
+
+        def work() -> dict[str, Any]:
+            done, errors = HotPath(self.session).complete_many(completions, workflow_id)
+            return {
+                "completed": [j["id"] for j in done],
+                "errors": [{"job_id": job_id, "message": exc.message} for job_id, exc in errors],
+            }
 
         return self._run(work)
 

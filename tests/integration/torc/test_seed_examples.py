@@ -129,3 +129,30 @@ async def test_bad_input_answers_4xx_with_message(client: httpx.AsyncClient) -> 
     r = await client.get(f"{B}/jobs?workflow_id=1&sort_by=nope")
     assert r.status_code == 422
     assert (await client.post(f"{B}/workflows/1/claim_next_jobs?limit=-1")).status_code == 422
+
+
+async def test_batch_complete_jobs_completes_valid_entries_and_lists_errors(client: httpx.AsyncClient) -> None:
+    await client.post(f"{B}/workflows", json={"name": "w", "user": "u"})
+    a = (await client.post(f"{B}/jobs", json={"workflow_id": 1, "name": "a", "command": "x"})).json()["id"]
+    b = (await client.post(f"{B}/jobs", json={"workflow_id": 1, "name": "b", "command": "x"})).json()["id"]
+    c = (
+        await client.post(f"{B}/jobs", json={"workflow_id": 1, "name": "c", "command": "x", "depends_on_job_ids": [a, b]})
+    ).json()["id"]
+    await client.post(f"{B}/workflows/1/initialize_jobs")
+    assert len((await client.post(f"{B}/workflows/1/claim_next_jobs")).json()["jobs"]) == 2
+    body = {
+        "completions": [
+            {"job_id": a, "status": "completed", "run_id": 0, "result": {"return_code": 0, "stdout": " kept \n"}},
+            {"job_id": b, "status": "completed", "run_id": 0, "result": {"return_code": 0}},
+            {"job_id": b, "status": "completed", "run_id": 0, "result": {"return_code": 0}},
+            {"job_id": 999, "status": "completed", "run_id": 0, "result": {"return_code": 0}},
+            {"job_id": c, "status": "running", "run_id": 0, "result": {"return_code": 0}},
+        ]
+    }
+    resp = (await client.post(f"{B}/workflows/1/batch_complete_jobs", json=body)).json()
+    assert resp["completed"] == [a, b]
+    assert [e["job_id"] for e in resp["errors"]] == [b, 999, c]
+    assert "already complete" in resp["errors"][0]["message"]
+    assert (await client.get(f"{B}/jobs/{c}")).json()["status"] == "ready"
+    results = (await client.get(f"{B}/results?workflow_id=1&job_id={a}")).json()["items"]
+    assert results[0]["stdout"] == " kept \n"
