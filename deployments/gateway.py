@@ -19,7 +19,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 import sqlalchemy as sa
 from ray import serve
 from ray.serve import Application
@@ -125,17 +125,24 @@ class AppsGateway:
         self.cache = RoutingCache(
             _make_engine(args["database_url"]), args["builtin_url"], float(args.get("routes_ttl_s", 1.0))
         )
-        self.timeout = httpx.Timeout(float(args.get("upstream_timeout_s", 300.0)), connect=3.0)
-        self.client = httpx.AsyncClient(
-            timeout=self.timeout,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-            follow_redirects=False,
-        )
-        self.client.headers.clear()  # forward the caller's headers only (no added Accept-Encoding)
+        self.timeout = aiohttp.ClientTimeout(total=float(args.get("upstream_timeout_s", 300.0)), sock_connect=3.0)
+        self._session: aiohttp.ClientSession | None = None
         self.passwords = PasswordCache()
         self.round_robin: dict[int, itertools.count[int]] = {}
         self.cooldown: dict[str, float] = {}
         self._metrics()
+
+    def _client(self) -> aiohttp.ClientSession:
+        # aiohttp (measured ~2x httpx's request rate here) with raw bodies: no decompression, and
+        # no automatic headers, so the upstream sees exactly what the caller sent.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=60),
+                timeout=self.timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            )
+        return self._session
 
     def _metrics(self) -> None:
         from ray.serve import metrics
@@ -246,36 +253,35 @@ class AppsGateway:
         headers: list[tuple[str, str]], query: str,
     ) -> Response:
         attempts = 1 + max(0, found.app.retries)
-        last: httpx.Response | None = None
-        last_raw = b""
+        last: tuple[int, list[tuple[str, str]], bytes] | None = None
+        session = self._client()
         for attempt in range(attempts):
             node = nodes[attempt % len(nodes)]
             url = node + found.upstream_path + (f"?{query}" if query else "")
             sent = time.perf_counter()
             try:
-                req = self.client.build_request(method, url, content=body, headers=headers)
-                upstream = await self.client.send(req, stream=True)
-                try:
-                    raw = b"".join([chunk async for chunk in upstream.aiter_raw()])
-                finally:
-                    await upstream.aclose()
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                async with session.request(
+                    method, url, data=body, headers=headers, allow_redirects=False
+                ) as upstream:
+                    raw = await upstream.read()
+                    status, got = upstream.status, list(upstream.headers.items())
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
                 logger.info("upstream %s failed (%s), attempt %d/%d", node, type(exc).__name__, attempt + 1, attempts)
                 continue
-            if upstream.status_code in RETRY_STATUSES:
-                last, last_raw = upstream, raw
+            if status in RETRY_STATUSES:
+                last = (status, got, raw)
                 self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
                 continue
-            return self._relay(upstream, raw, node, sent)
+            return self._relay(status, got, raw, node, sent)
         if last is not None:
-            return self._relay(last, last_raw, "", time.perf_counter())
+            return self._relay(*last, "", time.perf_counter())
         raise GatewayError(502, BAD_UPSTREAM)
 
-    def _relay(self, upstream: httpx.Response, raw: bytes, node: str, sent: float) -> Response:
-        response = Response(raw, status_code=upstream.status_code)
+    def _relay(self, status: int, headers: list[tuple[str, str]], raw: bytes, node: str, sent: float) -> Response:
+        response = Response(raw, status_code=status)
         response.raw_headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers(upstream.headers)
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers(headers)
         ] + [(b"content-length", str(len(raw)).encode())]
         response.headers["X-MLServe-Upstream-Latency"] = f"{(time.perf_counter() - sent) * 1000:.2f}"
         if node:

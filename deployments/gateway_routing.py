@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
 import sqlalchemy as sa
 
 BUILTIN_TRITON_ID = 0
@@ -305,6 +303,6 @@ def upstream_headers(headers: list[tuple[str, str]], creds: Credentials) -> list
     return out
 
 
-def response_headers(headers: Any) -> list[tuple[str, str]]:
+def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Upstream response headers minus hop-by-hop ones (content-length is recomputed)."""
-    return [(k, v) for k, v in headers.multi_items() if k.lower() not in HOP_BY_HOP]
+    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
