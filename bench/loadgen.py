@@ -39,8 +39,15 @@ def require_wrk() -> str:
     return path
 
 
-def run_wrk(url: str, body: bytes, *, connections: int, duration_s: int = 8,
-            headers: dict[str, str] | None = None, warmup_s: int = 2) -> LoadResult:
+def run_wrk(
+    url: str,
+    body: bytes,
+    *,
+    connections: int,
+    duration_s: int = 8,
+    headers: dict[str, str] | None = None,
+    warmup_s: int = 2,
+) -> LoadResult:
     """POST ``body`` to ``url`` with ``connections`` concurrent connections (1 thread)."""
     wrk = require_wrk()
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,7 +59,9 @@ def run_wrk(url: str, body: bytes, *, connections: int, duration_s: int = 8,
         base = [wrk, "-t1", f"-c{connections}", "-s", str(script), "--latency", "--timeout", "10s"]
         if warmup_s:
             subprocess.run([*base, f"-d{warmup_s}s", url], capture_output=True, check=False)
-        out = subprocess.run([*base, f"-d{duration_s}s", url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [*base, f"-d{duration_s}s", url], capture_output=True, text=True, check=True
+        ).stdout
     try:
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -81,5 +90,9 @@ def write_section(doc: Path, heading: str, text: str) -> None:
     content = doc.read_text() if doc.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     section = f"## {heading}\n\n{text.strip()}\n\n"
-    content = pattern.sub(section, content) if pattern.search(content) else content.rstrip() + "\n\n" + section
+    content = (
+        pattern.sub(section, content)
+        if pattern.search(content)
+        else content.rstrip() + "\n\n" + section
+    )
     doc.write_text(content)

@@ -34,14 +34,16 @@ def _write_model(repo: Path) -> Path:
     torch.manual_seed(0)
     layer = torch.nn.Linear(IN, OUT)
     torch.jit.script(layer).save(str(model / "1" / "model.pt"))
-    (model / "config.pbtxt").write_text(textwrap.dedent(f"""
+    (model / "config.pbtxt").write_text(
+        textwrap.dedent(f"""
         name: "bench_linear"
         platform: "pytorch_libtorch"
         max_batch_size: 16
         input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ {IN} ] }} ]
         output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ {OUT} ] }} ]
         instance_group [ {{ kind: KIND_CPU count: 1 }} ]
-    """))
+    """)
+    )
     weights = {"w": layer.weight.detach().tolist(), "b": layer.bias.detach().tolist()}
     return model, weights
 
@@ -49,15 +51,18 @@ def _write_model(repo: Path) -> Path:
 def _write_triton_model(repo: Path, weights: dict) -> None:
     model = repo / "bench_linear"
     (model / "1").mkdir(parents=True, exist_ok=True)
-    (model / "config.pbtxt").write_text(textwrap.dedent(f"""
+    (model / "config.pbtxt").write_text(
+        textwrap.dedent(f"""
         name: "bench_linear"
         backend: "python"
         max_batch_size: 16
         input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ {IN} ] }} ]
         output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ {OUT} ] }} ]
         instance_group [ {{ kind: KIND_CPU count: 1 }} ]
-    """))
-    (model / "1" / "model.py").write_text(textwrap.dedent(f"""
+    """)
+    )
+    (model / "1" / "model.py").write_text(
+        textwrap.dedent(f"""
         import numpy as np
         import triton_python_backend_utils as pb_utils
 
@@ -72,7 +77,8 @@ def _write_triton_model(repo: Path, weights: dict) -> None:
                     x = pb_utils.get_input_tensor_by_name(r, "INPUT__0").as_numpy()
                     out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT__0", x @ W.T + B)]))
                 return out
-    """))
+    """)
+    )
 
 
 def _bare_app(model_path: str):
@@ -97,8 +103,20 @@ def _bare_app(model_path: str):
             x = self.torch.tensor(tensor["data"], dtype=self.torch.float32).reshape(tensor["shape"])
             with self.torch.inference_mode():
                 y = self.module(x)
-            return JSONResponse({"model_name": "bare", "model_version": "1", "outputs": [
-                {"name": "OUTPUT__0", "datatype": "FP32", "shape": list(y.shape), "data": y.flatten().tolist()}]})
+            return JSONResponse(
+                {
+                    "model_name": "bare",
+                    "model_version": "1",
+                    "outputs": [
+                        {
+                            "name": "OUTPUT__0",
+                            "datatype": "FP32",
+                            "shape": list(y.shape),
+                            "data": y.flatten().tolist(),
+                        }
+                    ],
+                }
+            )
 
     return BareTorch.bind(model_path)
 
@@ -107,7 +125,9 @@ def _start_platform(data_dir: Path):
     sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port, ray_test_env
 
-    os.environ.update(ray_test_env(fast_ingress=os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1"))
+    os.environ.update(
+        ray_test_env(fast_ingress=os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1")
+    )
     import ray
     from ray import serve
 
@@ -116,7 +136,9 @@ def _start_platform(data_dir: Path):
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_control_plane({"data_dir": str(data_dir)}), name="control-plane", route_prefix="/")
+    serve.run(
+        build_control_plane({"data_dir": str(data_dir)}), name="control-plane", route_prefix="/"
+    )
     return f"http://127.0.0.1:{port}"
 
 
@@ -125,8 +147,10 @@ def _row(name: str, results: dict[int, LoadResult], base: dict[int, LoadResult])
     for c in CONCURRENCY:
         r = results[c]
         ratio = r.rps / base[c].rps if base[c].rps else 0
-        cells.append(f"{r.rps:,.0f} rps ({ratio:.2f}x); p50 {r.p50_ms:.1f} / p99 {r.p99_ms:.1f} ms"
-                     + (f"; {r.errors} errors" if r.errors else ""))
+        cells.append(
+            f"{r.rps:,.0f} rps ({ratio:.2f}x); p50 {r.p50_ms:.1f} / p99 {r.p99_ms:.1f} ms"
+            + (f"; {r.errors} errors" if r.errors else "")
+        )
     return cells
 
 
@@ -145,14 +169,30 @@ def main() -> None:
     started = time.perf_counter()
     httpx.post(f"{url}/v2/repository/models/bench_linear/load", timeout=300).raise_for_status()
     x = np.random.default_rng(0).random((1, IN), dtype=np.float32)
-    body = json.dumps({"inputs": [{"name": "INPUT__0", "shape": [1, IN], "datatype": "FP32",
-                                   "data": x.ravel().tolist()}]}).encode()
-    while httpx.post(f"{url}/v2/models/bench_linear/infer", content=body, timeout=30).status_code != 200:
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "INPUT__0",
+                    "shape": [1, IN],
+                    "datatype": "FP32",
+                    "data": x.ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
+    while (
+        httpx.post(f"{url}/v2/models/bench_linear/infer", content=body, timeout=30).status_code
+        != 200
+    ):
         time.sleep(0.05)
     load_to_first_s = time.perf_counter() - started
     serve.run(_bare_app(str(model_dir / "1" / "model.pt")), name="bare", route_prefix="/bare")
 
-    targets = {"(a) platform v2": f"{url}/v2/models/bench_linear/infer", "(b) bare Ray Serve": f"{url}/bare"}
+    targets = {
+        "(a) platform v2": f"{url}/v2/models/bench_linear/infer",
+        "(b) bare Ray Serve": f"{url}/bare",
+    }
     triton = None
     try:
         from tests.compat.tritonserver import start_tritonserver
@@ -160,22 +200,36 @@ def main() -> None:
         triton_repo = tmp / "triton_repo"
         _write_triton_model(triton_repo, weights)
         triton = start_tritonserver(triton_repo)
-        httpx.post(f"{triton.base_url}/v2/repository/models/bench_linear/load", timeout=120).raise_for_status()
-        targets["(c) real Triton 2.51 (python backend)"] = f"{triton.base_url}/v2/models/bench_linear/infer"
-    except Exception as exc:  # noqa: BLE001 - the table says what was not measured
+        httpx.post(
+            f"{triton.base_url}/v2/repository/models/bench_linear/load", timeout=120
+        ).raise_for_status()
+        targets["(c) real Triton 2.51 (python backend)"] = (
+            f"{triton.base_url}/v2/models/bench_linear/infer"
+        )
+    except Exception as exc:
         print(f"real Triton not measured: {exc}")
     results: dict[str, dict[int, LoadResult]] = {}
     try:
         for name, target in targets.items():
-            results[name] = {c: run_wrk(target, body, connections=c, duration_s=DURATION_S) for c in CONCURRENCY}
-            print(name, {c: (round(r.rps), r.p50_ms, r.p99_ms, r.errors) for c, r in results[name].items()}, flush=True)
+            results[name] = {
+                c: run_wrk(target, body, connections=c, duration_s=DURATION_S) for c in CONCURRENCY
+            }
+            print(
+                name,
+                {c: (round(r.rps), r.p50_ms, r.p99_ms, r.errors) for c, r in results[name].items()},
+                flush=True,
+            )
     finally:
         if triton is not None:
             triton.stop()
         serve.shutdown()
     base = results["(b) bare Ray Serve"]
     rows = [_row(name, res, base) for name, res in results.items()]
-    mode = "HAProxy ingress + throughput-optimized" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default proxy"
+    mode = (
+        "HAProxy ingress + throughput-optimized"
+        if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
+        else "default proxy"
+    )
     text = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores), Serve ingress: {mode}. "
         f"Model: TorchScript `nn.Linear({IN}, {OUT})`, JSON v2 request of one row; wrk, 1 thread, "

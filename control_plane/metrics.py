@@ -20,8 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.samples import Sample
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.errors import DomainError
@@ -33,11 +33,26 @@ logger = logging.getLogger(__name__)
 
 # Triton's per-model counters: metric name -> (help, duration key or None for counts).
 _NV_DURATIONS = {
-    "nv_inference_request_duration_us": ("Cumulative inference request duration in microseconds", "success"),
-    "nv_inference_queue_duration_us": ("Cumulative inference queuing duration in microseconds", "queue"),
-    "nv_inference_compute_input_duration_us": ("Cumulative compute input duration in microseconds", "compute_input"),
-    "nv_inference_compute_infer_duration_us": ("Cumulative compute inference duration in microseconds", "compute_infer"),
-    "nv_inference_compute_output_duration_us": ("Cumulative inference compute output duration in microseconds", "compute_output"),
+    "nv_inference_request_duration_us": (
+        "Cumulative inference request duration in microseconds",
+        "success",
+    ),
+    "nv_inference_queue_duration_us": (
+        "Cumulative inference queuing duration in microseconds",
+        "queue",
+    ),
+    "nv_inference_compute_input_duration_us": (
+        "Cumulative compute input duration in microseconds",
+        "compute_input",
+    ),
+    "nv_inference_compute_infer_duration_us": (
+        "Cumulative compute inference duration in microseconds",
+        "compute_infer",
+    ),
+    "nv_inference_compute_output_duration_us": (
+        "Cumulative inference compute output duration in microseconds",
+        "compute_output",
+    ),
 }
 TS_PREFIX = "ts:"
 WF_PREFIX = "wf:"
@@ -57,9 +72,9 @@ class ExactCounter(Metric):
 
     def add_metric(self, values: list[str], value: float) -> None:
         """Add one sample with these label values."""
-        self.samples.append(Sample(self.sample_name, dict(zip(self.label_names, values, strict=True)), value))
-
-
+        self.samples.append(
+            Sample(self.sample_name, dict(zip(self.label_names, values, strict=True)), value)
+        )
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -111,12 +126,30 @@ class StateCollector(Collector):
         for name in loaded:  # loaded models exist at 0 before their first request, as in Triton
             if not any(_split_key(k)[0] == name for k in triton):
                 triton[f"{name}/1"] = VersionStats()
-        success = ExactCounter("nv_inference_request_success", "Number of successful inference requests, all batch sizes", labels=labels)
-        failure = ExactCounter("nv_inference_request_failure", "Number of failed inference requests, all batch sizes", labels=[*labels, "reason"])
-        count = ExactCounter("nv_inference_count", "Number of inferences performed (batch elements)", labels=labels)
-        execs = ExactCounter("nv_inference_exec_count", "Number of model executions performed", labels=labels)
-        durations = {n: ExactCounter(n, doc, labels=labels) for n, (doc, _) in _NV_DURATIONS.items()}
-        latency = _histogram("platform_inference_request_duration_seconds", "Inference request latency (model replica)", labels)
+        success = ExactCounter(
+            "nv_inference_request_success",
+            "Number of successful inference requests, all batch sizes",
+            labels=labels,
+        )
+        failure = ExactCounter(
+            "nv_inference_request_failure",
+            "Number of failed inference requests, all batch sizes",
+            labels=[*labels, "reason"],
+        )
+        count = ExactCounter(
+            "nv_inference_count", "Number of inferences performed (batch elements)", labels=labels
+        )
+        execs = ExactCounter(
+            "nv_inference_exec_count", "Number of model executions performed", labels=labels
+        )
+        durations = {
+            n: ExactCounter(n, doc, labels=labels) for n, (doc, _) in _NV_DURATIONS.items()
+        }
+        latency = _histogram(
+            "platform_inference_request_duration_seconds",
+            "Inference request latency (model replica)",
+            labels,
+        )
         for key, item in sorted(triton.items()):
             values = list(_split_key(key))
             success.add_metric(values, item.durations["success"][0])
@@ -130,13 +163,23 @@ class StateCollector(Collector):
 
     def _torchserve(self, stats: dict[str, VersionStats]) -> Iterator[Metric]:
         labels = ["model_name", "model_version"]
-        requests = ExactCounter("ts_inference_requests_total", "Total number of inference requests", labels=labels)
-        latency = ExactCounter("ts_inference_latency_microseconds", "Cumulative inference duration in microseconds", labels=labels)
-        queue = ExactCounter("ts_queue_latency_microseconds", "Cumulative queue duration in microseconds", labels=labels)
+        requests = ExactCounter(
+            "ts_inference_requests_total", "Total number of inference requests", labels=labels
+        )
+        latency = ExactCounter(
+            "ts_inference_latency_microseconds",
+            "Cumulative inference duration in microseconds",
+            labels=labels,
+        )
+        queue = ExactCounter(
+            "ts_queue_latency_microseconds",
+            "Cumulative queue duration in microseconds",
+            labels=labels,
+        )
         for key, item in sorted(stats.items()):
             if not key.startswith(TS_PREFIX):
                 continue
-            values = list(_split_key(key[len(TS_PREFIX):]))
+            values = list(_split_key(key[len(TS_PREFIX) :]))
             requests.add_metric(values, item.durations["success"][0] + item.durations["fail"][0])
             latency.add_metric(values, item.durations["success"][1] / 1000.0)
             queue.add_metric(values, item.durations["queue"][1] / 1000.0)
@@ -144,12 +187,18 @@ class StateCollector(Collector):
 
     def _workflows(self, stats: dict[str, VersionStats]) -> Iterator[Metric]:
         labels = ["workflow", "node"]
-        requests = ExactCounter("platform_workflow_node_requests_total", "Workflow node executions", labels=[*labels, "outcome"])
-        latency = _histogram("platform_workflow_node_duration_seconds", "Workflow node latency", labels)
+        requests = ExactCounter(
+            "platform_workflow_node_requests_total",
+            "Workflow node executions",
+            labels=[*labels, "outcome"],
+        )
+        latency = _histogram(
+            "platform_workflow_node_duration_seconds", "Workflow node latency", labels
+        )
         for key, item in sorted(stats.items()):
             if not key.startswith(WF_PREFIX):
                 continue
-            workflow, _, node = _split_key(key[len(WF_PREFIX):])[0].partition(":")
+            workflow, _, node = _split_key(key[len(WF_PREFIX) :])[0].partition(":")
             requests.add_metric([workflow, node, "success"], item.durations["success"][0])
             requests.add_metric([workflow, node, "failure"], item.durations["fail"][0])
             _add_histogram(latency, [workflow, node], item)
@@ -157,15 +206,27 @@ class StateCollector(Collector):
 
     def _jobs(self, session: Session) -> Iterator[Metric]:
         counts = platform_state.job_counts(session)
-        jobs = GaugeMetricFamily("torc_jobs", "Torc jobs by workflow and status", labels=["workflow_id", "status"])
+        jobs = GaugeMetricFamily(
+            "torc_jobs", "Torc jobs by workflow and status", labels=["workflow_id", "status"]
+        )
         for (workflow, status), number in sorted(counts.by_status.items()):
             jobs.add_metric([str(workflow), status], number)
-        done = ExactCounter("torc_job_completions_total", "Completed job runs by result status", labels=["workflow_id", "status"])
-        seconds = ExactCounter("torc_job_duration_seconds_total", "Summed run time of completed job runs", labels=["workflow_id", "status"])
+        done = ExactCounter(
+            "torc_job_completions_total",
+            "Completed job runs by result status",
+            labels=["workflow_id", "status"],
+        )
+        seconds = ExactCounter(
+            "torc_job_duration_seconds_total",
+            "Summed run time of completed job runs",
+            labels=["workflow_id", "status"],
+        )
         for (workflow, status), (number, total_s) in sorted(counts.results.items()):
             done.add_metric([str(workflow), status], number)
             seconds.add_metric([str(workflow), status], total_s)
-        progress = GaugeMetricFamily("torc_workflow_progress_ratio", "Finished jobs / all jobs", labels=["workflow_id"])
+        progress = GaugeMetricFamily(
+            "torc_workflow_progress_ratio", "Finished jobs / all jobs", labels=["workflow_id"]
+        )
         totals: dict[int, list[int]] = {}
         for (workflow, status), number in counts.by_status.items():
             entry = totals.setdefault(workflow, [0, 0])
@@ -177,10 +238,16 @@ class StateCollector(Collector):
         yield from (jobs, done, seconds, progress)
 
     def _registry(self, session: Session, loaded: int) -> Iterator[Metric]:
-        apps = GaugeMetricFamily("platform_serve_applications", "Serve applications the platform wants, by owner", labels=["owner"])
+        apps = GaugeMetricFamily(
+            "platform_serve_applications",
+            "Serve applications the platform wants, by owner",
+            labels=["owner"],
+        )
         for owner, number in sorted(platform_state.serve_apps_by_owner(session).items()):
             apps.add_metric([owner], number)
-        models = GaugeMetricFamily("platform_registered_models", "Models in the Triton-layout registry", labels=["state"])
+        models = GaugeMetricFamily(
+            "platform_registered_models", "Models in the Triton-layout registry", labels=["state"]
+        )
         total = platform_state.registered_model_count(session)
         models.add_metric(["loaded"], loaded)
         models.add_metric(["unloaded"], total - loaded)
@@ -193,11 +260,15 @@ class PlatformMetrics:
     def __init__(self, session_factory: sessionmaker[Session], gateway: ServeGateway) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.api_requests = Counter(
-            "platform_api_requests", "Control-plane API requests", ["method", "route", "status"],
+            "platform_api_requests",
+            "Control-plane API requests",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.api_latency = Histogram(
-            "platform_api_request_duration_seconds", "Control-plane API latency", ["method", "route"],
+            "platform_api_request_duration_seconds",
+            "Control-plane API latency",
+            ["method", "route"],
             registry=self.registry,
         )
         self.registry.register(StateCollector(session_factory, gateway))

@@ -23,7 +23,13 @@ from deployments.errors import InferenceError, InferenceServerError, InvalidInpu
 from deployments.specs import ModelSpec
 from deployments.stats import StatsBook, triton_model_stats
 from deployments.stats_store import get_stats_store, totals_from
-from deployments.v2_codec import HEADER_LENGTH, DecodedRequest, decode_request, decompress, encode_response
+from deployments.v2_codec import (
+    HEADER_LENGTH,
+    DecodedRequest,
+    decode_request,
+    decompress,
+    encode_response,
+)
 
 logger = logging.getLogger(__name__)
 FLUSH_PERIOD_S = 1.0
@@ -43,7 +49,8 @@ class TritonModelServer:
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.device = device
         self.backends: dict[int, ModelBackend] = {
-            v: load_backend(self.spec, Path(model_dir), v, device) for v in self.spec.served_versions
+            v: load_backend(self.spec, Path(model_dir), v, device)
+            for v in self.spec.served_versions
         }
         self.latest = max(self.backends)
         self.book = StatsBook()
@@ -60,7 +67,11 @@ class TritonModelServer:
         """Route ``/v2/models/<name>[/versions/<v>][/ready|/config|/stats|/infer]``."""
         self._ensure_flusher()
         path = request.url.path
-        rest = path[path.find(self.prefix) + len(self.prefix) :].rstrip("/") if self.prefix in path else ""
+        rest = (
+            path[path.find(self.prefix) + len(self.prefix) :].rstrip("/")
+            if self.prefix in path
+            else ""
+        )
         version: int | None = None
         try:
             if rest.startswith("/versions/"):
@@ -78,7 +89,9 @@ class TritonModelServer:
         if rest == "/infer" and method == "POST":
             return await self._infer(request, version if version is not None else self.latest)
         if method != "GET":
-            return JSONResponse({"error": f"method {method} not allowed on {request.url.path}"}, 405)
+            return JSONResponse(
+                {"error": f"method {method} not allowed on {request.url.path}"}, 405
+            )
         if rest == "":
             versions = [version] if version is not None else sorted(self.backends)
             return JSONResponse(self.spec.metadata(versions))
@@ -92,7 +105,9 @@ class TritonModelServer:
 
     def _version(self, text: str) -> int:
         if not text.isdigit() or int(text) not in self.backends:
-            raise ModelNotFound(f"Request for unknown model: '{self.spec.name}' version {text} is not found")
+            raise ModelNotFound(
+                f"Request for unknown model: '{self.spec.name}' version {text} is not found"
+            )
         return int(text)
 
     # -- inference -------------------------------------------------------------------------
@@ -103,11 +118,15 @@ class TritonModelServer:
         try:
             length = int(header_length) if header_length is not None else None
         except ValueError:
-            raise InvalidInput(f"invalid Inference-Header-Content-Length '{header_length}'") from None
+            raise InvalidInput(
+                f"invalid Inference-Header-Content-Length '{header_length}'"
+            ) from None
         try:
             decoded = decode_request(body, length, self.spec)
         except InvalidInput:
-            self.book.request(self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start)
+            self.book.request(
+                self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start
+            )
             raise
         decoded_at = time.perf_counter_ns()
         if self.batching:
@@ -115,14 +134,24 @@ class TritonModelServer:
         else:
             result, queue_ns, infer_ns = self._execute_now(version, decoded)
         if isinstance(result, Exception):
-            self.book.request(self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start)
-            raise result if isinstance(result, InferenceServerError) else InferenceError(str(result))
+            self.book.request(
+                self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start
+            )
+            raise (
+                result if isinstance(result, InferenceServerError) else InferenceError(str(result))
+            )
         out_start = time.perf_counter_ns()
         payload, headers = encode_response(self.spec.name, version, decoded, result)
         end = time.perf_counter_ns()
         self.book.request(
-            self.spec.name, version, ok=True, total_ns=end - start, queue_ns=queue_ns,
-            input_ns=decoded_at - start, infer_ns=infer_ns, output_ns=end - out_start,
+            self.spec.name,
+            version,
+            ok=True,
+            total_ns=end - start,
+            queue_ns=queue_ns,
+            input_ns=decoded_at - start,
+            infer_ns=infer_ns,
+            output_ns=end - out_start,
             batch=decoded.batch_size,
         )
         media = headers.pop("content-type")
@@ -132,7 +161,9 @@ class TritonModelServer:
         begin = time.perf_counter_ns()
         result = self.backends[version].execute([decoded.request])[0]
         infer_ns = time.perf_counter_ns() - begin
-        self.book.execution(self.spec.name, version, batch_size=decoded.batch_size, infer_ns=infer_ns)
+        self.book.execution(
+            self.spec.name, version, batch_size=decoded.batch_size, infer_ns=infer_ns
+        )
         return result, 0, infer_ns
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
@@ -170,7 +201,7 @@ class TritonModelServer:
             await asyncio.sleep(FLUSH_PERIOD_S)
             try:
                 await self._flush()
-            except Exception:  # noqa: BLE001 - statistics must never break serving
+            except Exception:
                 logger.warning("stats flush failed", exc_info=True)
 
     async def stats(self, version: int | None = None) -> dict[str, Any]:
@@ -189,7 +220,7 @@ class TritonModelServer:
         for backend in getattr(self, "backends", {}).values():
             try:
                 backend.finalize()
-            except Exception:  # noqa: BLE001 - best effort on shutdown
+            except Exception:
                 logger.warning("finalize failed", exc_info=True)
 
 
@@ -197,4 +228,3 @@ def build_triton_model(args: dict[str, Any]) -> Application:
     """Application builder: ``args`` = {spec (JSON), model_dir, options (deployment options)}."""
     options = dict(args.get("options") or {})
     return TritonModelServer.options(**options).bind(args["spec"], args["model_dir"])
-

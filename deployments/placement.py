@@ -33,8 +33,16 @@ def replica_bounds(
 ) -> tuple[int, int]:
     """(min, max) replicas: overrides, then config parameters, then ``instance_group.count``."""
     count = max(spec.instance_count, 1)
-    low = min_replicas if min_replicas is not None else int(spec.parameters.get("ray_min_replicas", count))
-    high = max_replicas if max_replicas is not None else int(spec.parameters.get("ray_max_replicas", max(low, count)))
+    low = (
+        min_replicas
+        if min_replicas is not None
+        else int(spec.parameters.get("ray_min_replicas", count))
+    )
+    high = (
+        max_replicas
+        if max_replicas is not None
+        else int(spec.parameters.get("ray_max_replicas", max(low, count)))
+    )
     return max(low, 0), max(high, low, 1)
 
 
@@ -73,7 +81,9 @@ def deployment_options(
             "min_replicas": low,
             "initial_replicas": max(low, 1),
             "max_replicas": high,
-            "target_ongoing_requests": float(spec.parameters.get("ray_target_ongoing_requests", "2")),
+            "target_ongoing_requests": float(
+                spec.parameters.get("ray_target_ongoing_requests", "2")
+            ),
             "upscale_delay_s": 3,
             "downscale_delay_s": 30,
             "metrics_interval_s": 1,

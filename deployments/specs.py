@@ -1,5 +1,6 @@
 """Ray-free model specs: config.pbtxt parsing (tritonclient's model_config_pb2), versions,
-version policy, metadata and the Serve deployment options a model config implies."""
+version policy, metadata and the Serve deployment options a model config implies.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("onnxruntime_onnx", "model.onnx"),
 }
 PLATFORM_TO_BACKEND = {"pytorch_libtorch": "pytorch", "onnxruntime_onnx": "onnxruntime"}
-_INT64_TYPES = (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64)
+_INT64_TYPES = (
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+)
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,9 @@ def _served(config: mc.ModelConfig, versions: list[int], pin: int | None) -> lis
 def _backend_of(config: mc.ModelConfig, model_dir: Path, name: str) -> str:
     backend = config.backend or PLATFORM_TO_BACKEND.get(config.platform, "")
     if not backend:
-        raise ModelConfigError(f"model '{name}' config sets neither a supported backend nor platform")
+        raise ModelConfigError(
+            f"model '{name}' config sets neither a supported backend nor platform"
+        )
     if backend not in BACKENDS:
         raise ModelConfigError(
             f"unsupported backend '{backend}' for model '{name}'; supported: "

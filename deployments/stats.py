@@ -24,7 +24,9 @@ class VersionStats:
 
     def observe_latency(self, seconds: float) -> None:
         """Count one request latency in its (non-cumulative) histogram bucket."""
-        index = next((i for i, b in enumerate(LATENCY_BUCKETS_S) if seconds <= b), len(LATENCY_BUCKETS_S))
+        index = next(
+            (i for i, b in enumerate(LATENCY_BUCKETS_S) if seconds <= b), len(LATENCY_BUCKETS_S)
+        )
         self.latency_buckets[index] += 1
 
     def add(self, other: VersionStats) -> None:
@@ -76,8 +78,19 @@ class StatsBook:
     def _get(self, model: str, version: int) -> VersionStats:
         return self.pending.setdefault((model, version), VersionStats())
 
-    def request(self, model: str, version: int, *, ok: bool, total_ns: int, queue_ns: int = 0,
-                input_ns: int = 0, infer_ns: int = 0, output_ns: int = 0, batch: int = 1) -> None:
+    def request(
+        self,
+        model: str,
+        version: int,
+        *,
+        ok: bool,
+        total_ns: int,
+        queue_ns: int = 0,
+        input_ns: int = 0,
+        infer_ns: int = 0,
+        output_ns: int = 0,
+        batch: int = 1,
+    ) -> None:
         """Record one request's outcome and its phase durations."""
         stats = self._get(model, version)
         key = "success" if ok else "fail"
@@ -85,8 +98,12 @@ class StatsBook:
         stats.durations[key][1] += total_ns
         stats.observe_latency(total_ns / 1e9)
         if ok:
-            for name, ns in (("queue", queue_ns), ("compute_input", input_ns),
-                             ("compute_infer", infer_ns), ("compute_output", output_ns)):
+            for name, ns in (
+                ("queue", queue_ns),
+                ("compute_input", input_ns),
+                ("compute_infer", infer_ns),
+                ("compute_output", output_ns),
+            ):
                 stats.durations[name][0] += 1
                 stats.durations[name][1] += ns
             stats.inference_count += batch

@@ -103,7 +103,9 @@ def _shape_of(entry: dict[str, Any], name: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _json_data(entry: dict[str, Any], name: str, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
+def _json_data(
+    entry: dict[str, Any], name: str, datatype: str, shape: tuple[int, ...]
+) -> np.ndarray:
     if "data" not in entry:
         raise InvalidInput(f"input '{name}' has neither 'data' nor binary_data_size")
     count = int(np.prod(shape)) if shape else 1
@@ -111,12 +113,21 @@ def _json_data(entry: dict[str, Any], name: str, datatype: str, shape: tuple[int
     if datatype == "BYTES":
         flat = np.asarray(data, dtype=object).ravel()
         values = np.empty(flat.size, dtype=object)
-        values[:] = [v.encode() if isinstance(v, str) else bytes(v) if isinstance(v, list) else str(v).encode() for v in flat]
+        values[:] = [
+            v.encode()
+            if isinstance(v, str)
+            else bytes(v)
+            if isinstance(v, list)
+            else str(v).encode()
+            for v in flat
+        ]
     else:
         try:
             values = np.asarray(data, dtype=numpy_dtype(datatype)).ravel()
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"unable to parse 'data' of input '{name}' as {datatype}: {exc}") from None
+            raise InvalidInput(
+                f"unable to parse 'data' of input '{name}' as {datatype}: {exc}"
+            ) from None
     if values.size != count:
         raise InvalidInput(
             f"unexpected number of elements for input '{name}': shape {list(shape)} needs {count}, "
@@ -125,7 +136,9 @@ def _json_data(entry: dict[str, Any], name: str, datatype: str, shape: tuple[int
     return values.reshape(shape)
 
 
-def _binary_data(tail: bytes, offset: int, size: int, name: str, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
+def _binary_data(
+    tail: bytes, offset: int, size: int, name: str, datatype: str, shape: tuple[int, ...]
+) -> np.ndarray:
     if offset + size > len(tail):
         raise InvalidInput(
             f"unexpected end of binary data for input '{name}': needs {size} bytes at offset "
@@ -155,7 +168,9 @@ def _check_against_model(name: str, datatype: str, shape: tuple[int, ...], spec:
         )
     expected = ([-1] if spec.max_batch_size > 0 else []) + list(tensor.dims)
     got = list(shape)
-    ok = len(got) == len(expected) and all(e == -1 or e == g for e, g in zip(expected, got, strict=True))
+    ok = len(got) == len(expected) and all(
+        e == -1 or e == g for e, g in zip(expected, got, strict=True)
+    )
     if not ok:
         raise InvalidInput(
             f"unexpected shape for input '{name}' for model '{spec.name}'. Expected "
@@ -223,12 +238,16 @@ def decode_request(body: bytes, header_length: int | None, spec: ModelSpec) -> D
         for out in wanted:
             out_name = out.get("name") if isinstance(out, dict) else None
             if out_name not in known:
-                raise InvalidInput(f"unexpected inference output '{out_name}' for model '{spec.name}'")
+                raise InvalidInput(
+                    f"unexpected inference output '{out_name}' for model '{spec.name}'"
+                )
             names.append(out_name)
-            binary[out_name] = bool((out.get("parameters") or {}).get("binary_data", default_binary))
+            binary[out_name] = bool(
+                (out.get("parameters") or {}).get("binary_data", default_binary)
+            )
     else:
         names = known
-        binary = {n: default_binary for n in names}
+        binary = dict.fromkeys(names, default_binary)
     request = InferenceRequest(
         inputs=inputs,
         requested_outputs=names if wanted else None,
@@ -280,7 +299,11 @@ def encode_response(
         else:
             entry["data"] = _json_values(array)
         entries.append(entry)
-    header: dict[str, Any] = {"model_name": model_name, "model_version": str(version), "outputs": entries}
+    header: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": str(version),
+        "outputs": entries,
+    }
     if decoded.request.id:
         header["id"] = decoded.request.id
     head = json.dumps(header, separators=(",", ":")).encode()

@@ -61,7 +61,9 @@ def status_for(exc: errors.DomainError) -> int:
     return 500
 
 
-def _render_platform(status: int, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+def _render_platform(
+    status: int, code: str, message: str, details: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "error": {
             "code": code,
@@ -76,7 +78,9 @@ def _render_triton(status: int, code: str, message: str, details: dict[str, Any]
     return {"error": message}
 
 
-def _render_mlserve(status: int, code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+def _render_mlserve(
+    status: int, code: str, message: str, details: dict[str, Any]
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": message, "code": code}
     body.update({k: v for k, v in details.items() if k not in body})
     return body
@@ -146,7 +150,9 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
     path = request.url.path
     # Torc answers rule violations with 422; every other surface calls malformed input a 400.
     status = 422 if _matches(path, ("/torc-service",)) else 400
-    return error_response(path, status, "invalid_request", summary or "invalid request", errors=problems)
+    return error_response(
+        path, status, "invalid_request", summary or "invalid request", errors=problems
+    )
 
 
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths that change platform state; everything else (inference, health, metrics) is open.
 MANAGEMENT_PREFIXES = (
-    "/workflows", "/models", "/v2/repository", "/torc-service", "/api", "/status",
+    "/workflows",
+    "/models",
+    "/v2/repository",
+    "/torc-service",
+    "/api",
+    "/status",
 )
 
 AdminCheck = Callable[[dict[str, str]], bool]
@@ -129,4 +134,6 @@ class MetricsMiddleware:
         finally:
             from control_plane.metrics import route_template
 
-            metrics.observe_request(scope["method"], route_template(dict(scope)), status, time.perf_counter() - start)
+            metrics.observe_request(
+                scope["method"], route_template(dict(scope)), status, time.perf_counter() - start
+            )

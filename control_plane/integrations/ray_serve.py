@@ -45,7 +45,9 @@ class RayServeGateway:
         try:
             serve._run(app, name=spec.name, route_prefix=spec.route_prefix, _blocking=False)
         except Exception as exc:
-            raise UpstreamUnavailableError(f"Ray Serve refused application {spec.name}: {exc}") from exc
+            raise UpstreamUnavailableError(
+                f"Ray Serve refused application {spec.name}: {exc}"
+            ) from exc
 
     def delete(self, name: str) -> None:
         """Delete an application; a missing one is not an error."""
@@ -97,8 +99,11 @@ class RayServeGateway:
                 "node_id": node["NodeID"],
                 "address": node.get("NodeManagerAddress", ""),
                 "alive": bool(node.get("Alive")),
-                "resources_total": {k: float(v) for k, v in node.get("Resources", {}).items()
-                                    if not k.startswith("node:")},
+                "resources_total": {
+                    k: float(v)
+                    for k, v in node.get("Resources", {}).items()
+                    if not k.startswith("node:")
+                },
             }
             for node in ray.nodes()
         ]
@@ -119,7 +124,9 @@ class RayServeGateway:
         from deployments.stats_store import get_stats_store
 
         try:
-            result: dict[str, dict[str, Any]] = ray.get(get_stats_store().get.remote(None), timeout=10)
+            result: dict[str, dict[str, Any]] = ray.get(
+                get_stats_store().get.remote(None), timeout=10
+            )
         except Exception as exc:
             raise UpstreamUnavailableError(f"inference statistics unavailable: {exc}") from exc
         return result

@@ -22,7 +22,9 @@ class JobCounts:
 
 def serve_apps_by_owner(session: Session) -> dict[str, int]:
     """How many Serve applications each surface wants running."""
-    rows = session.execute(select(ServeAppRecord.owner, func.count()).group_by(ServeAppRecord.owner))
+    rows = session.execute(
+        select(ServeAppRecord.owner, func.count()).group_by(ServeAppRecord.owner)
+    )
     return {owner: int(count) for owner, count in rows}
 
 
@@ -40,12 +42,18 @@ def job_counts(session: Session) -> JobCounts:
     """Jobs by (workflow, status) and results by (workflow, status) with summed run time."""
     counts = JobCounts()
     rows = session.execute(
-        select(TorcJob.workflow_id, TorcJob.status, func.count()).group_by(TorcJob.workflow_id, TorcJob.status)
+        select(TorcJob.workflow_id, TorcJob.status, func.count()).group_by(
+            TorcJob.workflow_id, TorcJob.status
+        )
     )
     counts.by_status = {(int(w), str(s)): int(n) for w, s, n in rows}
     rows = session.execute(
-        select(TorcResult.workflow_id, TorcResult.status, func.count(), func.sum(TorcResult.exec_time_minutes))
-        .group_by(TorcResult.workflow_id, TorcResult.status)
+        select(
+            TorcResult.workflow_id,
+            TorcResult.status,
+            func.count(),
+            func.sum(TorcResult.exec_time_minutes),
+        ).group_by(TorcResult.workflow_id, TorcResult.status)
     )
     counts.results = {(int(w), str(s)): (int(n), float(m or 0.0) * 60.0) for w, s, n, m in rows}
     return counts

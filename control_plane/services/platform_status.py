@@ -13,9 +13,12 @@ from control_plane.services.reconciler import Reconciler
 from control_plane.services.serve_apps import ServeAppService
 
 
-def platform_status(session: Session, gateway: ServeGateway, reconciler: Reconciler | None) -> dict[str, Any]:
+def platform_status(
+    session: Session, gateway: ServeGateway, reconciler: Reconciler | None
+) -> dict[str, Any]:
     """Nodes with resources, each desired/running application with deployment states and
-    replica counts, and the reconciler's last report. Ray being down is reported, not raised."""
+    replica counts, and the reconciler's last report. Ray being down is reported, not raised.
+    """
     ray_error = None
     try:
         nodes = gateway.cluster_nodes()
@@ -27,23 +30,28 @@ def platform_status(session: Session, gateway: ServeGateway, reconciler: Reconci
     for name in sorted(set(desired) | set(running)):
         state = running.get(name)
         record = desired.get(name)
-        applications.append({
-            "name": name,
-            "owner": record.owner if record else None,
-            "route_prefix": record.route_prefix if record else None,
-            "desired": record is not None,
-            "status": state.status if state else "MISSING",
-            "message": state.message if state else (record.last_error or "" if record else ""),
-            "deployments": {
-                dname: {"status": d.status, "message": d.message, "replicas": d.replica_states}
-                for dname, d in (state.deployments.items() if state else ())
-            },
-        })
+        applications.append(
+            {
+                "name": name,
+                "owner": record.owner if record else None,
+                "route_prefix": record.route_prefix if record else None,
+                "desired": record is not None,
+                "status": state.status if state else "MISSING",
+                "message": state.message if state else (record.last_error or "" if record else ""),
+                "deployments": {
+                    dname: {"status": d.status, "message": d.message, "replicas": d.replica_states}
+                    for dname, d in (state.deployments.items() if state else ())
+                },
+            }
+        )
     report = reconciler.last_report if reconciler else None
     return {
         "ray": {"reachable": ray_error is None, "error": ray_error, "nodes": nodes},
         "applications": applications,
-        "reconciler": None if report is None else {
-            **asdict(report), "started_at": report.started_at.isoformat(),
+        "reconciler": None
+        if report is None
+        else {
+            **asdict(report),
+            "started_at": report.started_at.isoformat(),
         },
     }

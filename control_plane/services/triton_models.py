@@ -22,7 +22,7 @@ from control_plane.services.serve_apps import ServeAppService, app_name
 from control_plane.settings import Settings
 from deployments.errors import ModelConfigError
 from deployments.placement import PlacementPolicy, deployment_options, not_ready_reason
-from deployments.specs import ModelSpec, load_model_spec, numeric_versions
+from deployments.specs import ModelSpec, load_model_spec
 
 OWNER = "v2"
 BUILDER = "deployments.model_server:build_triton_model"
@@ -68,7 +68,11 @@ class TritonModelService:
         """Model directories in the repository plus models known only to the registry."""
         names = set()
         if self.repo_root.is_dir():
-            names.update(p.name for p in self.repo_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            names.update(
+                p.name
+                for p in self.repo_root.iterdir()
+                if p.is_dir() and not p.name.startswith(".")
+            )
         names.update(self.session.scalars(select(RegisteredModel.name)))
         return sorted(names)
 
@@ -109,7 +113,11 @@ class TritonModelService:
             if ready_only and status.state != "READY":
                 continue
             for version in status.versions or (None,):
-                entry: dict[str, Any] = {"name": name, "state": status.state, "reason": status.reason}
+                entry: dict[str, Any] = {
+                    "name": name,
+                    "state": status.state,
+                    "reason": status.reason,
+                }
                 if version is not None:
                     entry["version"] = str(version)
                 entries.append(entry)
@@ -124,7 +132,9 @@ class TritonModelService:
         row = self.get(name)
         if row is None:
             if (self.repo_root / name).is_dir():
-                raise NotFoundError(f"Request for unknown model: '{name}' has no available versions")
+                raise NotFoundError(
+                    f"Request for unknown model: '{name}' has no available versions"
+                )
             raise NotFoundError(f"Request for unknown model: '{name}' is not found")
         if not row.loaded:
             raise NotFoundError(f"Request for unknown model: '{name}' has no available versions")
@@ -134,14 +144,19 @@ class TritonModelService:
         model_dir = ensure_inside(self.store_root, self.store_root / row.source_dir)
         try:
             return load_model_spec(
-                model_dir, row.name, config_override=row.config_override, version_pin=row.version_pin
+                model_dir,
+                row.name,
+                config_override=row.config_override,
+                version_pin=row.version_pin,
             )
         except ModelConfigError as exc:
             raise BadRequestError(exc.message) from None
 
     def loaded_names(self) -> list[str]:
         """Models whose desired state is loaded."""
-        return list(self.session.scalars(select(RegisteredModel.name).where(RegisteredModel.loaded)))
+        return list(
+            self.session.scalars(select(RegisteredModel.name).where(RegisteredModel.loaded))
+        )
 
     # -- commands --------------------------------------------------------------------------
     def register(self, name: str) -> RegisteredModel:
@@ -178,7 +193,9 @@ class TritonModelService:
         check_model_name(name)
         if files:
             if config_override is None:
-                raise BadRequestError(f"failed to load '{name}': file overrides need a 'config' parameter")
+                raise BadRequestError(
+                    f"failed to load '{name}': file overrides need a 'config' parameter"
+                )
             source_dir = f"overrides/{name}"
             write_override_files(self.store_root / source_dir, files)
         else:
@@ -190,7 +207,9 @@ class TritonModelService:
                 )
         model_dir = ensure_inside(self.store_root, self.store_root / source_dir)
         try:
-            spec = load_model_spec(model_dir, name, config_override=config_override, version_pin=version)
+            spec = load_model_spec(
+                model_dir, name, config_override=config_override, version_pin=version
+            )
         except ModelConfigError as exc:
             raise BadRequestError(f"failed to load '{name}': {exc.message}") from None
         row = self.get(name) or RegisteredModel(name=name, source_dir=source_dir)
@@ -202,7 +221,9 @@ class TritonModelService:
         self.session.add(row)
         policy = self._policy()
         reason = not_ready_reason(spec, policy)
-        options = deployment_options(spec, policy, min_replicas=row.min_replicas, max_replicas=row.max_replicas)
+        options = deployment_options(
+            spec, policy, min_replicas=row.min_replicas, max_replicas=row.max_replicas
+        )
         spec_args = {"spec": spec.to_json(), "model_dir": str(model_dir), "options": options}
         self.apps.put(
             AppSpec(model_app_name(name), model_route(name), BUILDER, spec_args), owner=OWNER

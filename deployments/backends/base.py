@@ -59,8 +59,12 @@ class TensorBackend(ABC):
                     for name in requests[0].inputs
                 }
                 outputs = self.run(merged)
-            except Exception as exc:  # noqa: BLE001 - every request of the batch gets the error
-                error = exc if isinstance(exc, InvalidInput | InferenceError) else InferenceError(str(exc))
+            except Exception as exc:
+                error = (
+                    exc
+                    if isinstance(exc, InvalidInput | InferenceError)
+                    else InferenceError(str(exc))
+                )
                 return [error for _ in requests]
             results: list[ExecuteResult] = []
             start = 0
@@ -76,7 +80,7 @@ class TensorBackend(ABC):
             return self.run(request.inputs)
         except InvalidInput as exc:
             return exc
-        except Exception as exc:  # noqa: BLE001 - model errors are returned, not raised
+        except Exception as exc:
             return InferenceError(f"{type(exc).__name__}: {exc}")
 
     @staticmethod

@@ -34,7 +34,9 @@ class PythonBackend:
         try:
             module_spec.loader.exec_module(module)
         except Exception as exc:
-            raise ModelConfigError(f"failed to load '{spec.name}': {type(exc).__name__}: {exc}") from None
+            raise ModelConfigError(
+                f"failed to load '{spec.name}': {type(exc).__name__}: {exc}"
+            ) from None
         finally:
             sys.path.remove(str(path.parent))
         model_class = getattr(module, "TritonPythonModel", None)
@@ -70,7 +72,7 @@ class PythonBackend:
         ]
         try:
             responses: Any = self.model.execute(pb_requests)
-        except Exception as exc:  # noqa: BLE001 - a model exception fails the whole batch
+        except Exception as exc:
             error = InferenceError(f"{type(exc).__name__}: {exc}")
             return [error for _ in requests]
         if responses is None or len(responses) != len(requests):

@@ -50,6 +50,4 @@ class TorchScriptBackend(TensorBackend):
             raise InvalidInput(
                 f"model returned {len(values)} outputs but its config declares {len(self.spec.outputs)}"
             )
-        return {
-            o.name: values[i].detach().cpu().numpy() for i, o in enumerate(self.spec.outputs)
-        }
+        return {o.name: values[i].detach().cpu().numpy() for i, o in enumerate(self.spec.outputs)}

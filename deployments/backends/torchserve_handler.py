@@ -95,9 +95,8 @@ def encode_output(value: Any) -> bytes:
 
 def _metrics_cache(model_name: str) -> Any:
     """TorchServe's metrics cache (BaseHandler records HandlerTime/PredictionTime in it)."""
-    from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
-
     import ts
+    from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
     config = Path(ts.__file__).parent / "configs" / "metrics.yaml"
     cache = MetricsCacheYamlImpl(config_file_path=str(config))

@@ -12,7 +12,9 @@ from control_plane.errors import BadRequestError
 from control_plane.services.triton_models import TritonModelService
 
 
-def get_model_service(session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> TritonModelService:
+def get_model_service(
+    session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> TritonModelService:
     """The repository/model service for this request."""
     return TritonModelService(session, gateway, settings)
 

@@ -46,7 +46,9 @@ def get_model_ready(model_name: str, version: str | None = None) -> Response:
 @router.get("/{model_name}/versions/{version}/config", operation_id="get_model_version_config")
 @router.post("/{model_name}/infer", operation_id="post_model_infer")
 @router.post("/{model_name}/versions/{version}/infer", operation_id="post_model_version_infer")
-def get_model_fallback(model_name: str, models: ModelServiceDep, version: str | None = None) -> None:
+def get_model_fallback(
+    model_name: str, models: ModelServiceDep, version: str | None = None
+) -> None:
     """Metadata/config/infer of a model without a running application: 404 or 503."""
     _not_served(models, model_name)
 

@@ -41,7 +41,9 @@ def _load_parameters(body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[
 
 
 @router.post("/models/{model_name}/load", operation_id="post_repository_load")
-async def post_repository_load(model_name: str, models: ModelServiceDep, body: JsonBody) -> Response:
+async def post_repository_load(
+    model_name: str, models: ModelServiceDep, body: JsonBody
+) -> Response:
     """Load or reload a model; 200 once it answers (Triton's load is synchronous)."""
     override, files = _load_parameters(body)
     await run_in_threadpool(models.load, model_name, config_override=override, files=files or None)
@@ -49,7 +51,9 @@ async def post_repository_load(model_name: str, models: ModelServiceDep, body: J
 
 
 @router.post("/models/{model_name}/unload", operation_id="post_repository_unload")
-async def post_repository_unload(model_name: str, models: ModelServiceDep, body: JsonBody) -> Response:
+async def post_repository_unload(
+    model_name: str, models: ModelServiceDep, body: JsonBody
+) -> Response:
     """Unload a model (unknown models are fine, as in Triton)."""
     await run_in_threadpool(models.unload, model_name)
     return Response(status_code=200)

@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from control_plane.api.deps import GatewayDep, SessionDep
-from control_plane.services.platform_status import platform_status
 from control_plane.services.health import check_database
+from control_plane.services.platform_status import platform_status
 
 router = APIRouter(tags=["ops"])
 
@@ -30,7 +30,9 @@ async def get_metrics(request: Request) -> Response:
 
 
 @router.get("/status", operation_id="get_platform_status")
-async def get_platform_status(request: Request, session: SessionDep, gateway: GatewayDep) -> dict[str, Any]:
+async def get_platform_status(
+    request: Request, session: SessionDep, gateway: GatewayDep
+) -> dict[str, Any]:
     """Ray nodes and resources, every application with its deployments, the reconciler's last run."""
     reconciler = getattr(request.app.state, "reconciler", None)
     return await run_in_threadpool(platform_status, session, gateway, reconciler)
