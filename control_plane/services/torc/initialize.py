@@ -107,18 +107,16 @@ class JobInitializer:
             .execution_options(synchronize_session=False)
         )
         bulk_set(self.session, TorcJob, "input_hash", self._hashes(workflow_id, jobs, deps))
+        # One event records every transition of the pass (10,000 rows per initialize would
+        # cost more than the initialization itself).
         events = [
-            job_event(j, jobs[j].name, jobs[j].status, s)
-            for s, ids in changed.items()
-            for j in ids
-        ]
-        events.append(
             {
                 "category": "workflow",
                 "event_type": "workflow_started" if only_uninitialized else "workflow_reinitialized",
                 "counts": {s: len(ids) for s, ids in changed.items()},
+                "transitions": {s: sorted(ids) for s, ids in changed.items()},
             }
-        )
+        ]
         add_events(self.session, workflow_id, events)
         self.session.commit()
         return {"message": "Initialized job status"}
