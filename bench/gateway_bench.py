@@ -1,4 +1,6 @@
-"""Apps gateway benchmark: the same model called (a) directly on ``/v2/models/<m>/infer`` and
+"""Apps gateway benchmark: direct v2 inference vs the same model through an app route.
+
+The same model is called (a) directly on ``/v2/models/<m>/infer`` and
 (b) through an MLServe app route ``/apps/<app>/<m>`` with a consumer's API key.
 
 Throughput and p50/p99 at concurrency 1, 8, 32 with wrk, the throughput ratio (b)/(a) and the
@@ -31,7 +33,9 @@ def _start_platform(data_dir: Path) -> str:
     sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port, ray_test_env
 
-    os.environ.update(ray_test_env(fast_ingress=os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1"))
+    os.environ.update(
+        ray_test_env(fast_ingress=os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1")
+    )
     import ray
     from ray import serve
 
@@ -41,8 +45,11 @@ def _start_platform(data_dir: Path) -> str:
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     url = f"http://127.0.0.1:{port}"
-    serve.run(build_control_plane({"data_dir": str(data_dir), "public_url": url}), name="control-plane",
-              route_prefix="/")
+    serve.run(
+        build_control_plane({"data_dir": str(data_dir), "public_url": url}),
+        name="control-plane",
+        route_prefix="/",
+    )
     return url
 
 
@@ -53,14 +60,19 @@ def _write_mlp(root: Path, name: str, hidden: int) -> Path:
     model = root / name
     (model / "1").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(IN, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
-                              torch.nn.ReLU(), torch.nn.Linear(hidden, 4))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(IN, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, 4),
+    )
     torch.jit.script(net).save(str(model / "1" / "model.pt"))
     (model / "config.pbtxt").write_text(
         f'name: "{name}"\nplatform: "pytorch_libtorch"\nmax_batch_size: 16\n'
         f'input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ {IN} ] }} ]\n'
         'output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
-        'instance_group [ { kind: KIND_CPU count: 1 } ]\n'
+        "instance_group [ { kind: KIND_CPU count: 1 } ]\n"
     )
     return model
 
@@ -76,8 +88,10 @@ def _setup(url: str, model_dirs: list[Path]) -> str:
     api.post("/api/users/bench/apps/bench/auth").raise_for_status()
     for model_dir in model_dirs:
         name = model_dir.name
-        files = [("files[]", ("config.pbtxt", (model_dir / "config.pbtxt").read_bytes())),
-                 ("files[]", ("1/model.pt", (model_dir / "1" / "model.pt").read_bytes()))]
+        files = [
+            ("files[]", ("config.pbtxt", (model_dir / "config.pbtxt").read_bytes())),
+            ("files[]", ("1/model.pt", (model_dir / "1" / "model.pt").read_bytes())),
+        ]
         api.post("/api/models", data={"name": name}, files=files).raise_for_status()
         api.post(f"/api/models/{name}/load", json={"triton_id": 0}).raise_for_status()
         api.post(f"/api/apps/bench/routes/{name}").raise_for_status()
@@ -113,13 +127,25 @@ def main() -> None:
     from ray import serve
 
     tiny, _weights = _write_model(tmp / "src")
-    (tiny / "config.pbtxt").write_text((tiny / "config.pbtxt").read_text().replace("bench_linear", "gw_bench"))
+    (tiny / "config.pbtxt").write_text(
+        (tiny / "config.pbtxt").read_text().replace("bench_linear", "gw_bench")
+    )
     tiny = tiny.rename(tmp / "src" / "gw_bench")
     mlp = _write_mlp(tmp / "src", "gw_bench_mlp", 4096)
     key = _setup(url, [tiny, mlp])
     x = np.random.default_rng(0).random((1, IN), dtype=np.float32)
-    body = json.dumps({"inputs": [{"name": "INPUT__0", "shape": [1, IN], "datatype": "FP32",
-                                   "data": x.ravel().tolist()}]}).encode()
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "INPUT__0",
+                    "shape": [1, IN],
+                    "datatype": "FP32",
+                    "data": x.ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
     sections = []
     try:
         for model, label in MODELS.items():
@@ -131,40 +157,56 @@ def main() -> None:
                 _wait_ok(target, body, headers)
             results: dict[str, dict[int, LoadResult]] = {}
             for name, (target, headers) in targets.items():
-                results[name] = {c: run_wrk(target, body, connections=c, duration_s=DURATION_S, headers=headers)
-                                 for c in CONCURRENCY}
-                print(name, {c: (round(r.rps), r.p50_ms, r.p99_ms, r.errors) for c, r in results[name].items()},
-                      flush=True)
+                results[name] = {
+                    c: run_wrk(target, body, connections=c, duration_s=DURATION_S, headers=headers)
+                    for c in CONCURRENCY
+                }
+                print(
+                    name,
+                    {
+                        c: (round(r.rps), r.p50_ms, r.p99_ms, r.errors)
+                        for c, r in results[name].items()
+                    },
+                    flush=True,
+                )
             sections.append(f"Model: {label}.\n\n" + _table(results))
     finally:
         serve.shutdown()
-    mode = "HAProxy ingress + throughput-optimized" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default proxy"
+    mode = (
+        "HAProxy ingress + throughput-optimized"
+        if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
+        else "default proxy"
+    )
     text = (
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores, shared with other "
-        f"work: load average {os.getloadavg()[0]:.1f}), Serve ingress: {mode}. Models on the built-in server, "
-        f"JSON v2 request of one row; wrk, 1 thread, {DURATION_S} s per cell after a 2 s warm-up. (b) checks an "
-        "API key, matches the route and proxies over keep-alive HTTP (aiohttp) back through the ingress to the "
-        "same endpoint as (a).\n\n" + "\n\n".join(sections) + "\n"
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores, "
+        f"shared with other work: load average {os.getloadavg()[0]:.1f}), Serve ingress: {mode}. "
+        "Models on the built-in server, JSON v2 request of one row; wrk, 1 thread, "
+        f"{DURATION_S} s per cell after a 2 s warm-up. (b) checks an API key, matches the route "
+        "and proxies over keep-alive HTTP (aiohttp) back through the ingress to the same "
+        "endpoint as (a).\n\n" + "\n\n".join(sections) + "\n"
     )
     print(text)
     write_section(ROOT / "docs" / "benchmarks.md", "Gateway", text)
 
 
 def _table(results: dict[str, dict[int, LoadResult]]) -> str:
-    (direct_name, direct), (_gated_name, gated) = list(results.items())
+    (_direct_name, direct), (_gated_name, gated) = list(results.items())
     rows = []
     for name, res in results.items():
         cells = [name]
         for c in CONCURRENCY:
             r = res[c]
-            cells.append(f"{r.rps:,.0f} rps; p50 {r.p50_ms:.2f} / p99 {r.p99_ms:.1f} ms"
-                         + (f"; {r.errors} errors" if r.errors else ""))
+            cells.append(
+                f"{r.rps:,.0f} rps; p50 {r.p50_ms:.2f} / p99 {r.p99_ms:.1f} ms"
+                + (f"; {r.errors} errors" if r.errors else "")
+            )
         rows.append(cells)
     ratio = ["gateway / direct"]
     for c in CONCURRENCY:
         rps_ratio = gated[c].rps / direct[c].rps if direct[c].rps else 0
         added = (gated[c].p50_ms / direct[c].p50_ms - 1) * 100 if direct[c].p50_ms else 0
-        ratio.append(f"throughput {rps_ratio:.2f}x; p50 +{gated[c].p50_ms - direct[c].p50_ms:.2f} ms ({added:+.0f}%)")
+        extra = gated[c].p50_ms - direct[c].p50_ms
+        ratio.append(f"throughput {rps_ratio:.2f}x; p50 {extra:+.2f} ms ({added:+.0f}%)")
     rows.append(ratio)
     return table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
 

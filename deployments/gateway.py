@@ -51,7 +51,9 @@ NODE_COOLDOWN_S = 2.0
 
 def _error(err: GatewayError) -> Response:
     body = json.dumps({"message": err.message, "error": err.message}).encode()
-    return Response(body, status_code=err.status, media_type="application/json", headers=err.headers)
+    return Response(
+        body, status_code=err.status, media_type="application/json", headers=err.headers
+    )
 
 
 def _make_engine(url: str) -> sa.Engine:
@@ -79,7 +81,9 @@ class RoutingCache:
         """The snapshot; only the very first request waits for the database."""
         if self.snapshot is None:
             await self._load()
-        elif time.monotonic() - self.loaded_at > self.ttl_s and (self._refresh is None or self._refresh.done()):
+        elif time.monotonic() - self.loaded_at > self.ttl_s and (
+            self._refresh is None or self._refresh.done()
+        ):
             self._refresh = asyncio.create_task(self._load())
         assert self.snapshot is not None
         return self.snapshot
@@ -95,7 +99,9 @@ class PasswordCache:
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """argon2 verification off the event loop, cached by an HMAC of (hash, password)."""
-        key = hmac.new(self.secret, f"{password_hash}\0{password}".encode(), hashlib.sha256).digest()
+        key = hmac.new(
+            self.secret, f"{password_hash}\0{password}".encode(), hashlib.sha256
+        ).digest()
         now = time.monotonic()
         if self.entries.get(key, 0.0) > now:
             return True
@@ -123,9 +129,13 @@ class AppsGateway:
 
     def __init__(self, args: dict[str, Any]) -> None:
         self.cache = RoutingCache(
-            _make_engine(args["database_url"]), args["builtin_url"], float(args.get("routes_ttl_s", 1.0))
+            _make_engine(args["database_url"]),
+            args["builtin_url"],
+            float(args.get("routes_ttl_s", 1.0)),
         )
-        self.timeout = aiohttp.ClientTimeout(total=float(args.get("upstream_timeout_s", 300.0)), sock_connect=3.0)
+        self.timeout = aiohttp.ClientTimeout(
+            total=float(args.get("upstream_timeout_s", 300.0)), sock_connect=3.0
+        )
         self._session: aiohttp.ClientSession | None = None
         self.passwords = PasswordCache()
         self.round_robin: dict[int, itertools.count[int]] = {}
@@ -150,13 +160,13 @@ class AppsGateway:
         self.requests = metrics.Counter(
             "mlserve_gateway_requests",
             description="Gateway requests by app, model, consumer and status code.",
-            tag_keys=("app", "model", "consumer", "code"),
+            tag_keys=("app", "model", "consumer", "code"),  # type: ignore[arg-type]
         )
         self.latency = metrics.Histogram(
             "mlserve_gateway_request_latency_ms",
             description="Gateway request latency (ms), upstream included.",
             boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
-            tag_keys=("app", "model"),
+            tag_keys=("app", "model"),  # type: ignore[arg-type]
         )
 
     async def _consumer(self, snap: Snapshot, creds: Credentials) -> Consumer:
@@ -166,9 +176,13 @@ class AppsGateway:
                 return consumer
         elif creds.basic is not None:
             consumer = snap.users_by_name.get(creds.basic[0])
-            if consumer is not None and await self.passwords.verify(consumer.password_hash, creds.basic[1]):
+            if consumer is not None and await self.passwords.verify(
+                consumer.password_hash, creds.basic[1]
+            ):
                 return consumer
-        raise GatewayError(401, "Invalid authentication credentials", {"WWW-Authenticate": 'Key realm="mlserve"'})
+        raise GatewayError(
+            401, "Invalid authentication credentials", {"WWW-Authenticate": 'Key realm="mlserve"'}
+        )
 
     def _nodes(self, snap: Snapshot, found: Match) -> list[str]:
         if found.app.override:
@@ -189,7 +203,7 @@ class AppsGateway:
         started = time.perf_counter()
         app_tag, model_tag, consumer_tag = "", "", ""
         try:
-            response = await self._handle(request, started)
+            response = await self._handle(request)
             found: Match | None = request.state.match if hasattr(request.state, "match") else None
             if found is not None:
                 app_tag = found.app.name
@@ -200,24 +214,36 @@ class AppsGateway:
         except Exception:
             logger.exception("gateway failure")
             response = _error(GatewayError(500, "gateway internal error"))
-        self.requests.inc(tags={"app": app_tag, "model": model_tag, "consumer": consumer_tag,
-                                "code": str(response.status_code)})
-        self.latency.observe((time.perf_counter() - started) * 1000, tags={"app": app_tag, "model": model_tag})
+        self.requests.inc(
+            tags={
+                "app": app_tag,
+                "model": model_tag,
+                "consumer": consumer_tag,
+                "code": str(response.status_code),
+            }
+        )
+        self.latency.observe(
+            (time.perf_counter() - started) * 1000, tags={"app": app_tag, "model": model_tag}
+        )
         return response
 
-    async def _handle(self, request: Request, started: float) -> Response:
+    async def _handle(self, request: Request) -> Response:
         scope = request.scope
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root + "/"):
-            path = path[len(root):]
+            path = path[len(root) :]
         elif path.startswith(ROUTE_PREFIX + "/"):
-            path = path[len(ROUTE_PREFIX):]
+            path = path[len(ROUTE_PREFIX) :]
         snap = await self.cache.get()
         found = match(snap, path, request.method)
         request.state.match = found
         scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
-        if found.route is not None and found.route.protocols and scheme not in found.route.protocols:
+        if (
+            found.route is not None
+            and found.route.protocols
+            and scheme not in found.route.protocols
+        ):
             raise GatewayError(426, "Please use HTTPS protocol")
         headers = {k.lower(): v for k, v in request.headers.items()}
         creds = credentials(headers, request.query_params)
@@ -249,8 +275,13 @@ class AppsGateway:
         return Response(b"", status_code=200)
 
     async def _proxy(
-        self, found: Match, nodes: list[str], method: str, body: bytes,
-        headers: list[tuple[str, str]], query: str,
+        self,
+        found: Match,
+        nodes: list[str],
+        method: str,
+        body: bytes,
+        headers: list[tuple[str, str]],
+        query: str,
     ) -> Response:
         attempts = 1 + max(0, found.app.retries)
         last: tuple[int, list[tuple[str, str]], bytes] | None = None
@@ -265,9 +296,15 @@ class AppsGateway:
                 ) as upstream:
                     raw = await upstream.read()
                     status, got = upstream.status, list(upstream.headers.items())
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
-                logger.info("upstream %s failed (%s), attempt %d/%d", node, type(exc).__name__, attempt + 1, attempts)
+                logger.info(
+                    "upstream %s failed (%s), attempt %d/%d",
+                    node,
+                    type(exc).__name__,
+                    attempt + 1,
+                    attempts,
+                )
                 continue
             if status in RETRY_STATUSES:
                 last = (status, got, raw)
@@ -278,12 +315,16 @@ class AppsGateway:
             return self._relay(*last, "", time.perf_counter())
         raise GatewayError(502, BAD_UPSTREAM)
 
-    def _relay(self, status: int, headers: list[tuple[str, str]], raw: bytes, node: str, sent: float) -> Response:
+    def _relay(
+        self, status: int, headers: list[tuple[str, str]], raw: bytes, node: str, sent: float
+    ) -> Response:
         response = Response(raw, status_code=status)
         response.raw_headers = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers(headers)
         ] + [(b"content-length", str(len(raw)).encode())]
-        response.headers["X-MLServe-Upstream-Latency"] = f"{(time.perf_counter() - sent) * 1000:.2f}"
+        response.headers["X-MLServe-Upstream-Latency"] = (
+            f"{(time.perf_counter() - sent) * 1000:.2f}"
+        )
         if node:
             response.headers["X-MLServe-Upstream"] = node.removeprefix("http://")
         return response
@@ -300,4 +341,5 @@ def build_gateway(args: dict[str, Any]) -> Application:
     options: dict[str, Any] = {"max_ongoing_requests": int(args.get("max_ongoing_requests", 256))}
     if args.get("num_replicas"):
         options["num_replicas"] = int(args["num_replicas"])
-    return AppsGateway.options(**options).bind(args)
+    app: Application = AppsGateway.options(**options).bind(args)  # type: ignore[attr-defined]
+    return app

@@ -1,5 +1,7 @@
-"""Ray-free core of the apps gateway: the routing snapshot read from the database, route
-matching, path rewriting and consumer authentication (Kong key-auth + ACL semantics).
+"""Ray-free core of the apps gateway.
+
+The routing snapshot read from the database, route matching, path rewriting and consumer
+authentication (Kong key-auth + ACL semantics).
 
 The gateway replica reads the MLServe tables directly (SQLAlchemy core, same database URL as the
 control plane) and caches them for a short TTL, so the hot path never calls the control plane.
@@ -14,12 +16,18 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
 import sqlalchemy as sa
 
 BUILTIN_TRITON_ID = 0
 
 _apps = sa.table(
-    "mlserve_apps", sa.column("id"), sa.column("name"), sa.column("host"), sa.column("port"), sa.column("retries")
+    "mlserve_apps",
+    sa.column("id"),
+    sa.column("name"),
+    sa.column("host"),
+    sa.column("port"),
+    sa.column("retries"),
 )
 _routes = sa.table(
     "mlserve_app_routes",
@@ -32,10 +40,16 @@ _routes = sa.table(
 )
 _consumers = sa.table("mlserve_app_consumers", sa.column("app_id"), sa.column("user_id"))
 _users = sa.table(
-    "mlserve_users", sa.column("id"), sa.column("name"), sa.column("role"), sa.column("password_hash"),
+    "mlserve_users",
+    sa.column("id"),
+    sa.column("name"),
+    sa.column("role"),
+    sa.column("password_hash"),
     sa.column("api_key_hash"),
 )
-_loads = sa.table("mlserve_model_loads", sa.column("model_id"), sa.column("triton_id"), sa.column("state"))
+_loads = sa.table(
+    "mlserve_model_loads", sa.column("model_id"), sa.column("triton_id"), sa.column("state")
+)
 _tritons = sa.table("mlserve_tritons", sa.column("id"), sa.column("host"), sa.column("port"))
 _models = sa.table("registered_models", sa.column("id"), sa.column("name"))
 
@@ -111,8 +125,14 @@ def load_snapshot(engine: sa.Engine, builtin_url: str) -> Snapshot:
             if r.model_id not in model_names:
                 continue
             routes.setdefault(r.app_id, []).append(
-                Route(r.model_id, model_names[r.model_id], tuple(r.paths or ()), tuple(r.protocols or ()),
-                      tuple(m.upper() for m in (r.methods or ())), bool(r.strip_path))
+                Route(
+                    r.model_id,
+                    model_names[r.model_id],
+                    tuple(r.paths or ()),
+                    tuple(r.protocols or ()),
+                    tuple(m.upper() for m in (r.methods or ())),
+                    bool(r.strip_path),
+                )
             )
         members: dict[int, set[int]] = {}
         for m in conn.execute(sa.select(_consumers)):
@@ -120,7 +140,11 @@ def load_snapshot(engine: sa.Engine, builtin_url: str) -> Snapshot:
         for a in conn.execute(sa.select(_apps)):
             override = _base(a.host, a.port) if a.host and a.port else None
             snap.apps[a.name] = GatewayApp(
-                a.id, a.name, int(a.retries), override, tuple(routes.get(a.id, ())),
+                a.id,
+                a.name,
+                int(a.retries),
+                override,
+                tuple(routes.get(a.id, ())),
                 frozenset(members.get(a.id, set())),
             )
     return snap
@@ -140,7 +164,9 @@ class GatewayError(Exception):
 
 
 NO_ROUTE = "no Route matched with those values"
-_V2_MODEL = re.compile(r"^/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<tail>/[^/]+)?$")
+_V2_MODEL = re.compile(
+    r"^/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<tail>/[^/]+)?$"
+)
 _MODEL_TAILS = {None, "/infer", "/ready", "/config", "/stats"}
 SERVER_PATHS = ("/v2", "/v2/health/live", "/v2/health/ready")
 
@@ -185,8 +211,10 @@ def match(snapshot: Snapshot, path: str, method: str) -> Match:
                 best = (len(route_path), route, route_path)
     if best is not None:
         _len, route, route_path = best
-        rest = remainder[len(route_path):] if route.strip_path and route_path != "/" else remainder
-        prefix = f"/apps/{app.name}" + (route_path if route.strip_path and route_path != "/" else "")
+        rest = remainder[len(route_path) :] if route.strip_path and route_path != "/" else remainder
+        prefix = f"/apps/{app.name}" + (
+            route_path if route.strip_path and route_path != "/" else ""
+        )
         return Match(app, route, rewrite(route, rest, method), prefix)
     found = _V2_MODEL.match(remainder)
     if found:
@@ -204,8 +232,10 @@ def rewrite(route: Route, rest: str, method: str) -> str:
     Raises:
         GatewayError: 405 for a method the route does not allow, 404 for other paths.
     """
-    if route.methods and method.upper() not in route.methods and not (
-        method.upper() == "HEAD" and "GET" in route.methods
+    if (
+        route.methods
+        and method.upper() not in route.methods
+        and not (method.upper() == "HEAD" and "GET" in route.methods)
     ):
         raise GatewayError(405, f"method {method} is not allowed on this route")
     model = route.model_name
@@ -283,10 +313,21 @@ def authorize(app: GatewayApp, consumer: Consumer) -> None:
         raise GatewayError(403, "You cannot consume this service")
 
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "trailers", "transfer-encoding", "upgrade", "host", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 CREDENTIAL_HEADERS = frozenset({"apikey", "x-api-key"})
 
 
@@ -297,7 +338,9 @@ def upstream_headers(headers: list[tuple[str, str]], creds: Credentials) -> list
         lower = name.lower()
         if lower in HOP_BY_HOP or lower in CREDENTIAL_HEADERS:
             continue
-        if lower == "authorization" and (creds.basic is not None or value.lower().startswith("bearer ")):
+        if lower == "authorization" and (
+            creds.basic is not None or value.lower().startswith("bearer ")
+        ):
             continue
         out.append((name, value))
     return out

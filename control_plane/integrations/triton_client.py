@@ -7,6 +7,7 @@ into ``UpstreamError`` carrying Triton's message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -55,10 +56,8 @@ def _call(url: str, what: str, timeout_s: float, fn: Callable[[Any], T]) -> T:
             triton=url,
         ) from None
     finally:
-        try:
+        with contextlib.suppress(Exception):
             client.close()
-        except Exception:  # noqa: S110 - closing a broken connection must not mask the result
-            pass
 
 
 def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:

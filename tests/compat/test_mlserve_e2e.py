@@ -1,6 +1,8 @@
-"""MLServe as a new user drives it: a real tritonserver registered as a triton, a python-backend
-model uploaded with ``files[]``, loaded there and on the built-in server, per-server metadata,
-inference through an app route with a consumer key using tritonclient, unload."""
+"""MLServe as a new user drives it, against a real tritonserver.
+
+A real tritonserver registered as a triton, a python-backend model uploaded with ``files[]``, loaded there and on the built-in server, per-server metadata,
+inference through an app route with a consumer key using tritonclient, unload.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +43,10 @@ def _wait(predicate, timeout_s: float = 60, what: str = "condition"):
 def _infer(client: httpclient.InferenceServerClient, headers: dict[str, str]) -> None:
     a = np.arange(8, dtype=np.float32).reshape(2, 4)
     b = np.full((2, 4), 0.5, dtype=np.float32)
-    inputs = [httpclient.InferInput("INPUT0", [2, 4], "FP32"), httpclient.InferInput("INPUT1", [2, 4], "FP32")]
+    inputs = [
+        httpclient.InferInput("INPUT0", [2, 4], "FP32"),
+        httpclient.InferInput("INPUT1", [2, 4], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(a)  # binary_data=True (tritonclient's default)
     inputs[1].set_data_from_numpy(b)
     result = client.infer(MODEL, inputs, headers=headers)
@@ -93,7 +98,9 @@ def test_real_triton_and_builtin_through_app_gateway(api, platform, tritonserver
     resp = api.post("/api/users", json={"name": "e2e_consumer", "password": "s3cret"})
     assert resp.status_code == 201, resp.text
     key = resp.json()["key"]
-    stranger_key = api.post("/api/users", json={"name": "e2e_stranger", "password": "x"}).json()["key"]
+    stranger_key = api.post("/api/users", json={"name": "e2e_stranger", "password": "x"}).json()[
+        "key"
+    ]
     assert api.post("/api/apps", json={"name": "e2e_app", "retries": 2}).status_code == 201
     assert api.post(f"/api/apps/e2e_app/routes/{MODEL}").status_code == 201
     assert api.post("/api/users/e2e_consumer/apps/e2e_app/auth").status_code == 200
@@ -106,20 +113,26 @@ def test_real_triton_and_builtin_through_app_gateway(api, platform, tritonserver
         return r.status_code == 200 or (r.status_code, r.text[:200])
 
     _wait(route_live, timeout_s=90, what="gateway route")
-    client = httpclient.InferenceServerClient(f"{platform.host_port}/apps/e2e_app", network_timeout=120)
+    client = httpclient.InferenceServerClient(
+        f"{platform.host_port}/apps/e2e_app", network_timeout=120
+    )
     for _ in range(4):
         _infer(client, {"apikey": key})
     # the route URL form works too
-    routed = httpclient.InferenceServerClient(f"{platform.host_port}/apps/e2e_app/{MODEL}", network_timeout=120)
+    routed = httpclient.InferenceServerClient(
+        f"{platform.host_port}/apps/e2e_app/{MODEL}", network_timeout=120
+    )
     _infer(routed, {"apikey": key})
     assert routed.is_model_ready(MODEL, headers={"apikey": key})
 
     # requests are spread over both servers
     upstreams = set()
-    body = {"inputs": [
-        {"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
-        {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]},
-    ]}
+    body = {
+        "inputs": [
+            {"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+            {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]},
+        ]
+    }
     for _ in range(6):
         r = gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": key})
         assert r.status_code == 200, r.text
@@ -129,10 +142,16 @@ def test_real_triton_and_builtin_through_app_gateway(api, platform, tritonserver
 
     # 7. gateway security: no key 401, bad key 401, not a consumer 403, Basic works
     assert gw.post(f"/apps/e2e_app/{MODEL}", json=body).status_code == 401
-    assert gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": "wrong"}).status_code == 401
+    assert (
+        gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": "wrong"}).status_code == 401
+    )
     r = gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": stranger_key})
-    assert r.status_code == 403 and r.json()["message"] == "You cannot consume this service"
-    assert gw.post(f"/apps/e2e_app/{MODEL}", json=body, auth=("e2e_consumer", "s3cret")).status_code == 200
+    assert r.status_code == 403
+    assert r.json()["message"] == "You cannot consume this service"
+    assert (
+        gw.post(f"/apps/e2e_app/{MODEL}", json=body, auth=("e2e_consumer", "s3cret")).status_code
+        == 200
+    )
 
     # 8. stats are summed from the servers
     model = api.get(f"/api/models/{model_id}").json()["data"]
@@ -148,12 +167,18 @@ def test_real_triton_and_builtin_through_app_gateway(api, platform, tritonserver
     time.sleep(1.5)
     for _ in range(3):
         r = gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": key})
-        assert r.status_code == 200 and r.headers["x-mlserve-upstream"] == platform.host_port
+        assert r.status_code == 200
+        assert r.headers["x-mlserve-upstream"] == platform.host_port
     tritons = {t["id"]: t for t in api.get("/api/tritons").json()["tritons"]}
-    assert MODEL not in tritons[triton_id]["models"] and MODEL in tritons[0]["models"]
+    assert MODEL not in tritons[triton_id]["models"]
+    assert MODEL in tritons[0]["models"]
 
     # 10. delete the model: unloaded everywhere first
     assert api.delete(f"/api/models/{model_id}").status_code == 200
-    _wait(lambda: gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": key}).status_code == 404,
-          what="route gone with the model")
+    _wait(
+        lambda: (
+            gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": key}).status_code == 404
+        ),
+        what="route gone with the model",
+    )
     assert api.delete(f"/api/tritons/{triton_id}").status_code == 200

@@ -18,7 +18,10 @@ def _infer(client, model: str) -> tuple[np.ndarray, np.ndarray]:
 
     a = np.arange(8, dtype=np.float32).reshape(2, 4)
     b = np.ones((2, 4), dtype=np.float32)
-    inputs = [httpclient.InferInput("INPUT0", [2, 4], "FP32"), httpclient.InferInput("INPUT1", [2, 4], "FP32")]
+    inputs = [
+        httpclient.InferInput("INPUT0", [2, 4], "FP32"),
+        httpclient.InferInput("INPUT1", [2, 4], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(a)
     inputs[1].set_data_from_numpy(b)
     result = client.infer(model, inputs)

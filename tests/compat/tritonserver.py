@@ -68,7 +68,10 @@ def _unzip_server(wheel: Path, dest: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
             name = info.filename
-            if not (name.startswith("pytriton/tritonserver/") or name.startswith("nvidia_pytriton.libs/")):
+            if not (
+                name.startswith("pytriton/tritonserver/")
+                or name.startswith("nvidia_pytriton.libs/")
+            ):
                 continue
             target = dest / name
             if info.is_dir():
@@ -109,7 +112,17 @@ def prepare_tritonserver() -> Path:
             found = sorted(dl.glob("nvidia_pytriton-0.7.0-*.whl"))
             if not found:
                 _run(
-                    [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dl), WHEEL_SPEC],
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "-q",
+                        "--no-deps",
+                        "-d",
+                        str(dl),
+                        WHEEL_SPEC,
+                    ],
                     f"pip download {WHEEL_SPEC}",
                 )
                 found = sorted(dl.glob("nvidia_pytriton-0.7.0-*.whl"))
@@ -117,7 +130,9 @@ def prepare_tritonserver() -> Path:
                 raise TritonUnavailable(f"pip download {WHEEL_SPEC} produced no wheel")
             wheel = found[0]
         _unzip_server(wheel, root)
-        stub = root / "pytriton/tritonserver/python_backend_stubs" / _PY / "triton_python_backend_stub"
+        stub = (
+            root / "pytriton/tritonserver/python_backend_stubs" / _PY / "triton_python_backend_stub"
+        )
         if not stub.exists():
             raise TritonUnavailable(f"the wheel has no python backend stub for Python {_PY}")
         target = root / "pytriton/tritonserver/backends/python/triton_python_backend_stub"
@@ -126,7 +141,10 @@ def prepare_tritonserver() -> Path:
         venv = root / "pyenv"
         if not (venv / "bin" / "python").exists():
             _run([sys.executable, "-m", "venv", str(venv)], "creating the numpy<2 venv")
-        _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "numpy<2"], "pip install numpy<2")
+        _run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "numpy<2"],
+            "pip install numpy<2",
+        )
         ready.touch()
     return root
 
@@ -222,12 +240,16 @@ def start_tritonserver(model_repo: Path, *, timeout_s: float = 60) -> TritonProc
         "--exit-timeout-secs=5",
     ]
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    triton = TritonProcess(proc, http_port, grpc_port, metrics_port, Path(model_repo), log_path, log_file)
+    triton = TritonProcess(
+        proc, http_port, grpc_port, metrics_port, Path(model_repo), log_path, log_file
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             triton.stop()
-            raise TritonUnavailable(f"tritonserver exited with {proc.returncode}: {triton.log()[-1500:]}")
+            raise TritonUnavailable(
+                f"tritonserver exited with {proc.returncode}: {triton.log()[-1500:]}"
+            )
         try:
             if httpx.get(f"{triton.base_url}/v2/health/ready", timeout=2).status_code == 200:
                 return triton
@@ -252,7 +274,7 @@ def tritonserver_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
         triton = start_tritonserver(repo)
     except (TritonUnavailable, OSError, subprocess.SubprocessError) as exc:
         reason = f"real tritonserver unavailable: {exc}"
-        print(reason)  # noqa: T201 - the brief asks for a printed reason
+        print(reason)
         pytest.skip(reason)
     try:
         yield triton

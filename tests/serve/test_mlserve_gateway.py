@@ -22,8 +22,10 @@ ADD_SUB = Path(__file__).resolve().parents[2] / "configs" / "models" / "add_sub"
 
 def _files(name: str) -> list[tuple[str, tuple[str, bytes]]]:
     config = (ADD_SUB / "config.pbtxt").read_text().replace('name: "add_sub"', f'name: "{name}"')
-    return [("files[]", ("config.pbtxt", config.encode())),
-            ("files[]", ("1/model.py", (ADD_SUB / "1" / "model.py").read_bytes()))]
+    return [
+        ("files[]", ("config.pbtxt", config.encode())),
+        ("files[]", ("1/model.py", (ADD_SUB / "1" / "model.py").read_bytes())),
+    ]
 
 
 def _wait(predicate, timeout_s: float = 90, what: str = "condition"):
@@ -38,7 +40,7 @@ def _wait(predicate, timeout_s: float = 90, what: str = "condition"):
 
 
 class Upstream:
-    """A scripted upstream: answers with the next status in ``script`` (then 200), records requests."""
+    """Answers with the next status in ``script`` (then 200) and records requests."""
 
     BODY = b'{"outputs":[]}' + bytes(range(256))
 
@@ -48,12 +50,18 @@ class Upstream:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # noqa: D102 - silence
+            def log_message(self, *args):
                 pass
 
-            def do_POST(self):  # noqa: N802, D102
+            def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
-                outer.seen.append({"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)})
+                outer.seen.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": self.rfile.read(length),
+                    }
+                )
                 status = outer.script.pop(0) if outer.script else 200
                 body = gzip.compress(self.BODY) if status == 200 else b'{"error":"busy"}'
                 self.send_response(status)
@@ -79,7 +87,12 @@ class Upstream:
 @pytest.fixture(scope="module", name="api")
 def api_fixture(platform):
     with httpx.Client(base_url=platform.url, auth=ADMIN, timeout=240) as client:
-        _wait(lambda: client.get("/api/tritons").status_code == 200 or client.get("/api/tritons").text, what="admin API")
+        _wait(
+            lambda: (
+                client.get("/api/tritons").status_code == 200 or client.get("/api/tritons").text
+            ),
+            what="admin API",
+        )
         yield client
 
 
@@ -91,20 +104,35 @@ def upstream_fixture():
 
 
 def test_gateway_retries_and_passes_bytes_through(api, platform, upstream):
-    assert api.post("/api/models", data={"name": "gw_retry_model"}, files=_files("gw_retry_model")).status_code == 201
+    assert (
+        api.post(
+            "/api/models", data={"name": "gw_retry_model"}, files=_files("gw_retry_model")
+        ).status_code
+        == 201
+    )
     key = api.post("/api/users", json={"name": "gw_retry_user", "password": "pw"}).json()["key"]
     app = {"name": "gw_retry", "host": "127.0.0.1", "port": upstream.port, "retries": 2}
     assert api.post("/api/apps", json=app).status_code == 201
-    assert api.post("/api/apps/gw_retry/routes/gw_retry_model", json={"paths": ["/m"]}).status_code == 201
+    assert (
+        api.post("/api/apps/gw_retry/routes/gw_retry_model", json={"paths": ["/m"]}).status_code
+        == 201
+    )
     assert api.post("/api/apps/gw_retry/consumers/gw_retry_user").status_code == 200
     gw = httpx.Client(base_url=platform.url, timeout=60)
     payload = b'{"inputs":[]}' + b"\x00\x01\x02binary"
-    headers = {"apikey": key, "Inference-Header-Content-Length": "13", "Content-Type": "application/octet-stream",
-               "Accept-Encoding": "gzip"}
+    headers = {
+        "apikey": key,
+        "Inference-Header-Content-Length": "13",
+        "Content-Type": "application/octet-stream",
+        "Accept-Encoding": "gzip",
+    }
 
     def post():
-        return gw.post("/apps/gw_retry/m/v2/models/gw_retry_model/infer?x=1&apikey=" + key, content=payload,
-                       headers=headers)
+        return gw.post(
+            "/apps/gw_retry/m/v2/models/gw_retry_model/infer?x=1&apikey=" + key,
+            content=payload,
+            headers=headers,
+        )
 
     _wait(lambda: post().status_code == 200 or post().text, what="gateway route")
     upstream.seen.clear()
@@ -118,28 +146,37 @@ def test_gateway_retries_and_passes_bytes_through(api, platform, upstream):
     assert resp.headers["inference-header-content-length"] == "14"
     assert resp.content == Upstream.BODY  # httpx un-gzips: the compressed bytes arrived intact
     seen = upstream.seen[-1]
-    assert seen["body"] == payload and seen["path"] == "/v2/models/gw_retry_model/infer?x=1"
+    assert seen["body"] == payload
+    assert seen["path"] == "/v2/models/gw_retry_model/infer?x=1"
     sent = {k.lower(): v for k, v in seen["headers"].items()}
-    assert "apikey" not in sent and sent["x-consumer-username"] == "gw_retry_user"
-    assert sent["inference-header-content-length"] == "13" and sent["x-forwarded-prefix"] == "/apps/gw_retry/m"
+    assert "apikey" not in sent
+    assert sent["x-consumer-username"] == "gw_retry_user"
+    assert sent["inference-header-content-length"] == "13"
+    assert sent["x-forwarded-prefix"] == "/apps/gw_retry/m"
     assert resp.headers["x-mlserve-upstream"] == f"127.0.0.1:{upstream.port}"
     # always 503: 1 + retries attempts, the last 503 is returned as is
     upstream.seen.clear()
     upstream.script = [503, 503, 503, 503]
     resp = post()
-    assert resp.status_code == 503 and len(upstream.seen) == 3
+    assert resp.status_code == 503
+    assert len(upstream.seen) == 3
     upstream.script.clear()
     # 500 is not retried
     upstream.seen.clear()
     upstream.script = [500]
-    assert post().status_code == 500 and len(upstream.seen) == 1
+    assert post().status_code == 500
+    assert len(upstream.seen) == 1
     # a dead upstream: 502 with Kong's message after the retries
     dead = free_port()
     assert api.patch("/api/apps/gw_retry", json={"port": dead}).status_code == 200
 
     def dead_answer():
         r = post()
-        return (r.status_code == 502 and r.json()["message"] == "An invalid response was received from the upstream server") or r.status_code
+        return (
+            r.status_code == 502
+            and r.json()["message"] == "An invalid response was received from the upstream server"
+        ) or r.status_code
+
     _wait(dead_answer, timeout_s=30, what="502 from a dead upstream")
     assert api.delete("/api/apps/gw_retry").status_code == 200
     assert api.delete("/api/models/gw_retry_model").status_code == 200
@@ -148,16 +185,24 @@ def test_gateway_retries_and_passes_bytes_through(api, platform, upstream):
 def test_state_survives_a_restart_of_serve_apps_and_control_plane(api, platform):
     name = "gw_restart_model"
     model_id = api.post("/api/models", data={"name": name}, files=_files(name)).json()["id"]
-    assert api.post(f"/api/models/{name}/versions", files=[("files[]", ("model.py", (ADD_SUB / "1" / "model.py").read_bytes()))]).status_code == 201
+    assert (
+        api.post(
+            f"/api/models/{name}/versions",
+            files=[("files[]", ("model.py", (ADD_SUB / "1" / "model.py").read_bytes()))],
+        ).status_code
+        == 201
+    )
     assert api.post(f"/api/models/{model_id}/load", json={"triton_id": 0}).status_code == 200
     key = api.post("/api/users", json={"name": "gw_restart_user", "password": "pw"}).json()["key"]
     assert api.post("/api/apps", json={"name": "gw_restart"}).status_code == 201
     assert api.post(f"/api/apps/gw_restart/routes/{name}").status_code == 201
     assert api.post("/api/users/gw_restart_user/apps/gw_restart/auth").status_code == 200
-    body = {"inputs": [
-        {"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
-        {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]},
-    ]}
+    body = {
+        "inputs": [
+            {"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+            {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]},
+        ]
+    }
     gw = httpx.Client(base_url=platform.url, timeout=60)
 
     def infer_ok():
@@ -165,10 +210,15 @@ def test_state_survives_a_restart_of_serve_apps_and_control_plane(api, platform)
             r = gw.post(f"/apps/gw_restart/{name}", json=body, headers={"apikey": key})
         except httpx.HTTPError as exc:
             return repr(exc)
-        return (r.status_code == 200 and r.json()["outputs"][0]["data"] == [2, 3, 4, 5]) or (r.status_code, r.text[:200])
+        return (r.status_code == 200 and r.json()["outputs"][0]["data"] == [2, 3, 4, 5]) or (
+            r.status_code,
+            r.text[:200],
+        )
 
     _wait(infer_ok, what="inference through the gateway")
-    before = {p: api.get(p).json() for p in ("/api/users", "/api/apps", f"/api/models/{name}/versions")}
+    before = {
+        p: api.get(p).json() for p in ("/api/users", "/api/apps", f"/api/models/{name}/versions")
+    }
 
     # Lose the Serve applications (as after a cluster restart), then start the control plane again.
     serve.delete(f"p-v2-{name}")
@@ -179,7 +229,8 @@ def test_state_survives_a_restart_of_serve_apps_and_control_plane(api, platform)
     after = {p: api.get(p).json() for p in before}
     assert after == before
     model = api.get(f"/api/models/{name}").json()["data"]
-    assert model["versions"] == [1, 2] and [t["id"] for t in model["tritons"]] == [0]
+    assert model["versions"] == [1, 2]
+    assert [t["id"] for t in model["tritons"]] == [0]
     assert model["tritons"][0]["state"] == "READY"
     api.delete("/api/apps/gw_restart")
     api.delete(f"/api/models/{name}")

@@ -24,15 +24,23 @@ def list_apps(_admin: AdminDep, session: SessionDep, settings: SettingsDep) -> d
 
 
 @router.post("/apps", status_code=201, operation_id="apiAppCreate")
-def create_app(body: ClientAppCreate, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def create_app(
+    body: ClientAppCreate, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Create an app; the response also carries the app (seed planned shape)."""
     service = ClientAppService(session, settings)
     app_id = service.create(body)
-    return {"id": app_id, "status": "ok", **service.get(str(app_id)).model_dump(mode="json", exclude={"id"})}
+    return {
+        "id": app_id,
+        "status": "ok",
+        **service.get(str(app_id)).model_dump(mode="json", exclude={"id"}),
+    }
 
 
 @router.get("/apps/{ident}", operation_id="apiAppGet")
-def get_app(ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def get_app(
+    ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """One app (``{"data": ...}``)."""
     return {"data": ClientAppService(session, settings).get(ident).model_dump(mode="json")}
 
@@ -47,44 +55,66 @@ def update_app(
 
 
 @router.delete("/apps/{ident}", operation_id="apiAppDelete")
-def delete_app(ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> StatusOk:
+def delete_app(
+    ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> StatusOk:
     """Delete an app with its routes and memberships."""
     ClientAppService(session, settings).delete(ident)
     return StatusOk()
 
 
 @router.get("/apps/{ident}/routes", operation_id="apiAppRoutesList")
-def list_routes(ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def list_routes(
+    ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Routes of an app."""
-    return {"routes": [r.model_dump(mode="json") for r in ClientAppService(session, settings).list_routes(ident)]}
+    return {
+        "routes": [
+            r.model_dump(mode="json")
+            for r in ClientAppService(session, settings).list_routes(ident)
+        ]
+    }
 
 
 @router.post("/apps/{ident}/routes/{model}", operation_id="apiAppRoutesImport")
 async def put_route(
-    ident: str, model: str, request: Request, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+    ident: str,
+    model: str,
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
     """Expose a model under the app (re-POST updates the route)."""
     body: RouteCreate = await parse_body(request, RouteCreate)
-    created = await run_in_threadpool(ClientAppService(session, settings).put_route, ident, model, body)
+    created = await run_in_threadpool(
+        ClientAppService(session, settings).put_route, ident, model, body
+    )
     return JSONResponse({"status": "ok"}, status_code=201 if created else 200)
 
 
 @router.delete("/apps/{ident}/routes/{model}", operation_id="apiAppRoutesRemove")
-def delete_route(ident: str, model: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> StatusOk:
+def delete_route(
+    ident: str, model: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> StatusOk:
     """Remove a model from the app."""
     ClientAppService(session, settings).delete_route(ident, model)
     return StatusOk()
 
 
 @router.get("/apps/{ident}/consumers", operation_id="apiAppConsumersList")
-def list_consumers(ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def list_consumers(
+    ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Consumers of an app."""
     consumers = ClientAppService(session, settings).list_consumers(ident)
     return {"consumers": [c.model_dump(mode="json") for c in consumers]}
 
 
 @router.post("/apps/{ident}/consumers/{consumer}", operation_id="apiAppConsumersAdd")
-def add_consumer(ident: str, consumer: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> StatusOk:
+def add_consumer(
+    ident: str, consumer: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> StatusOk:
     """Allow a user to consume the app."""
     ClientAppService(session, settings).authorize(ident, consumer)
     return StatusOk()

@@ -93,4 +93,6 @@ def form_int(fields: dict[str, Any], name: str) -> int | None:
     try:
         return int(str(raw).strip())
     except ValueError:
-        raise BadRequestError(f"Got {raw!r} for {name}; it must be an integer", code="invalid_field") from None
+        raise BadRequestError(
+            f"Got {raw!r} for {name}; it must be an integer", code="invalid_field"
+        ) from None

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from control_plane.api.mlserve.deps import AdminDep, GatewayDep, SessionDep, SettingsDep, read_multipart
+from control_plane.api.mlserve.deps import (
+    AdminDep,
+    GatewayDep,
+    SessionDep,
+    SettingsDep,
+    read_multipart,
+)
 from control_plane.errors import BadRequestError
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.schemas.mlserve.models import LoadRequest, ModelPatch
@@ -30,7 +36,9 @@ async def parse_body(request: Request, schema: type[Any]) -> Any:
             try:
                 raw = json.loads(body)
             except json.JSONDecodeError as exc:
-                raise BadRequestError(f"body is not valid JSON: {exc}", code="invalid_json") from None
+                raise BadRequestError(
+                    f"body is not valid JSON: {exc}", code="invalid_json"
+                ) from None
             if not isinstance(raw, dict):
                 raise BadRequestError("body must be a JSON object", code="invalid_json")
     for key, value in request.query_params.items():
@@ -49,14 +57,22 @@ def _store(session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> M
 
 
 @router.get("/models", operation_id="apiModelList")
-def list_models(_admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> dict[str, Any]:
+def list_models(
+    _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> dict[str, Any]:
     """List stored models."""
-    return {"models": [m.model_dump(mode="json") for m in _store(session, gateway, settings).list()]}
+    return {
+        "models": [m.model_dump(mode="json") for m in _store(session, gateway, settings).list()]
+    }
 
 
 @router.post("/models", status_code=201, operation_id="apiModelCreate")
 async def create_model(
-    request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Store a model from multipart ``name`` + ``files[]``."""
     fields, files = await read_multipart(request, settings.store.max_upload_bytes)
@@ -87,7 +103,12 @@ def get_model(
 
 @router.patch("/models/{ident}", operation_id="apiModelUpdate")
 async def update_model(
-    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    ident: str,
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> StatusOk:
     """Patch config/name/description (JSON) or replace root files (multipart ``files[]``)."""
     store = _store(session, gateway, settings)
@@ -111,7 +132,12 @@ def delete_model(
 
 @router.post("/models/{ident}/load", operation_id="apiModelLoad")
 async def load_model(
-    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    ident: str,
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> StatusOk:
     """Load (or reload) the model on a triton (``triton_id``, optional ``version``)."""
     body: LoadRequest = await parse_body(request, LoadRequest)
@@ -122,7 +148,12 @@ async def load_model(
 
 @router.post("/models/{ident}/unload", operation_id="apiModelUnload")
 async def unload_model(
-    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    ident: str,
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> StatusOk:
     """Unload the model from a triton (``triton_id``)."""
     body: LoadRequest = await parse_body(request, LoadRequest)

@@ -1,5 +1,8 @@
-"""MLServe startup hook: bootstrap admin, the management guard's admin check, the gateway app,
-and a background re-check of external load records."""
+"""MLServe startup hook.
+
+Bootstrap admin, the management guard's admin check, the gateway app, and a background
+re-check of external load records.
+"""
 
 from __future__ import annotations
 

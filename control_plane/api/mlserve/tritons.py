@@ -15,14 +15,24 @@ router = APIRouter(tags=["mlserve: tritons"])
 
 
 @router.get("/tritons", operation_id="apiTritonList")
-def list_tritons(_admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> dict[str, Any]:
+def list_tritons(
+    _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> dict[str, Any]:
     """List tritons with live state."""
-    return {"tritons": [t.model_dump(mode="json") for t in TritonService(session, gateway, settings).list()]}
+    return {
+        "tritons": [
+            t.model_dump(mode="json") for t in TritonService(session, gateway, settings).list()
+        ]
+    }
 
 
 @router.post("/tritons", status_code=201, operation_id="apiTritonCreate")
 def create_triton(
-    body: TritonCreate, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    body: TritonCreate,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Register a triton (no probe on the way)."""
     return {"id": TritonService(session, gateway, settings).create(body), "status": "ok"}
@@ -38,7 +48,12 @@ def get_triton(
 
 @router.patch("/tritons/{ident}", operation_id="apiTritonUpdate")
 def update_triton(
-    ident: str, body: TritonUpdate, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    ident: str,
+    body: TritonUpdate,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> StatusOk:
     """Change a triton's registration."""
     TritonService(session, gateway, settings).update(ident, body)

@@ -6,7 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from control_plane.api.mlserve.deps import AdminDep, SessionDep, SettingsDep, UserServiceDep, lower_headers
+from control_plane.api.mlserve.deps import (
+    AdminDep,
+    SessionDep,
+    SettingsDep,
+    UserServiceDep,
+    lower_headers,
+)
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.schemas.mlserve.users import KeyRotated, UserCreate, UserCreated, UserUpdate
 from control_plane.services.mlserve.apps import ClientAppService
@@ -35,7 +41,9 @@ def get_user(ident: str, request: Request, users: UserServiceDep) -> dict[str, A
 
 
 @router.patch("/users/{ident}", operation_id="apiUserUpdate")
-def update_user(ident: str, body: UserUpdate, _admin: AdminDep, users: UserServiceDep) -> KeyRotated:
+def update_user(
+    ident: str, body: UserUpdate, _admin: AdminDep, users: UserServiceDep
+) -> KeyRotated:
     """Change name, password, role or tags; ``rotate_key`` issues a new key."""
     return KeyRotated(key=users.update(ident, body))
 
@@ -58,14 +66,18 @@ def list_user_apps(
 
 
 @router.post("/users/{ident}/apps/{app}/auth", operation_id="apiUserAppAuth")
-def auth_user_app(ident: str, app: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> StatusOk:
+def auth_user_app(
+    ident: str, app: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> StatusOk:
     """Make the user a consumer of the app."""
     ClientAppService(session, settings).authorize(app, ident)
     return StatusOk()
 
 
 @router.post("/users/{ident}/apps/{app}/unauth", operation_id="apiUserAppUnauth")
-def unauth_user_app(ident: str, app: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep) -> StatusOk:
+def unauth_user_app(
+    ident: str, app: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> StatusOk:
     """Remove the user's membership of the app."""
     ClientAppService(session, settings).unauthorize(app, ident)
     return StatusOk()

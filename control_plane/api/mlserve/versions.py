@@ -35,7 +35,12 @@ def list_versions(
 
 @router.post("/models/{ident}/versions", operation_id="apiModelVersionCreate")
 async def create_version(
-    ident: str, request: Request, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    ident: str,
+    request: Request,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
     """Upload a version (``Files[]``), or one chunk of it (``offset``; ``check`` finalizes)."""
     fields, files = await read_multipart(request, settings.store.max_upload_bytes)
@@ -57,7 +62,12 @@ async def create_version(
 
 @router.delete("/models/{ident}/versions/{version}", operation_id="apiModelVersionDelete")
 def delete_version(
-    ident: str, version: int, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+    ident: str,
+    version: int,
+    _admin: AdminDep,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
 ) -> StatusOk:
     """Delete a version (tritons serving it reload)."""
     ModelStoreService(session, gateway, settings).delete_version(ident, version)

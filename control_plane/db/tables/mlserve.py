@@ -122,7 +122,9 @@ class AppRoute(TimestampMixin, Base):
     __table_args__ = (UniqueConstraint("app_id", "model_id", name="uq_mlserve_app_routes_am"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    app_id: Mapped[int] = mapped_column(ForeignKey("mlserve_apps.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int] = mapped_column(
+        ForeignKey("mlserve_apps.id", ondelete="CASCADE"), index=True
+    )
     model_id: Mapped[int] = mapped_column(
         ForeignKey("registered_models.id", ondelete="CASCADE"), index=True
     )

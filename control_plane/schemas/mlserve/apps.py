@@ -28,14 +28,18 @@ class ClientAppCreate(BaseSchema):
     ip: str | None = Field(default=None, max_length=255, description="Alias of ``host``.")
     port: int | None = Field(default=None, ge=1, le=65535, description="Upstream override port.")
     gpus: int = Field(default=1, ge=0, description="Resource hint, stored as given.")
-    retries: int = Field(default=5, ge=0, le=32767, description="Extra attempts on 502/503/504/connect errors.")
+    retries: int = Field(
+        default=5, ge=0, le=32767, description="Extra attempts on 502/503/504/connect errors."
+    )
 
     _port = field_validator("port", mode="before")(_port)
 
     @model_validator(mode="after")
     def _aliases(self) -> ClientAppCreate:
         if self.host and self.ip and self.host != self.ip:
-            raise ValueError(f"Got host={self.host!r} and ip={self.ip!r}; they are aliases and must agree")
+            raise ValueError(
+                f"Got host={self.host!r} and ip={self.ip!r}; they are aliases and must agree"
+            )
         self.host = self.host or self.ip or None
         if (self.host is None) != (self.port is None):
             raise ValueError("Got only one of host and port; an upstream override needs both")
@@ -58,9 +62,13 @@ class ClientAppUpdate(BaseSchema):
 class RouteCreate(BaseSchema):
     """Body of ``POST /api/apps/{id}/routes/{model}`` (all optional; re-POST updates)."""
 
-    paths: list[str] | None = Field(default=None, description="Path prefixes (default ['/<model>']).")
+    paths: list[str] | None = Field(
+        default=None, description="Path prefixes (default ['/<model>'])."
+    )
     protocols: list[Protocol] | None = Field(default=None, description="Subset of http, https.")
-    methods: list[Method] | None = Field(default=None, description="Allowed methods (default GET, POST).")
+    methods: list[Method] | None = Field(
+        default=None, description="Allowed methods (default GET, POST)."
+    )
     strip_path: bool = Field(default=True, description="Remove the matched path before proxying.")
     url: str | None = Field(default=None, description="Ignored: the public URL is computed.")
 
@@ -72,7 +80,9 @@ class RouteCreate(BaseSchema):
         out = []
         for path in value:
             if not path.startswith("/") or "//" in path or ".." in path.split("/"):
-                raise ValueError(f"Got path {path!r}; paths start with '/' and have no empty or '..' segment")
+                raise ValueError(
+                    f"Got path {path!r}; paths start with '/' and have no empty or '..' segment"
+                )
             out.append(path.rstrip("/") or "/")
         if not out:
             raise ValueError("Got an empty paths list")

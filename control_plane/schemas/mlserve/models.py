@@ -25,10 +25,16 @@ class VersionRead(BaseSchema):
 
     version: int = Field(description="Version number (directory name).")
     state: str = Field(description="ready | uploading.")
-    files: list[dict[str, Any]] = Field(description="``{name, size}`` of each file (or part so far).")
+    files: list[dict[str, Any]] = Field(
+        description="``{name, size}`` of each file (or part so far)."
+    )
     create_at: UtcDatetime | None = Field(description="When the version was created (UTC).")
-    inference_count: int = Field(default=0, description="Inferences counted by the tritons' /stats.")
-    execution_count: int = Field(default=0, description="Executions counted by the tritons' /stats.")
+    inference_count: int = Field(
+        default=0, description="Inferences counted by the tritons' /stats."
+    )
+    execution_count: int = Field(
+        default=0, description="Executions counted by the tritons' /stats."
+    )
     last_inference: UtcDatetime | None = Field(default=None, description="Latest inference (UTC).")
 
 
@@ -44,7 +50,9 @@ class ModelRead(BaseSchema):
     tritons: list[ModelTritonRef] = Field(description="Tritons where the model is loaded.")
     state: str = Field(description="READY if ready on at least one triton, else UNAVAILABLE.")
     inference_count: int = Field(description="Sum of inference_count over the loaded tritons.")
-    last_inference: UtcDatetime | None = Field(description="Latest inference over the loaded tritons.")
+    last_inference: UtcDatetime | None = Field(
+        description="Latest inference over the loaded tritons."
+    )
     create_at: UtcDatetime = Field(description="Creation time (UTC).")
 
 
@@ -58,9 +66,15 @@ class ModelTritonDetail(BaseSchema):
     port: str = Field(description="Triton HTTP port.")
     version: int | None = Field(default=None, description="Pinned version, if any.")
     state: str = Field(description="READY or UNAVAILABLE (live /ready check).")
-    metadata: dict[str, Any] | None = Field(description="The triton's ``GET /v2/models/{name}`` answer.")
-    config: dict[str, Any] | None = Field(default=None, description="The triton's ``/config`` answer.")
-    stats: list[dict[str, Any]] = Field(default_factory=list, description="The triton's ``/stats`` entries.")
+    metadata: dict[str, Any] | None = Field(
+        description="The triton's ``GET /v2/models/{name}`` answer."
+    )
+    config: dict[str, Any] | None = Field(
+        default=None, description="The triton's ``/config`` answer."
+    )
+    stats: list[dict[str, Any]] = Field(
+        default_factory=list, description="The triton's ``/stats`` entries."
+    )
     error: str | None = Field(default=None, description="Why the triton could not be asked.")
 
 
@@ -68,7 +82,9 @@ class ModelDetail(ModelRead):
     """``GET /api/models/{id}``: the model plus its store config and per-triton metadata."""
 
     config: dict[str, Any] = Field(description="The store's config.pbtxt as Triton JSON config.")
-    version_details: list[VersionRead] = Field(description="Every version with its state and files.")
+    version_details: list[VersionRead] = Field(
+        description="Every version with its state and files."
+    )
     servers: dict[str, dict[str, Any] | None] = Field(
         description="Seed 'Now' shape: ``{\"host:port\": metadata}`` for each loaded triton."
     )
@@ -80,7 +96,9 @@ class ModelDetail(ModelRead):
 class ModelPatch(BaseSchema):
     """JSON body of ``PATCH /api/models/{id}``."""
 
-    config: dict[str, Any] | None = Field(default=None, description="Partial Triton JSON config merged in.")
+    config: dict[str, Any] | None = Field(
+        default=None, description="Partial Triton JSON config merged in."
+    )
     name: str | None = Field(default=None, description="New name (only while not loaded anywhere).")
     description: str | None = Field(default=None, max_length=2000, description="Free text.")
 
@@ -88,8 +106,12 @@ class ModelPatch(BaseSchema):
 class LoadRequest(BaseSchema):
     """Body of ``POST /api/models/{id}/load`` and ``/unload``."""
 
-    triton_id: int | str = Field(description="Triton id or name; 0 / 'builtin' is the built-in server.")
-    version: int | None = Field(default=None, ge=1, description="Serve only this version (load only).")
+    triton_id: int | str = Field(
+        description="Triton id or name; 0 / 'builtin' is the built-in server."
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="Serve only this version (load only)."
+    )
 
 
 class VersionUploaded(BaseSchema):
@@ -97,5 +119,7 @@ class VersionUploaded(BaseSchema):
 
     version: int = Field(description="The version written to.")
     status: str = Field(description="ok (ready) or partial (chunked upload in progress).")
-    offset: int | None = Field(default=None, description="Bytes received so far for the file (partial).")
+    offset: int | None = Field(
+        default=None, description="Bytes received so far for the file (partial)."
+    )
     file: str | None = Field(default=None, description="The file a chunk was appended to.")

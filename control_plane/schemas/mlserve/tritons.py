@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from pydantic import Field, field_validator, model_validator
 
 from control_plane.schemas.mlserve.common import BaseSchema, UtcDatetime
@@ -17,13 +16,19 @@ def _port(value: object) -> object:
 class TritonCreate(BaseSchema):
     """Body of ``POST /api/tritons``: ``host`` or its alias ``ip`` is required."""
 
-    name: str | None = Field(default=None, max_length=200, description="Display name (default host:port).")
+    name: str | None = Field(
+        default=None, max_length=200, description="Display name (default host:port)."
+    )
     host: str | None = Field(default=None, max_length=255, description="Host name or IP address.")
-    ip: str | None = Field(default=None, max_length=255, description="Alias of ``host`` (seed 'Now').")
+    ip: str | None = Field(
+        default=None, max_length=255, description="Alias of ``host`` (seed 'Now')."
+    )
     port: int = Field(ge=1, le=65535, description="HTTP port of the v2 endpoint (int or string).")
     gpus: int = Field(default=0, ge=0, description="GPU count of the server (informational).")
     path: str | None = Field(
-        default=None, max_length=1000, description="The triton's model repository, if the platform can write it."
+        default=None,
+        max_length=1000,
+        description="The triton's model repository, if the platform can write it.",
     )
 
     _port = field_validator("port", mode="before")(_port)
@@ -31,7 +36,9 @@ class TritonCreate(BaseSchema):
     @model_validator(mode="after")
     def _host_or_ip(self) -> TritonCreate:
         if self.host and self.ip and self.host != self.ip:
-            raise ValueError(f"Got host={self.host!r} and ip={self.ip!r}; they are aliases and must agree")
+            raise ValueError(
+                f"Got host={self.host!r} and ip={self.ip!r}; they are aliases and must agree"
+            )
         self.host = self.host or self.ip
         if not self.host:
             raise ValueError("Got no host; 'host' (or 'ip') is required")
@@ -53,7 +60,9 @@ class TritonUpdate(BaseSchema):
     @model_validator(mode="after")
     def _host_or_ip(self) -> TritonUpdate:
         if self.host and self.ip and self.host != self.ip:
-            raise ValueError(f"Got host={self.host!r} and ip={self.ip!r}; they are aliases and must agree")
+            raise ValueError(
+                f"Got host={self.host!r} and ip={self.ip!r}; they are aliases and must agree"
+            )
         self.host = self.host or self.ip
         return self
 

@@ -21,9 +21,13 @@ class UserCreate(BaseSchema):
     """Body of ``POST /api/users``."""
 
     name: str = Field(description="Unique user name (^[A-Za-z0-9_.-]{1,128}$).")
-    password: str = Field(min_length=1, max_length=1024, description="Password (hashed with argon2).")
+    password: str = Field(
+        min_length=1, max_length=1024, description="Password (hashed with argon2)."
+    )
     role: Role = Field(default="user", description="``admin`` or ``user``.")
-    tags: list[str] = Field(default_factory=list, description="Free tags (a comma string is split).")
+    tags: list[str] = Field(
+        default_factory=list, description="Free tags (a comma string is split)."
+    )
 
     _split_tags = field_validator("tags", mode="before")(_tags)
 
@@ -32,7 +36,9 @@ class UserUpdate(BaseSchema):
     """Body of ``PATCH /api/users/{id}``; ``rotate_key`` issues a new API key."""
 
     name: str | None = Field(default=None, description="New unique name.")
-    password: str | None = Field(default=None, min_length=1, max_length=1024, description="New password.")
+    password: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="New password."
+    )
     role: Role | None = Field(default=None, description="``admin`` or ``user``.")
     tags: list[str] | None = Field(default=None, description="Replacement tags.")
     rotate_key: bool = Field(default=False, description="Issue a new API key (returned once).")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,7 +37,7 @@ class ClientAppService:
         """Public URL of an app: ``<public_url>/apps/<name>``."""
         return f"{self.settings.public_url.rstrip('/')}/apps/{app.name}"
 
-    def _routes(self, app: ClientApp) -> list[RouteRead]:
+    def _routes(self, app: ClientApp) -> builtins.list[RouteRead]:
         rows = self.session.execute(
             select(AppRoute, RegisteredModel.name)
             .join(RegisteredModel, RegisteredModel.id == AppRoute.model_id)
@@ -57,7 +59,7 @@ class ClientAppService:
             for route, name in rows
         ]
 
-    def _consumers(self, app: ClientApp) -> list[ConsumerRead]:
+    def _consumers(self, app: ClientApp) -> builtins.list[ConsumerRead]:
         rows = self.session.execute(
             select(MLServeUser, AppConsumer.created_at)
             .join(AppConsumer, AppConsumer.user_id == MLServeUser.id)
@@ -94,9 +96,11 @@ class ClientAppService:
         return resolve(self.session, ClientApp, ident, "app")
 
     # -- apps ------------------------------------------------------------------------------
-    def list(self) -> list[ClientAppRead]:
+    def list(self) -> builtins.list[ClientAppRead]:
         """Every app, by id."""
-        return [self._read(a) for a in self.session.scalars(select(ClientApp).order_by(ClientApp.id))]
+        return [
+            self._read(a) for a in self.session.scalars(select(ClientApp).order_by(ClientApp.id))
+        ]
 
     def get(self, ident: str) -> ClientAppRead:
         """One app with routes and consumers."""
@@ -112,7 +116,9 @@ class ClientAppService:
         check_name(body.name, "app")
         if self.session.scalar(select(ClientApp.id).where(ClientApp.name == body.name)):
             raise AlreadyExistsError(f"app '{body.name}' already exists", code="app_exists")
-        app = ClientApp(name=body.name, host=body.host, port=body.port, gpus=body.gpus, retries=body.retries)
+        app = ClientApp(
+            name=body.name, host=body.host, port=body.port, gpus=body.gpus, retries=body.retries
+        )
         self.session.add(app)
         self.session.commit()
         return app.id
@@ -140,7 +146,9 @@ class ClientAppService:
             if body.port is not None:
                 app.port = body.port
             if (app.host is None) != (app.port is None):
-                raise BadRequestError("an upstream override needs both host and port", code="invalid_override")
+                raise BadRequestError(
+                    "an upstream override needs both host and port", code="invalid_override"
+                )
         if body.gpus is not None:
             app.gpus = body.gpus
         if body.retries is not None:
@@ -153,7 +161,7 @@ class ClientAppService:
         self.session.commit()
 
     # -- routes ----------------------------------------------------------------------------
-    def list_routes(self, ident: str) -> list[RouteRead]:
+    def list_routes(self, ident: str) -> builtins.list[RouteRead]:
         """Routes of an app."""
         return self._routes(self.get_row(ident))
 
@@ -170,7 +178,10 @@ class ClientAppService:
         for other in self.session.scalars(select(AppRoute).where(AppRoute.app_id == app.id)):
             if other.model_id != model.id and set(other.paths) & set(paths):
                 clash = sorted(set(other.paths) & set(paths))
-                raise ConflictError(f"path(s) {clash} already route another model of app '{app.name}'", code="path_taken")
+                raise ConflictError(
+                    f"path(s) {clash} already route another model of app '{app.name}'",
+                    code="path_taken",
+                )
         route = self.session.scalar(
             select(AppRoute).where(AppRoute.app_id == app.id, AppRoute.model_id == model.id)
         )
@@ -197,7 +208,7 @@ class ClientAppService:
             self.session.commit()
 
     # -- consumers -------------------------------------------------------------------------
-    def list_consumers(self, ident: str) -> list[ConsumerRead]:
+    def list_consumers(self, ident: str) -> builtins.list[ConsumerRead]:
         """Consumers of an app."""
         return self._consumers(self.get_row(ident))
 
@@ -218,7 +229,7 @@ class ClientAppService:
             self.session.delete(membership)
             self.session.commit()
 
-    def apps_of_user(self, user_ident: str) -> list[UserAppRead]:
+    def apps_of_user(self, user_ident: str) -> builtins.list[UserAppRead]:
         """The apps a user may consume, with their route URLs."""
         user = resolve(self.session, MLServeUser, user_ident, "user")
         apps = self.session.scalars(
@@ -227,4 +238,6 @@ class ClientAppService:
             .where(AppConsumer.user_id == user.id)
             .order_by(ClientApp.name)
         )
-        return [UserAppRead(id=a.id, name=a.name, routes=[r.url for r in self._routes(a)]) for a in apps]
+        return [
+            UserAppRead(id=a.id, name=a.name, routes=[r.url for r in self._routes(a)]) for a in apps
+        ]

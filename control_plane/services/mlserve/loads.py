@@ -19,7 +19,12 @@ from sqlalchemy.orm import Session
 
 from control_plane.db.tables.mlserve import ModelLoad, TritonServer
 from control_plane.db.tables.registered_models import RegisteredModel
-from control_plane.errors import BadRequestError, DomainError, UpstreamError, UpstreamUnavailableError
+from control_plane.errors import (
+    BadRequestError,
+    DomainError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
 from control_plane.integrations import triton_client
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.services.mlserve.lookup import resolve
@@ -75,7 +80,9 @@ class LoadService:
         return self.settings.store_root / model.source_dir
 
     # -- commands --------------------------------------------------------------------------
-    def load(self, model: RegisteredModel, triton: TritonServer, version: int | None = None) -> None:
+    def load(
+        self, model: RegisteredModel, triton: TritonServer, version: int | None = None
+    ) -> None:
         """Load (or reload) ``model`` on ``triton`` and record it.
 
         Raises:
@@ -89,14 +96,17 @@ class LoadService:
             raise BadRequestError(f"model '{model.name}' has no ready version", code="no_version")
         if version is not None and version not in versions:
             raise BadRequestError(
-                f"model '{model.name}' has no version {version} (has {versions})", code="no_such_version"
+                f"model '{model.name}' has no version {version} (has {versions})",
+                code="no_such_version",
             )
         if is_builtin(triton):
             self._load_builtin(model, version)
         else:
             self._load_external(model, triton, model_dir, versions, version)
         record = self.session.scalar(
-            select(ModelLoad).where(ModelLoad.model_id == model.id, ModelLoad.triton_id == triton.id)
+            select(ModelLoad).where(
+                ModelLoad.model_id == model.id, ModelLoad.triton_id == triton.id
+            )
         )
         if record is None:
             record = ModelLoad(model_id=model.id, triton_id=triton.id)
@@ -132,7 +142,9 @@ class LoadService:
                 if version is None:
                     triton_client.load_model(url, model.name)
                 else:
-                    triton_client.load_model(url, model.name, config=with_version_policy(config, version))
+                    triton_client.load_model(
+                        url, model.name, config=with_version_policy(config, version)
+                    )
                 return
             logger.info("triton %s path %s is not writable here; pushing files", url, triton.path)
         pushed = [version] if version is not None else versions
@@ -153,7 +165,9 @@ class LoadService:
         else:
             triton_client.unload_model(triton_url(self.settings, triton), model.name)
         record = self.session.scalar(
-            select(ModelLoad).where(ModelLoad.model_id == model.id, ModelLoad.triton_id == triton.id)
+            select(ModelLoad).where(
+                ModelLoad.model_id == model.id, ModelLoad.triton_id == triton.id
+            )
         )
         if record is not None:
             self.session.delete(record)
@@ -167,7 +181,9 @@ class LoadService:
                 self.unload(model, triton)
             except DomainError as exc:
                 problems.append(exc.message)
-                logger.warning("unloading %s from triton %s failed: %s", model.name, triton.id, exc.message)
+                logger.warning(
+                    "unloading %s from triton %s failed: %s", model.name, triton.id, exc.message
+                )
         return problems
 
     def reload_everywhere(self, model: RegisteredModel) -> None:
@@ -183,7 +199,9 @@ class LoadService:
             except DomainError as exc:
                 load.state, load.error = "UNAVAILABLE", exc.message[:2000]
                 self.session.commit()
-                logger.warning("reloading %s on triton %s failed: %s", model.name, triton.id, exc.message)
+                logger.warning(
+                    "reloading %s on triton %s failed: %s", model.name, triton.id, exc.message
+                )
 
     def recheck(self) -> dict[str, str]:
         """On start: re-push external loads a triton lost (e.g. it restarted) and refresh states.

@@ -40,7 +40,7 @@ def resolve(session: Session, table: type[T], ident: str | int, what: str) -> T:
     if text.isdigit():
         row = session.get(table, int(text))
     if row is None:
-        row = session.scalar(select(table).where(table.name == text))  # type: ignore[attr-defined]
+        row = session.scalar(select(table).where(table.name == text))  # type: ignore[attr-defined,arg-type]
     if row is None:
         raise NotFoundError(f"{what} '{text}' not found", code=f"{what}_not_found")
     return row  # type: ignore[no-any-return]

@@ -9,7 +9,13 @@ from typing import Any
 from control_plane.errors import BadRequestError
 
 # Protobuf's JSON mapping renders 64-bit integers as strings; Triton's /config uses numbers.
-_INT64_TYPES = (3, 4, 6, 16, 18)  # TYPE_INT64, TYPE_UINT64, TYPE_FIXED64, TYPE_SFIXED64, TYPE_SINT64
+_INT64_TYPES = (
+    3,
+    4,
+    6,
+    16,
+    18,
+)  # TYPE_INT64, TYPE_UINT64, TYPE_FIXED64, TYPE_SFIXED64, TYPE_SINT64
 
 
 def _pb() -> Any:
@@ -27,7 +33,7 @@ def _repeated(fd: Any) -> bool:
 
 def _numbers(message: Any, data: Any) -> Any:
     """Turn the string-encoded int64 fields of ``data`` back into ints, by the descriptor."""
-    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-untyped]
 
     if not isinstance(data, dict):
         return data
@@ -60,7 +66,7 @@ def parse_pbtxt(text: str) -> dict[str, Any]:
     Raises:
         BadRequestError: the text is not a valid ModelConfig.
     """
-    from google.protobuf import json_format, text_format
+    from google.protobuf import json_format, text_format  # type: ignore[import-untyped]
 
     pb = _pb()
     try:
@@ -94,10 +100,10 @@ def render_pbtxt(config: dict[str, Any]) -> str:
 
 def merge_config(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge a partial JSON config into ``base`` (lists and scalars are replaced)."""
-    merged = json.loads(json.dumps(base))
+    merged: dict[str, Any] = json.loads(json.dumps(base))
     for key, value in patch.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_config(merged[key], value)
+            merged[key] = merge_config(dict(merged[key]), value)
         else:
             merged[key] = value
     return merged
@@ -126,14 +132,25 @@ def with_version_policy(config: dict[str, Any], version: int | None) -> dict[str
 
 
 _ONNX_TYPES = {
-    1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 4: "TYPE_UINT16", 5: "TYPE_INT16",
-    6: "TYPE_INT32", 7: "TYPE_INT64", 8: "TYPE_STRING", 9: "TYPE_BOOL", 10: "TYPE_FP16",
-    11: "TYPE_FP64", 12: "TYPE_UINT32", 13: "TYPE_UINT64", 16: "TYPE_BF16",
+    1: "TYPE_FP32",
+    2: "TYPE_UINT8",
+    3: "TYPE_INT8",
+    4: "TYPE_UINT16",
+    5: "TYPE_INT16",
+    6: "TYPE_INT32",
+    7: "TYPE_INT64",
+    8: "TYPE_STRING",
+    9: "TYPE_BOOL",
+    10: "TYPE_FP16",
+    11: "TYPE_FP64",
+    12: "TYPE_UINT32",
+    13: "TYPE_UINT64",
+    16: "TYPE_BF16",
 }
 
 
 def onnx_config(model_path: Path, name: str) -> dict[str, Any]:
-    """A Triton config generated from an ONNX graph (``max_batch_size: 0``, ``-1`` for symbolic dims).
+    """A Triton config generated from an ONNX graph (``max_batch_size: 0``, ``-1`` dims).
 
     Raises:
         BadRequestError: the ``onnx`` package is missing or the file is not a valid model.
@@ -148,7 +165,9 @@ def onnx_config(model_path: Path, name: str) -> dict[str, Any]:
     try:
         graph = onnx.load(str(model_path), load_external_data=False).graph
     except Exception as exc:
-        raise BadRequestError(f"model.onnx is not a valid ONNX model: {exc}", code="invalid_model") from None
+        raise BadRequestError(
+            f"model.onnx is not a valid ONNX model: {exc}", code="invalid_model"
+        ) from None
     initializers = {i.name for i in graph.initializer}
 
     def tensors(values: Any) -> list[dict[str, Any]]:
@@ -158,11 +177,13 @@ def onnx_config(model_path: Path, name: str) -> dict[str, Any]:
                 continue
             tensor = value.type.tensor_type
             dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
-            out.append({
-                "name": value.name,
-                "data_type": _ONNX_TYPES.get(tensor.elem_type, "TYPE_FP32"),
-                "dims": dims or [1],
-            })
+            out.append(
+                {
+                    "name": value.name,
+                    "data_type": _ONNX_TYPES.get(tensor.elem_type, "TYPE_FP32"),
+                    "dims": dims or [1],
+                }
+            )
         return out
 
     return {

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from control_plane.errors import BadRequestError, PayloadTooLargeError
 
@@ -74,7 +74,9 @@ class ByteBudget:
         self.used += n
         if self.used > self.limit:
             raise PayloadTooLargeError(
-                f"upload exceeds the limit of {self.limit} bytes", code="upload_too_large", limit=self.limit
+                f"upload exceeds the limit of {self.limit} bytes",
+                code="upload_too_large",
+                limit=self.limit,
             )
 
 
@@ -114,7 +116,9 @@ def extract_archive(archive: Path, dest: Path, budget: ByteBudget) -> None:
             members = zf.infolist()
             for info in members:
                 if _zip_is_symlink(info):
-                    raise BadRequestError(f"archive member {info.filename!r} is a symlink", code="unsafe_path")
+                    raise BadRequestError(
+                        f"archive member {info.filename!r} is a symlink", code="unsafe_path"
+                    )
                 safe_relpath(info.filename)
             for info in members:
                 target = dest / safe_relpath(info.filename)
@@ -127,25 +131,29 @@ def extract_archive(archive: Path, dest: Path, budget: ByteBudget) -> None:
     try:
         tf = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed below
     except (tarfile.TarError, OSError):
-        raise BadRequestError("upload is neither a zip nor a tar archive", code="bad_archive") from None
+        raise BadRequestError(
+            "upload is neither a zip nor a tar archive", code="bad_archive"
+        ) from None
     with tf:
-        members = tf.getmembers()
-        for member in members:
+        tar_members = tf.getmembers()
+        for member in tar_members:
             if not (member.isfile() or member.isdir()):
                 raise BadRequestError(
                     f"archive member {member.name!r} is a link or special file", code="unsafe_path"
                 )
             safe_relpath(member.name)
-        for member in members:
-            target = dest / safe_relpath(member.name)
+        for member in tar_members:
+            tar_target = dest / safe_relpath(member.name)
             if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
+                tar_target.mkdir(parents=True, exist_ok=True)
                 continue
-            src = tf.extractfile(member)
-            if src is None:
-                raise BadRequestError(f"cannot read archive member {member.name!r}", code="bad_archive")
-            with src:
-                copy_stream(src, target, budget)
+            extracted = tf.extractfile(member)
+            if extracted is None:
+                raise BadRequestError(
+                    f"cannot read archive member {member.name!r}", code="bad_archive"
+                )
+            with extracted:
+                copy_stream(cast(BinaryIO, extracted), tar_target, budget)
 
 
 def hoist_single_dir(model_dir: Path) -> str | None:
@@ -189,15 +197,16 @@ def list_files(directory: Path) -> list[tuple[str, int]]:
 
 
 def override_files(model_dir: Path, versions: Iterable[int]) -> dict[str, bytes]:
-    """``file:<path>`` contents for a repository load override: root files (except
-    config.pbtxt) and every file of the given version directories."""
+    """``file:<path>`` contents for a repository load override.
+
+    Root files (except config.pbtxt) and every file of the given version directories.
+    """
+    wanted = {str(v) for v in versions}
     files: dict[str, bytes] = {}
     for rel, _size in list_files(model_dir):
         top = rel.split("/", 1)[0]
         if rel == "config.pbtxt" or rel.endswith(".part"):
             continue
-        if "/" in rel and not (top.isdigit() and int(top) in set(versions)):
-            continue
-        if "/" not in rel or top.isdigit():
+        if "/" not in rel or top in wanted:
             files[f"file:{rel}"] = (model_dir / rel).read_bytes()
     return files

@@ -1,8 +1,12 @@
-"""The versioned model store: ``<store>/models/<name>/`` in Triton layout, one
-``registered_models`` row per model (shared with the v2 surface), MLServe extras beside it."""
+"""The versioned model store.
+
+``<store>/models/<name>/`` in Triton layout, one ``registered_models`` row per model (shared
+with the v2 surface), MLServe extras beside it.
+"""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import shutil
 import uuid
@@ -120,7 +124,7 @@ class ModelStoreService:
         raise BadRequestError("config.pbtxt required", code="config_required")
 
     # -- create ----------------------------------------------------------------------------
-    def _receive(self, files: list[IncomingFile], dest: Path, scratch: Path) -> str | None:
+    def _receive(self, files: builtins.list[IncomingFile], dest: Path, scratch: Path) -> str | None:
         budget = ByteBudget(self.settings.store.max_upload_bytes)
         if not files:
             raise BadRequestError("no files[] parts in the upload", code="no_files")
@@ -137,7 +141,7 @@ class ModelStoreService:
             copy_stream(upload.stream, dest / rel, budget)
         return None
 
-    def create(self, name: str | None, files: list[IncomingFile]) -> int:
+    def create(self, name: str | None, files: builtins.list[IncomingFile]) -> int:
         """Store a new model from ``files[]`` (loose files or one zip/tar.gz of the model dir).
 
         Raises:
@@ -154,7 +158,9 @@ class ModelStoreService:
             if not name:
                 name = hint
                 if not name and (dest / "config.pbtxt").is_file():
-                    name = parse_pbtxt((dest / "config.pbtxt").read_text(errors="replace")).get("name")
+                    name = parse_pbtxt((dest / "config.pbtxt").read_text(errors="replace")).get(
+                        "name"
+                    )
                 if not name:
                     raise BadRequestError("a model 'name' is required", code="name_required")
                 check_name(name, "model")
@@ -164,10 +170,14 @@ class ModelStoreService:
             versions = version_dirs(dest)
             if not versions:
                 raise BadRequestError(
-                    "the model has no numeric version directory (e.g. 1/model.py)", code="no_version"
+                    "the model has no numeric version directory (e.g. 1/model.py)",
+                    code="no_version",
                 )
             target = self.repo_root / name
-            if self.session.scalar(select(RegisteredModel.id).where(RegisteredModel.name == name)) or target.exists():
+            if (
+                self.session.scalar(select(RegisteredModel.id).where(RegisteredModel.name == name))
+                or target.exists()
+            ):
                 raise AlreadyExistsError(f"model '{name}' already exists", code="model_exists")
             self.repo_root.mkdir(parents=True, exist_ok=True)
             dest.rename(target)
@@ -177,7 +187,9 @@ class ModelStoreService:
             self.session.flush()
             self.session.add(ModelInfo(model_id=model.id))
             for version in versions:
-                self.session.add(ModelVersion(model_id=model.id, version=version, state="ready", upload={}))
+                self.session.add(
+                    ModelVersion(model_id=model.id, version=version, state="ready", upload={})
+                )
             self.session.commit()
         except Exception:
             self.session.rollback()
@@ -186,7 +198,9 @@ class ModelStoreService:
         return model.id
 
     # -- read ------------------------------------------------------------------------------
-    def _stats(self, model: RegisteredModel, records: list[tuple[ModelLoad, TritonServer]]) -> list[dict[str, Any]]:
+    def _stats(
+        self, model: RegisteredModel, records: builtins.list[tuple[ModelLoad, TritonServer]]
+    ) -> builtins.list[dict[str, Any]]:
         urls = [triton_url(self.settings, t) for _l, t in records]
         if not urls:
             return []
@@ -203,7 +217,16 @@ class ModelStoreService:
         refs = []
         for load, triton in records:
             host, port = triton_address(self.settings, triton)
-            refs.append(ModelTritonRef(id=triton.id, ip=host, host=host, port=str(port), version=load.version, state=load.state))
+            refs.append(
+                ModelTritonRef(
+                    id=triton.id,
+                    ip=host,
+                    host=host,
+                    port=str(port),
+                    version=load.version,
+                    state=load.state,
+                )
+            )
         return ModelRead(
             id=model.id,
             name=model.name,
@@ -218,7 +241,7 @@ class ModelStoreService:
             create_at=model.created_at,
         )
 
-    def list(self) -> list[ModelRead]:
+    def list(self) -> builtins.list[ModelRead]:
         """Every stored model (rows whose directory exists in the store)."""
         models = self.session.scalars(select(RegisteredModel).order_by(RegisteredModel.id))
         return [self._read(m) for m in models if m.source_dir.startswith("models/")]
@@ -241,16 +264,29 @@ class ModelStoreService:
         servers = {f"{v.host}:{v.port}": v.metadata for v in views}
         data = base.model_dump(exclude={"tritons"})
         state = "READY" if any(v.state == "READY" for v in views) else "UNAVAILABLE"
-        data.update(state=state, config=config, servers=servers, tritons=views,
-                    version_details=self.versions.list(model))
+        data.update(
+            state=state,
+            config=config,
+            servers=servers,
+            tritons=views,
+            version_details=self.versions.list(model),
+        )
         return ModelDetail(**data)
 
-    def _triton_view(self, model: RegisteredModel, load: ModelLoad, triton: TritonServer) -> ModelTritonDetail:
+    def _triton_view(
+        self, model: RegisteredModel, load: ModelLoad, triton: TritonServer
+    ) -> ModelTritonDetail:
         host, port = triton_address(self.settings, triton)
         url = triton_url(self.settings, triton)
         view = ModelTritonDetail(
-            id=triton.id, name=triton.name, ip=host, host=host, port=str(port), version=load.version,
-            state="UNAVAILABLE", metadata=None,
+            id=triton.id,
+            name=triton.name,
+            ip=host,
+            host=host,
+            port=str(port),
+            version=load.version,
+            state="UNAVAILABLE",
+            metadata=None,
         )
         try:
             view.state = "READY" if triton_client.model_ready(url, model.name) else "UNAVAILABLE"
@@ -290,8 +326,13 @@ class ModelStoreService:
     def _rename(self, model: RegisteredModel, new_name: str) -> None:
         check_name(new_name, "model")
         if self.loads.records(model.id) or model.loaded:
-            raise InvalidStateError("unload the model everywhere before renaming it", code="model_loaded")
-        if self.session.scalar(select(RegisteredModel.id).where(RegisteredModel.name == new_name)) or (self.repo_root / new_name).exists():
+            raise InvalidStateError(
+                "unload the model everywhere before renaming it", code="model_loaded"
+            )
+        if (
+            self.session.scalar(select(RegisteredModel.id).where(RegisteredModel.name == new_name))
+            or (self.repo_root / new_name).exists()
+        ):
             raise AlreadyExistsError(f"model '{new_name}' already exists", code="model_exists")
         old_dir = self.model_dir(model)
         config_path = old_dir / "config.pbtxt"
@@ -302,8 +343,8 @@ class ModelStoreService:
         old_dir.rename(self.repo_root / new_name)
         model.name, model.source_dir = new_name, f"models/{new_name}"
 
-    def replace_root_files(self, ident: str, files: list[IncomingFile]) -> None:
-        """Replace root files (config.pbtxt, labels) from multipart ``files[]``; reloads where loaded.
+    def replace_root_files(self, ident: str, files: builtins.list[IncomingFile]) -> None:
+        """Replace root files (config.pbtxt, labels) from ``files[]``; reloads where loaded.
 
         Raises:
             BadRequestError: a part names a nested path, or the new config is invalid.
@@ -320,7 +361,8 @@ class ModelStoreService:
                 rel = safe_relpath(upload.filename)
                 if len(rel.parts) != 1:
                     raise BadRequestError(
-                        f"PATCH replaces root files only; upload a version for {rel}", code="not_root_file"
+                        f"PATCH replaces root files only; upload a version for {rel}",
+                        code="not_root_file",
                     )
                 copy_stream(upload.stream, scratch / rel.name, budget)
                 names.append(rel.name)
@@ -334,13 +376,13 @@ class ModelStoreService:
     def upload_version(
         self,
         ident: str,
-        files: list[IncomingFile],
+        files: builtins.list[IncomingFile],
         *,
         version: int | None = None,
         offset: int | None = None,
         check: str | None = None,
     ) -> VersionUploaded:
-        """Upload a version (or a chunk); a newly ready version reloads where the model is loaded."""
+        """Upload a version (or a chunk); a new ready version reloads where the model is loaded."""
         model = self.get_row(ident)
         result = self.versions.upload(model, files, version=version, offset=offset, check=check)
         if result.status == "ok":
@@ -378,7 +420,7 @@ class ModelStoreService:
         self.versions.drop_staging(model.id)
 
 
-def _safe_stats(url: str, name: str) -> list[dict[str, Any]]:
+def _safe_stats(url: str, name: str) -> builtins.list[dict[str, Any]]:
     try:
         return triton_client.model_stats(url, name, timeout_s=triton_client.PROBE_TIMEOUT_S)
     except DomainError:

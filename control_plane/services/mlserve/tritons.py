@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
@@ -10,7 +11,12 @@ from sqlalchemy.orm import Session
 
 from control_plane.db.tables.mlserve import ModelLoad, TritonServer
 from control_plane.db.tables.registered_models import RegisteredModel
-from control_plane.errors import AlreadyExistsError, BadRequestError, InvalidStateError, UpstreamUnavailableError
+from control_plane.errors import (
+    AlreadyExistsError,
+    BadRequestError,
+    InvalidStateError,
+    UpstreamUnavailableError,
+)
 from control_plane.integrations import triton_client
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.schemas.mlserve.tritons import TritonCreate, TritonRead, TritonUpdate
@@ -19,7 +25,7 @@ from control_plane.services.mlserve.targets import is_builtin, triton_address, t
 from control_plane.settings import Settings
 
 
-def probe_many(urls: list[str]) -> list[str]:
+def probe_many(urls: builtins.list[str]) -> builtins.list[str]:
     """Probe several tritons concurrently (short timeouts, never raises)."""
     if not urls:
         return []
@@ -52,7 +58,7 @@ class TritonService:
         except UpstreamUnavailableError:
             return 0
 
-    def _read(self, triton: TritonServer, state: str, models: list[str]) -> TritonRead:
+    def _read(self, triton: TritonServer, state: str, models: builtins.list[str]) -> TritonRead:
         host, port = triton_address(self.settings, triton)
         return TritonRead(
             id=triton.id,
@@ -68,18 +74,26 @@ class TritonService:
             create_at=triton.created_at,
         )
 
-    def _states(self, tritons: list[TritonServer]) -> list[str]:
+    def _states(self, tritons: builtins.list[TritonServer]) -> builtins.list[str]:
         external = [t for t in tritons if not is_builtin(t)]
-        probed = dict(zip([t.id for t in external], probe_many([triton_url(self.settings, t) for t in external]), strict=True))
+        probed = dict(
+            zip(
+                [t.id for t in external],
+                probe_many([triton_url(self.settings, t) for t in external]),
+                strict=True,
+            )
+        )
         # The built-in server is this very process: it is answering the request.
         return [probed.get(t.id, "ready") for t in tritons]
 
-    def list(self) -> list[TritonRead]:
+    def list(self) -> builtins.list[TritonRead]:
         """Every triton (the built-in one first) with a live state."""
         tritons = list(self.session.scalars(select(TritonServer).order_by(TritonServer.id)))
         models = self._models()
         states = self._states(tritons)
-        return [self._read(t, s, models.get(t.id, [])) for t, s in zip(tritons, states, strict=True)]
+        return [
+            self._read(t, s, models.get(t.id, [])) for t, s in zip(tritons, states, strict=True)
+        ]
 
     def get(self, ident: str) -> TritonRead:
         """One triton by id or name, with a live state.
@@ -95,9 +109,13 @@ class TritonService:
             if other.id == exclude:
                 continue
             if other.host == host and other.port == port:
-                raise AlreadyExistsError(f"triton {host}:{port} is already registered", code="triton_exists", id=other.id)
+                raise AlreadyExistsError(
+                    f"triton {host}:{port} is already registered", code="triton_exists", id=other.id
+                )
             if other.name == name:
-                raise AlreadyExistsError(f"triton name '{name}' is taken", code="triton_exists", id=other.id)
+                raise AlreadyExistsError(
+                    f"triton name '{name}' is taken", code="triton_exists", id=other.id
+                )
 
     def create(self, body: TritonCreate) -> int:
         """Register a triton (never probes, so an offline one registers fine).
@@ -108,13 +126,22 @@ class TritonService:
         assert body.host is not None
         name = body.name or f"{body.host}:{body.port}"
         self._check_unique(body.host, body.port, name)
-        triton = TritonServer(name=name, kind="external", host=body.host, port=body.port, gpus=body.gpus, path=body.path)
+        triton = TritonServer(
+            name=name,
+            kind="external",
+            host=body.host,
+            port=body.port,
+            gpus=body.gpus,
+            path=body.path,
+        )
         self.session.add(triton)
         try:
             self.session.commit()
         except IntegrityError:
             self.session.rollback()
-            raise AlreadyExistsError(f"triton {body.host}:{body.port} is already registered", code="triton_exists") from None
+            raise AlreadyExistsError(
+                f"triton {body.host}:{body.port} is already registered", code="triton_exists"
+            ) from None
         return triton.id
 
     def update(self, ident: str, body: TritonUpdate) -> None:
@@ -127,10 +154,15 @@ class TritonService:
         """
         triton = resolve(self.session, TritonServer, ident, "triton")
         if is_builtin(triton):
-            raise BadRequestError("the built-in server is configured by the platform settings", code="builtin_readonly")
+            raise BadRequestError(
+                "the built-in server is configured by the platform settings",
+                code="builtin_readonly",
+            )
         host = body.host or triton.host
         port = body.port or triton.port
-        name = body.name or (f"{host}:{port}" if triton.name == f"{triton.host}:{triton.port}" else triton.name)
+        name = body.name or (
+            f"{host}:{port}" if triton.name == f"{triton.host}:{triton.port}" else triton.name
+        )
         self._check_unique(host, port, name, exclude=triton.id)
         triton.host, triton.port, triton.name = host, port, name
         if body.gpus is not None:
@@ -148,6 +180,8 @@ class TritonService:
         """
         triton = resolve(self.session, TritonServer, ident, "triton")
         if is_builtin(triton):
-            raise InvalidStateError("the built-in server cannot be deleted", code="builtin_readonly")
+            raise InvalidStateError(
+                "the built-in server cannot be deleted", code="builtin_readonly"
+            )
         self.session.delete(triton)
         self.session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -76,7 +77,9 @@ class UserService:
         elif auth:
             basic = parse_basic(auth)
             if basic is not None:
-                candidate = self.session.scalar(select(MLServeUser).where(MLServeUser.name == basic[0]))
+                candidate = self.session.scalar(
+                    select(MLServeUser).where(MLServeUser.name == basic[0])
+                )
                 if candidate is not None and self.cache.verify(candidate.password_hash, basic[1]):
                     user = candidate
         else:
@@ -84,7 +87,9 @@ class UserService:
                 "admin credentials required (HTTP Basic or an apikey header)", code="unauthorized"
             )
         if user is None:
-            raise AuthenticationRequiredError("Invalid authentication credentials", code="unauthorized")
+            raise AuthenticationRequiredError(
+                "Invalid authentication credentials", code="unauthorized"
+            )
         return Principal(user.id, user.name, user.role)
 
     def require_admin(self, headers: Mapping[str, str]) -> Principal:
@@ -131,9 +136,12 @@ class UserService:
             create_at=user.created_at,
         )
 
-    def list(self) -> list[UserRead]:
+    def list(self) -> builtins.list[UserRead]:
         """Every user, by id."""
-        return [self._read(u) for u in self.session.scalars(select(MLServeUser).order_by(MLServeUser.id))]
+        return [
+            self._read(u)
+            for u in self.session.scalars(select(MLServeUser).order_by(MLServeUser.id))
+        ]
 
     def get(self, ident: str) -> UserRead:
         """One user by id or name.
@@ -176,7 +184,9 @@ class UserService:
         return user.id, key
 
     def _admins(self) -> int:
-        return int(self.session.scalar(select(func.count()).where(MLServeUser.role == "admin")) or 0)
+        return int(
+            self.session.scalar(select(func.count()).where(MLServeUser.role == "admin")) or 0
+        )
 
     def update(self, ident: str, body: UserUpdate) -> str | None:
         """Apply a partial update; returns the new API key when ``rotate_key`` was set.

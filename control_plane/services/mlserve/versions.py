@@ -6,6 +6,7 @@ moved into the model directory (where tritons see them) once complete and verifi
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -76,7 +77,7 @@ def parse_digest(text: str) -> Digest:
     return Digest(algorithm, value.lower())
 
 
-def parse_checks(check: str | None, names: list[str]) -> dict[str, Digest]:
+def parse_checks(check: str | None, names: builtins.list[str]) -> dict[str, Digest]:
     """Expected digests per file: one digest for a single file, or a JSON object by name.
 
     Raises:
@@ -94,7 +95,9 @@ def parse_checks(check: str | None, names: list[str]) -> dict[str, Digest]:
         for key, value in raw.items():
             rel = str(safe_relpath(str(key)))
             if rel not in names:
-                raise BadRequestError(f"check names {key!r}, which is not in the upload", code="invalid_check")
+                raise BadRequestError(
+                    f"check names {key!r}, which is not in the upload", code="invalid_check"
+                )
             out[rel] = parse_digest(str(value))
         return out
     if len(names) != 1:
@@ -124,7 +127,7 @@ class VersionService:
         rows = self.session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id))
         return {r.version: r for r in rows}
 
-    def list(self, model: RegisteredModel) -> list[VersionRead]:
+    def list(self, model: RegisteredModel) -> builtins.list[VersionRead]:
         """Ready versions (on disk) and uploads in progress, ascending."""
         rows = self._rows(model)
         out = []
@@ -141,7 +144,11 @@ class VersionService:
                     {"name": n.removesuffix(PART), "size": s, "complete": not n.endswith(PART)}
                     for n, s in list_files(self.staging_dir(model, version))
                 ]
-                out.append(VersionRead(version=version, state="uploading", files=files, create_at=row.created_at))
+                out.append(
+                    VersionRead(
+                        version=version, state="uploading", files=files, create_at=row.created_at
+                    )
+                )
         return sorted(out, key=lambda v: v.version)
 
     def _next_version(self, model: RegisteredModel) -> int:
@@ -151,7 +158,7 @@ class VersionService:
     def upload(
         self,
         model: RegisteredModel,
-        files: list[IncomingFile],
+        files: builtins.list[IncomingFile],
         *,
         version: int | None = None,
         offset: int | None = None,
@@ -168,17 +175,25 @@ class VersionService:
         if not files:
             raise BadRequestError("no Files[] parts in the upload", code="no_files")
         if version is not None and version < 1:
-            raise BadRequestError(f"Got version {version}; versions start at 1", code="invalid_version")
+            raise BadRequestError(
+                f"Got version {version}; versions start at 1", code="invalid_version"
+            )
         if offset is not None:
             return self._chunk(model, files, version, offset, check)
         return self._plain(model, files, version, check)
 
     def _plain(
-        self, model: RegisteredModel, files: list[IncomingFile], version: int | None, check: str | None
+        self,
+        model: RegisteredModel,
+        files: builtins.list[IncomingFile],
+        version: int | None,
+        check: str | None,
     ) -> VersionUploaded:
         version = version or self._next_version(model)
         if version in version_dirs(self.model_dir(model)) or version in self._rows(model):
-            raise AlreadyExistsError(f"version {version} of '{model.name}' already exists", code="version_exists")
+            raise AlreadyExistsError(
+                f"version {version} of '{model.name}' already exists", code="version_exists"
+            )
         names = [str(safe_relpath(f.filename)) for f in files]
         if len(set(names)) != len(names):
             raise BadRequestError("the upload names the same file twice", code="duplicate_file")
@@ -192,7 +207,8 @@ class VersionService:
             for name, digest in digests.items():
                 if not digest.matches(staging / name):
                     raise BadRequestError(
-                        f"{digest.algorithm} of {name} does not match check", code="checksum_mismatch"
+                        f"{digest.algorithm} of {name} does not match check",
+                        code="checksum_mismatch",
                     )
             (staging).rename(self._prepare_target(model, version))
         finally:
@@ -204,19 +220,23 @@ class VersionService:
     def _prepare_target(self, model: RegisteredModel, version: int) -> Path:
         target = self.model_dir(model) / str(version)
         if target.exists():
-            raise AlreadyExistsError(f"version {version} of '{model.name}' already exists", code="version_exists")
+            raise AlreadyExistsError(
+                f"version {version} of '{model.name}' already exists", code="version_exists"
+            )
         return target
 
     def _chunk(
         self,
         model: RegisteredModel,
-        files: list[IncomingFile],
+        files: builtins.list[IncomingFile],
         version: int | None,
         offset: int,
         check: str | None,
     ) -> VersionUploaded:
         if len(files) != 1:
-            raise BadRequestError("a chunked upload carries exactly one file part", code="one_file_per_chunk")
+            raise BadRequestError(
+                "a chunked upload carries exactly one file part", code="one_file_per_chunk"
+            )
         if offset < 0:
             raise BadRequestError(f"Got offset {offset}; it must be >= 0", code="invalid_offset")
         rows = self._rows(model)
@@ -224,8 +244,12 @@ class VersionService:
             uploading = [v for v, r in rows.items() if r.state == "uploading"]
             version = max(uploading) if uploading else self._next_version(model)
         row = rows.get(version)
-        if version in version_dirs(self.model_dir(model)) or (row is not None and row.state != "uploading"):
-            raise AlreadyExistsError(f"version {version} of '{model.name}' already exists", code="version_exists")
+        if version in version_dirs(self.model_dir(model)) or (
+            row is not None and row.state != "uploading"
+        ):
+            raise AlreadyExistsError(
+                f"version {version} of '{model.name}' already exists", code="version_exists"
+            )
         name = str(safe_relpath(files[0].filename))
         staging = self.staging_dir(model, version)
         part = staging / (name + PART)
@@ -281,17 +305,22 @@ class VersionService:
         row = rows.get(version)
         if version not in ready:
             if row is None:
-                raise NotFoundError(f"model '{model.name}' has no version {version}", code="version_not_found")
+                raise NotFoundError(
+                    f"model '{model.name}' has no version {version}", code="version_not_found"
+                )
             shutil.rmtree(self.staging_dir(model, version), ignore_errors=True)
             self.session.delete(row)
             self.session.commit()
             return False
         if len(ready) == 1:
             raise InvalidStateError(
-                f"version {version} is the only version of '{model.name}'; delete the model instead",
+                f"version {version} is the only version of '{model.name}'; "
+                "delete the model instead",
                 code="last_version",
             )
-        trash = self.staging_root.parent / f"trash-{model.id}-{version}-{datetime.now(UTC).timestamp()}"
+        trash = (
+            self.staging_root.parent / f"trash-{model.id}-{version}-{datetime.now(UTC).timestamp()}"
+        )
         trash.parent.mkdir(parents=True, exist_ok=True)
         (self.model_dir(model) / str(version)).rename(trash)
         shutil.rmtree(trash, ignore_errors=True)

@@ -14,17 +14,28 @@ async def test_triton_crud_and_validation(admin: httpx.AsyncClient):
     assert resp.status_code == 201, resp.text
     tid = resp.json()["id"]
     data = (await admin.get(f"/api/tritons/{tid}")).json()["data"]
-    assert data["state"] == "offline" and data["port"] == str(dead_port)
-    assert data["host"] == data["ip"] == "127.0.0.1" and data["name"] == f"127.0.0.1:{dead_port}"
+    assert data["state"] == "offline"
+    assert data["port"] == str(dead_port)
+    assert data["host"] == data["ip"] == "127.0.0.1"
+    assert data["name"] == f"127.0.0.1:{dead_port}"
     dup = await admin.post("/api/tritons", json={"host": "127.0.0.1", "port": dead_port})
     assert dup.status_code == 409
-    for body in ({"ip": "127.0.0.1", "port": 0}, {"ip": "127.0.0.1", "port": 70000}, {"port": 8000},
-                 {"ip": "127.0.0.1", "port": "abc"}, {"ip": "h", "port": 1, "bogus": 1}):
+    for body in (
+        {"ip": "127.0.0.1", "port": 0},
+        {"ip": "127.0.0.1", "port": 70000},
+        {"port": 8000},
+        {"ip": "127.0.0.1", "port": "abc"},
+        {"ip": "h", "port": 1, "bogus": 1},
+    ):
         assert (await admin.post("/api/tritons", json=body)).status_code == 400, body
-    assert (await admin.patch(f"/api/tritons/{tid}", json={"gpus": 2, "name": "gpu-box"})).json() == {"status": "ok"}
+    assert (
+        await admin.patch(f"/api/tritons/{tid}", json={"gpus": 2, "name": "gpu-box"})
+    ).json() == {"status": "ok"}
     assert (await admin.get("/api/tritons/gpu-box")).json()["data"]["gpus"] == 2
     listed = (await admin.get("/api/tritons")).json()["tritons"]
-    assert [t["id"] for t in listed] == [0, tid] and listed[0]["builtin"] and listed[0]["state"] == "ready"
+    assert [t["id"] for t in listed] == [0, tid]
+    assert listed[0]["builtin"]
+    assert listed[0]["state"] == "ready"
     assert (await admin.delete("/api/tritons/0")).status_code == 409
     assert (await admin.patch("/api/tritons/builtin", json={"port": 1})).status_code == 400
     assert (await admin.delete(f"/api/tritons/{tid}")).status_code == 200
@@ -33,27 +44,35 @@ async def test_triton_crud_and_validation(admin: httpx.AsyncClient):
 
 async def test_load_on_unreachable_triton_is_an_upstream_error(admin: httpx.AsyncClient):
     await create_model(admin, "lm")
-    tid = (await admin.post("/api/tritons", json={"ip": "127.0.0.1", "port": free_port()})).json()["id"]
+    tid = (await admin.post("/api/tritons", json={"ip": "127.0.0.1", "port": free_port()})).json()[
+        "id"
+    ]
     resp = await admin.post("/api/models/lm/load", json={"triton_id": tid})
     assert resp.status_code == 503, resp.text
     assert "unreachable" in resp.json()["error"]
     assert (await admin.get("/api/models/lm")).json()["data"]["tritons"] == []
     assert (await admin.post("/api/models/lm/load", json={"triton_id": 999})).status_code == 404
     assert (await admin.post("/api/models/lm/load", json={})).status_code == 400
-    assert (await admin.post("/api/models/lm/load", json={"triton_id": tid, "version": 9})).status_code == 400
+    assert (
+        await admin.post("/api/models/lm/load", json={"triton_id": tid, "version": 9})
+    ).status_code == 400
     # unloading something not loaded is fine on the built-in server
     assert (await admin.post("/api/models/lm/unload", json={"triton_id": 0})).status_code == 200
 
 
 async def test_builtin_load_deploys_a_serve_app_and_records_it(admin: httpx.AsyncClient, gateway):
     model_id = await create_model(admin, "bl")
-    resp = await admin.post(f"/api/models/{model_id}/load", json={"triton_id": "builtin", "version": 1})
+    resp = await admin.post(
+        f"/api/models/{model_id}/load", json={"triton_id": "builtin", "version": 1}
+    )
     assert resp.status_code == 200, resp.text
-    assert "p-v2-bl" in gateway.apps and gateway.apps["p-v2-bl"].route_prefix == "/v2/models/bl"
+    assert "p-v2-bl" in gateway.apps
+    assert gateway.apps["p-v2-bl"].route_prefix == "/v2/models/bl"
     tritons = (await admin.get("/api/tritons")).json()["tritons"]
     assert tritons[0]["models"] == ["bl"]
     model = (await admin.get("/api/models/bl")).json()["data"]
-    assert model["tritons"][0]["id"] == 0 and model["tritons"][0]["version"] == 1
+    assert model["tritons"][0]["id"] == 0
+    assert model["tritons"][0]["version"] == 1
     resp = await admin.post("/api/models/bl/unload", json={"triton_id": 0})
     assert resp.status_code == 200
     assert "p-v2-bl" not in gateway.apps
@@ -67,5 +86,6 @@ async def test_builtin_load_deploys_a_serve_app_and_records_it(admin: httpx.Asyn
 
 async def test_gateway_app_is_recorded_at_startup(admin: httpx.AsyncClient, gateway):
     spec = gateway.apps["p-gw-apps"]
-    assert spec.route_prefix == "/apps" and spec.builder == "deployments.gateway:build_gateway"
+    assert spec.route_prefix == "/apps"
+    assert spec.builder == "deployments.gateway:build_gateway"
     assert spec.args["database_url"].startswith(("sqlite", "postgresql"))

@@ -30,7 +30,8 @@ def _snapshot() -> Snapshot:
 
 def test_match_strips_route_path_and_keeps_v2_tail():
     found = match(_snapshot(), "/app1/add_sub/v2/models/add_sub/infer", "POST")
-    assert found.route is not None and found.route.model_name == "add_sub"
+    assert found.route is not None
+    assert found.route.model_name == "add_sub"
     assert found.upstream_path == "/v2/models/add_sub/infer"
     assert found.prefix == "/apps/app1/add_sub"
 
@@ -62,12 +63,14 @@ def test_app_level_v2_paths_select_route_by_model_name():
     assert found.route.model_name == "add_sub"
     assert found.upstream_path == "/v2/models/add_sub/versions/1/infer"
     server = match(_snapshot(), "/app1/v2/health/ready", "GET")
-    assert server.route is None and server.upstream_path == "/v2/health/ready"
+    assert server.route is None
+    assert server.upstream_path == "/v2/health/ready"
 
 
 def test_strip_path_false_forwards_the_route_path():
     found = match(_snapshot(), "/app1/v2/models/kept/infer", "POST")
-    assert found.route.model_name == "kept" and found.upstream_path == "/v2/models/kept/infer"
+    assert found.route.model_name == "kept"
+    assert found.upstream_path == "/v2/models/kept/infer"
 
 
 def test_method_not_allowed_is_405_and_unknown_app_404():
@@ -87,7 +90,8 @@ def test_credentials_precedence_and_missing():
     assert credentials({"authorization": basic}, {}).basic == ("bob", "pw")
     with pytest.raises(GatewayError) as err:
         credentials({}, {})
-    assert err.value.status == 401 and err.value.message == "No API key found in request"
+    assert err.value.status == 401
+    assert err.value.message == "No API key found in request"
     assert "WWW-Authenticate" in err.value.headers
     with pytest.raises(GatewayError) as err:
         credentials({"authorization": "Digest xyz"}, {})
@@ -100,13 +104,19 @@ def test_authorize_consumers_and_admins_only():
     authorize(app, Consumer(1, "root", "admin", ""))
     with pytest.raises(GatewayError) as err:
         authorize(app, Consumer(8, "stranger", "user", ""))
-    assert err.value.status == 403 and err.value.message == "You cannot consume this service"
+    assert err.value.status == 403
+    assert err.value.message == "You cannot consume this service"
 
 
 def test_upstream_headers_hide_credentials_and_hop_by_hop():
     headers = [
-        ("apikey", "k"), ("X-API-Key", "k"), ("Authorization", "Basic abc"), ("Connection", "keep-alive"),
-        ("Host", "x"), ("Inference-Header-Content-Length", "120"), ("Content-Type", "application/json"),
+        ("apikey", "k"),
+        ("X-API-Key", "k"),
+        ("Authorization", "Basic abc"),
+        ("Connection", "keep-alive"),
+        ("Host", "x"),
+        ("Inference-Header-Content-Length", "120"),
+        ("Content-Type", "application/json"),
     ]
     kept = dict(upstream_headers(headers, Credentials(basic=("a", "b"))))
     assert kept == {"Inference-Header-Content-Length": "120", "Content-Type": "application/json"}
