@@ -285,9 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     print(result)  # noqa: T201 - benchmark output
     if not args.no_write:
         cpus = os.cpu_count()
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         section = (
             "## Torc\n\n"
-            f"`python -m bench.torc_bench` on this machine ({cpus} CPUs; control plane in one uvicorn "
+            f"`python -m bench.torc_bench` on this machine ({cpus} CPUs, load average {load} at the end "
+            "of the run, shared with other work; control plane in one uvicorn "
             "process, runners are threads of the benchmark process with one HTTP connection each, "
             "server and runners share the CPUs). Initialize: a 10-layer DAG of 10,000 jobs whose "
             "jobs depend on 2-3 jobs of the previous layers (20,000 dependencies), created with 10 "

@@ -84,12 +84,15 @@ class Sql:
         return ", ".join(keys) or "NULL"
 
     def events(self, workflow_id: int, datas: Sequence[dict[str, Any]]) -> None:
-        """Insert events in one executemany."""
-        stamp = now_ms()
-        self.run(
-            "INSERT INTO torc_events (workflow_id, timestamp, data) VALUES (:w, :t, :d)",
-            [{"w": workflow_id, "t": stamp, "d": json.dumps(d)} for d in datas],
-        )
+        """Insert events with one multi-row INSERT (psycopg2's executemany is a loop)."""
+        if not datas:
+            return
+        params: dict[str, Any] = {"w": workflow_id, "t": now_ms()}
+        values = []
+        for i, data in enumerate(datas):
+            params[f"d{i}"] = json.dumps(data)
+            values.append(f"(:w, :t, :d{i})")
+        self.run(f"INSERT INTO torc_events (workflow_id, timestamp, data) VALUES {', '.join(values)}", params)
 
 
 def _event(job_id: int, name: str, old: str, new: str, **extra: Any) -> dict[str, Any]:
