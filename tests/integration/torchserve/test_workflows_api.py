@@ -123,6 +123,7 @@ GOOD_MANIFEST = {"createdOn": "01/01/2024 00:00:00", "archiverVersion": "0.2.15"
          "Details: Model not found at: nonexistent.mar]"),
     ],
 )
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # pure archive checks: one DB is enough
 async def test_register_workflow_archive_errors(client, gateway, stores, files, manifest, code, ts_type, message):
     _war_with(stores["workflows"] / "bad.war", manifest, files)
     ts_error(await client.post("/workflows", params={"url": "bad.war"}), code, ts_type, message)
