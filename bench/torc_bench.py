@@ -265,7 +265,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def write_docs(markdown: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
     """Replace (or add) the ``## Torc`` section of docs/benchmarks.md."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("\n## Torc")
+    start = text.find("\n## Torc\n")
     if start != -1:
         end = text.find("\n## ", start + 1)
         text = text[:start] + (text[end:] if end != -1 else "\n")
