@@ -243,11 +243,14 @@ class JobRunner:
             return 0
         self._enforce_runtime()
         done, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=timeout_s)
+        finished = []
         for ref in done:
             item = self.running.pop(ref)
             for key in item.node.used:
                 item.node.used[key] -= item.resources[key]
-            self._complete(item, self._outcome(ref, item))
+            finished.append((item, self._outcome(ref, item)))
+        if finished:
+            self._complete(finished)
         return len(done)
 
     def _enforce_runtime(self) -> None:
@@ -274,26 +277,38 @@ class JobRunner:
                 "stderr": f"{type(exc).__name__}: {exc}"[:4000],
             }
 
-    def _complete(self, item: Running, outcome: dict[str, Any]) -> None:
-        status = outcome["status"]
-        body = {
-            "job_id": item.job["id"],
-            "workflow_id": self.workflow_id,
-            "run_id": item.run_id,
-            "compute_node_id": item.node.compute_node_id,
-            "return_code": outcome["return_code"],
-            "exec_time_minutes": outcome["exec_time_minutes"],
-            "completion_time": outcome["completion_time"],
-            "status": status,
-            "stdout": outcome.get("stdout"),
-            "stderr": outcome.get("stderr"),
-        }
+    def _complete(self, finished: list[tuple[Running, dict[str, Any]]]) -> None:
+        """Record finished jobs with one ``batch_complete_jobs`` call."""
+        entries = []
+        for item, outcome in finished:
+            result = {
+                "job_id": item.job["id"],
+                "workflow_id": self.workflow_id,
+                "run_id": item.run_id,
+                "compute_node_id": item.node.compute_node_id,
+                "return_code": outcome["return_code"],
+                "exec_time_minutes": outcome["exec_time_minutes"],
+                "completion_time": outcome["completion_time"],
+                "status": outcome["status"],
+                "stdout": outcome.get("stdout"),
+                "stderr": outcome.get("stderr"),
+            }
+            entries.append(
+                {"job_id": item.job["id"], "status": outcome["status"], "run_id": item.run_id, "result": result}
+            )
         try:
-            self.api.request("POST", f"/jobs/{item.job['id']}/complete_job/{status}/{item.run_id}", json=body)
-            self.summary[status] = self.summary.get(status, 0) + 1
+            answer = self.api.request(
+                "POST", f"/workflows/{self.workflow_id}/batch_complete_jobs", json={"completions": entries}
+            )
         except TorcApiError as exc:
+            logger.warning("batch_complete_jobs refused: %s", exc.message)
+            return
+        status_of = {e["job_id"]: e["status"] for e in entries}
+        for job_id in answer["completed"]:
+            self.summary[status_of[job_id]] = self.summary.get(status_of[job_id], 0) + 1
+        for error in answer["errors"]:
             # A canceled workflow or a reset job refuses the completion: nothing to record.
-            logger.warning("complete_job %s refused: %s", item.job["id"], exc.message)
+            logger.warning("completion of job %s refused: %s", error["job_id"], error["message"])
 
     def cancel_all(self) -> None:
         """Kill every running task and record the jobs as terminated."""
