@@ -1,4 +1,6 @@
-"""TorchServe benchmark: the same 3-node workflow (pre -> TorchScript model -> post) and the same
+"""TorchServe benchmark: this platform against real TorchServe 0.12.
+
+The same 3-node workflow (pre -> TorchScript model -> post) and the same
 model alone, on this platform (separate deployments and fused execution) and on REAL TorchServe
 0.12, with equal worker counts (one worker per node, batch size 1).
 
@@ -25,7 +27,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -91,7 +92,9 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(url: str, concurrency: int, duration_s: int, workdir: Path) -> tuple[float, float, float, int]:
+def run_wrk(
+    url: str, concurrency: int, duration_s: int, workdir: Path
+) -> tuple[float, float, float, int]:
     """POST the payload with wrk; returns (requests/s, p50 ms, p99 ms, non-2xx + socket errors)."""
     script = workdir / "post.lua"
     script.write_text(
@@ -100,8 +103,18 @@ def run_wrk(url: str, concurrency: int, duration_s: int, workdir: Path) -> tuple
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
     threads = 1 if concurrency == 1 else 2
-    cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration_s}s", "--latency", "--timeout", "30s",
-           "-s", str(script), url]
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{duration_s}s",
+        "--latency",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -118,7 +131,9 @@ def run_wrk(url: str, concurrency: int, duration_s: int, workdir: Path) -> tuple
 
 def check(server: str, target: str, url: str, workdir: Path) -> None:
     """One request must succeed; then a short warm-up."""
-    resp = httpx.post(url, content=PAYLOAD, headers={"content-type": "application/json"}, timeout=60)
+    resp = httpx.post(
+        url, content=PAYLOAD, headers={"content-type": "application/json"}, timeout=60
+    )
     if resp.status_code != 200:
         raise RuntimeError(f"{server} {target}: {resp.status_code} {resp.text}")
     run_wrk(url, 8, 2, workdir)
@@ -127,8 +142,11 @@ def check(server: str, target: str, url: str, workdir: Path) -> None:
 def measure(
     targets: list[tuple[str, str, str]], duration_s: int, rounds: int, workdir: Path
 ) -> list[Result]:
-    """Interleave the servers: for each concurrency, ``rounds`` passes over every target, and
-    keep the median pass per target (the machine is shared, so load drifts over minutes)."""
+    """Interleave the servers and keep the median pass per target.
+
+    For each concurrency, ``rounds`` passes over every target; keep the median pass per target
+    (the machine is shared, so load drifts over minutes).
+    """
     results = []
     for concurrency in CONCURRENCY:
         samples: dict[tuple[str, str], list[tuple[float, float, float, int]]] = {}
@@ -141,9 +159,12 @@ def measure(
             runs.sort(key=lambda r: r[0])
             rps, p50, p99, errors = runs[len(runs) // 2]
             results.append(Result(server, target, concurrency, rps, p50, p99, errors))
-            print(f"  {server:<24} {target:<9} c={concurrency:<3} {rps:8.1f} req/s "
-                  f"p50 {p50:7.2f} ms p99 {p99:7.2f} ms errors {errors} "
-                  f"(passes: {', '.join(f'{r[0]:.0f}' for r in runs)})", flush=True)
+            print(
+                f"  {server:<24} {target:<9} c={concurrency:<3} {rps:8.1f} req/s "
+                f"p50 {p50:7.2f} ms p99 {p99:7.2f} ms errors {errors} "
+                f"(passes: {', '.join(f'{r[0]:.0f}' for r in runs)})",
+                flush=True,
+            )
     return results
 
 
@@ -152,12 +173,19 @@ def torchserve_targets(store: Path, root: Path) -> Iterator[list[tuple[str, str,
     """Real TorchServe 0.12: tiny model (1 worker) and the workflow (1 worker per node)."""
     with TorchServePeer(root / "torchserve", store) as peer:
         mgmt = peer.management_url
-        resp = httpx.post(f"{mgmt}/models", params={"url": "tiny.mar", "initial_workers": 1,
-                                                     "batch_size": 1}, timeout=300)
+        resp = httpx.post(
+            f"{mgmt}/models",
+            params={"url": "tiny.mar", "initial_workers": 1, "batch_size": 1},
+            timeout=300,
+        )
         resp.raise_for_status()
-        httpx.post(f"{mgmt}/workflows", params={"url": "pipeline.war"}, timeout=300).raise_for_status()
-        yield [("TorchServe 0.12", "model", f"{peer.inference_url}/predictions/tiny"),
-               ("TorchServe 0.12", "workflow", f"{peer.inference_url}/wfpredict/pipeline")]
+        httpx.post(
+            f"{mgmt}/workflows", params={"url": "pipeline.war"}, timeout=300
+        ).raise_for_status()
+        yield [
+            ("TorchServe 0.12", "model", f"{peer.inference_url}/predictions/tiny"),
+            ("TorchServe 0.12", "workflow", f"{peer.inference_url}/wfpredict/pipeline"),
+        ]
 
 
 def _ray_env() -> dict[str, str]:
@@ -185,8 +213,13 @@ def platform_targets(store: Path, root: Path) -> Iterator[list[tuple[str, str, s
         (data_dir / "store" / kind).mkdir(parents=True, exist_ok=True)
         for archive in store.iterdir():
             shutil.copy(archive, data_dir / "store" / kind / archive.name)
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False,
-             _temp_dir=str(Path(tempfile.mkdtemp(prefix="ray-tsb-"))))
+    ray.init(
+        address="local",
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=str(Path(tempfile.mkdtemp(prefix="ray-tsb-"))),
+    )
     try:
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -194,17 +227,23 @@ def platform_targets(store: Path, root: Path) -> Iterator[list[tuple[str, str, s
         args = {"data_dir": str(data_dir), "public_url": url}
         serve.run(build_control_plane(args), name="control-plane", route_prefix="/")
         _wait(url + "/healthz")
-        reqs = [("/models", {"url": "tiny.mar", "initial_workers": 1, "batch_size": 1}),
-                ("/workflows", {"url": "pipeline.war", "workflow_name": "fused", "execution": "fused"}),
-                ("/workflows", {"url": "pipeline.war", "workflow_name": "separate",
-                                "execution": "separate"})]
+        reqs = [
+            ("/models", {"url": "tiny.mar", "initial_workers": 1, "batch_size": 1}),
+            ("/workflows", {"url": "pipeline.war", "workflow_name": "fused", "execution": "fused"}),
+            (
+                "/workflows",
+                {"url": "pipeline.war", "workflow_name": "separate", "execution": "separate"},
+            ),
+        ]
         for path, params in reqs:
             resp = httpx.post(url + path, params=params, timeout=300)
             if resp.status_code != 200:
                 raise RuntimeError(f"register {params}: {resp.text}")
-        yield [("platform", "model", f"{url}/predictions/tiny"),
-               ("platform (separate)", "workflow", f"{url}/wfpredict/separate"),
-               ("platform (fused)", "workflow", f"{url}/wfpredict/fused")]
+        yield [
+            ("platform", "model", f"{url}/predictions/tiny"),
+            ("platform (separate)", "workflow", f"{url}/wfpredict/separate"),
+            ("platform (fused)", "workflow", f"{url}/wfpredict/fused"),
+        ]
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -223,7 +262,10 @@ def _wait(url: str, timeout_s: float = 120) -> None:
 
 
 def _find(results: list[Result], server: str, target: str, c: int) -> Result | None:
-    return next((r for r in results if r.server == server and r.target == target and r.concurrency == c), None)
+    return next(
+        (r for r in results if r.server == server and r.target == target and r.concurrency == c),
+        None,
+    )
 
 
 def render(results: list[Result], duration_s: int, rounds: int) -> str:
@@ -232,11 +274,13 @@ def render(results: list[Result], duration_s: int, rounds: int) -> str:
         "## TorchServe",
         "",
         f"`python -m bench.torchserve_bench` — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs "
-        f"({pyplatform.machine()}), load average {os.getloadavg()[0]:.1f} at the end (shared machine). "
+        f"({pyplatform.machine()}), load average {os.getloadavg()[0]:.1f} at the end "
+        "(shared machine). "
         f"wrk: {rounds} interleaved passes of {duration_s} s per point (both servers up, targets "
         "measured in rotation), median pass reported, after a warm-up; POST "
-        f"`{PAYLOAD}`. Model: a TorchScript `Linear(4, 2)` served by a `ts.torch_handler.base_handler."
-        "BaseHandler` subclass from a `.mar`; workflow: `pre` (function) -> `tiny` (that model) -> "
+        f"`{PAYLOAD}`. Model: a TorchScript `Linear(4, 2)` served by a "
+        "`ts.torch_handler.base_handler.BaseHandler` subclass from a `.mar`; workflow: "
+        "`pre` (function) -> `tiny` (that model) -> "
         "`post` (function) from a `.war`. One worker per node on both servers, batch size 1. "
         "TorchServe 0.12.0 runs `--ncs --disable-token-auth` (Java 17, netty threads 32); the "
         "platform runs Ray Serve with the HAProxy ingress and `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`.",
@@ -247,16 +291,20 @@ def render(results: list[Result], duration_s: int, rounds: int) -> str:
     for r in results:
         base = _find(results, "TorchServe 0.12", r.target, r.concurrency)
         ratio = f"{r.rps / base.rps:.2f}x" if base and base.rps and r.server != base.server else "—"
-        lines.append(f"| {r.target} | {r.server} | {r.concurrency} | {r.rps:.0f} | {r.p50_ms:.2f} | "
-                     f"{r.p99_ms:.2f} | {r.errors} | {ratio} |")
+        lines.append(
+            f"| {r.target} | {r.server} | {r.concurrency} | {r.rps:.0f} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {r.errors} | {ratio} |"
+        )
     lines += [
         "",
-        "Notes: req/s counts every completed request in the pass; wrk's percentiles cover completed "
-        "requests only. TorchServe's workflow intermittently loses a node job and waits the node's "
+        "Notes: req/s counts every completed request in the pass; wrk's percentiles cover "
+        "completed requests only. TorchServe's workflow intermittently loses a node job and "
+        "waits the node's "
         "`timeout-ms` (10 s here) before its retry succeeds (seen as 10 s requests in its access "
         "log and with a sequential client), which is what drags its c=1 and c=8 throughput down; "
-        "no platform pass showed such a stall (its p99 stayed below 0.35 s at every point). `fused` runs the whole chain in the driver replica in "
-        "one worker-thread hop; `separate` adds a DeploymentHandle hop to the model deployment.",
+        "no platform pass showed such a stall (its p99 stayed below 0.35 s at every point). "
+        "`fused` runs the whole chain in the driver replica in one worker-thread hop; "
+        "`separate` adds a DeploymentHandle hop to the model deployment.",
     ]
     return "\n".join(lines) + "\n"
 

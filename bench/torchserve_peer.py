@@ -8,6 +8,7 @@ the process group it started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -40,7 +41,9 @@ def torchserve_available() -> str | None:
 class TorchServePeer:
     """One real TorchServe process tree with its own ports, stores and temp dir."""
 
-    def __init__(self, workdir: Path, model_store: Path, workflow_store: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, model_store: Path, workflow_store: Path | None = None
+    ) -> None:
         self.workdir = workdir
         self.model_store = model_store
         self.workflow_store = workflow_store or model_store
@@ -83,14 +86,34 @@ class TorchServePeer:
         tmp = self.workdir / "tmp"
         tmp.mkdir(exist_ok=True)
         config = self._write_config()
-        self._env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(self.workdir / "logs"),
-                     "METRICS_LOCATION": str(self.workdir / "logs")}
-        cmd = [str(Path(sys.executable).parent / "torchserve"), "--start", "--foreground", "--ncs",
-               "--disable-token-auth", "--enable-model-api", "--model-store", str(self.model_store),
-               "--workflow-store", str(self.workflow_store), "--ts-config", str(config)]
+        self._env = {
+            **os.environ,
+            "TMPDIR": str(tmp),
+            "TEMP": str(tmp),
+            "LOG_LOCATION": str(self.workdir / "logs"),
+            "METRICS_LOCATION": str(self.workdir / "logs"),
+        }
+        cmd = [
+            str(Path(sys.executable).parent / "torchserve"),
+            "--start",
+            "--foreground",
+            "--ncs",
+            "--disable-token-auth",
+            "--enable-model-api",
+            "--model-store",
+            str(self.model_store),
+            "--workflow-store",
+            str(self.workflow_store),
+            "--ts-config",
+            str(config),
+        ]
         log = (self.workdir / "torchserve.out").open("wb")
         self.process = subprocess.Popen(
-            cmd, cwd=self.workdir, env=self._env, stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=self.workdir,
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
@@ -115,17 +138,13 @@ class TorchServePeer:
         """Stop the process group this object started (the JVM and its Python workers)."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=10)
         # workers run in the same session; make sure none survive the JVM
         deadline = time.monotonic() + 10
@@ -145,6 +164,9 @@ class TorchServePeer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -90,12 +90,16 @@ def _extract_zip(archive: Path, dest: Path, max_bytes: int) -> None:
             mode = (info.external_attr >> 16) & 0o170000
             if mode == 0o120000:
                 raise ArchiveError(
-                    f"Archive member {info.filename!r} is a symbolic link", 400, "BadRequestException"
+                    f"Archive member {info.filename!r} is a symbolic link",
+                    400,
+                    "BadRequestException",
                 )
             total += info.file_size
             if total > max_bytes:
                 raise ArchiveError(
-                    f"Archive {archive.name} expands beyond {max_bytes} bytes", 413, "BadRequestException"
+                    f"Archive {archive.name} expands beyond {max_bytes} bytes",
+                    413,
+                    "BadRequestException",
                 )
             target = dest.joinpath(*rel.parts)
             if info.is_dir():
@@ -113,12 +117,16 @@ def _extract_tar(archive: Path, dest: Path, max_bytes: int) -> None:
             rel = _check_member(member.name)
             if not (member.isfile() or member.isdir()):
                 raise ArchiveError(
-                    f"Archive member {member.name!r} is not a regular file", 400, "BadRequestException"
+                    f"Archive member {member.name!r} is not a regular file",
+                    400,
+                    "BadRequestException",
                 )
             total += member.size
             if total > max_bytes:
                 raise ArchiveError(
-                    f"Archive {archive.name} expands beyond {max_bytes} bytes", 413, "BadRequestException"
+                    f"Archive {archive.name} expands beyond {max_bytes} bytes",
+                    413,
+                    "BadRequestException",
                 )
             target = dest.joinpath(*rel.parts)
             if member.isdir():

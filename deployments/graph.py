@@ -1,5 +1,8 @@
-"""Workflow DAGs (Ray-free): validation with TorchServe's ``InvalidDAGException`` rules, and the
-async executor the workflow driver runs (concurrent branches, fan-in, retries, timeouts)."""
+"""Workflow DAGs (Ray-free): validation and the async executor.
+
+Validation follows TorchServe's ``InvalidDAGException`` rules; the
+async executor the workflow driver runs (concurrent branches, fan-in, retries, timeouts).
+"""
 
 from __future__ import annotations
 
@@ -119,9 +122,14 @@ async def call_with_retry(
     raise NodeExecutionError(node)
 
 
-def node_input(dag: Dag, node: str, start_row: dict[str, Any], outputs: dict[str, bytes]) -> dict[str, Any]:
-    """What a node receives: the request for the start node, ``{"body": ...}`` for one parent,
-    ``{parent: ...}`` for several (values are raw bytes, as TorchServe passes them)."""
+def node_input(
+    dag: Dag, node: str, start_row: dict[str, Any], outputs: dict[str, bytes]
+) -> dict[str, Any]:
+    """What a node receives.
+
+    The request for the start node, ``{"body": ...}`` for one parent,
+    ``{parent: ...}`` for several (values are raw bytes, as TorchServe passes them).
+    """
     parents = dag.parents[node]
     if not parents:
         return start_row
@@ -131,8 +139,9 @@ def node_input(dag: Dag, node: str, start_row: dict[str, Any], outputs: dict[str
 
 
 async def run_dag(dag: Dag, start_row: dict[str, Any], call: NodeCall) -> dict[str, bytes]:
-    """Execute the DAG: each node starts as soon as all its parents are done, so independent
-    branches run concurrently. Returns every node's output bytes.
+    """Execute the DAG; independent branches run concurrently.
+
+    Each node starts as soon as all its parents are done. Returns every node's output bytes.
 
     Raises:
         NodeExecutionError: from the first failing node (the other branches are cancelled).

@@ -1,7 +1,8 @@
 """Serve application for one registered TorchServe ``.mar`` model (every registered version).
 
-Route prefix ``/predictions/<name>``: the Serve proxy routes ``POST /predictions/<name>[/<version>]``
-straight to this replica. Handlers run through TorchServe's ``ts`` library
+Route prefix ``/predictions/<name>``: the Serve proxy routes
+``POST /predictions/<name>[/<version>]`` straight to this replica. Handlers run through
+TorchServe's ``ts`` library
 (``deployments.backends.torchserve_handler``); ``batch_size``/``max_batch_delay`` become a
 ``serve.batch`` queue per version, min/max workers become the deployment's autoscaling bounds.
 Workflows reuse a registered model through ``predict_row`` (DeploymentHandle composition).
@@ -14,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ray import serve
 from ray.serve import Application
@@ -64,7 +65,9 @@ def load_version(name: str, spec: dict[str, Any], max_bytes: int) -> TorchServeH
     )
 
 
-def make_predictor(handler: TorchServeHandler, batch_size: int, max_batch_delay_ms: int) -> Predictor:
+def make_predictor(
+    handler: TorchServeHandler, batch_size: int, max_batch_delay_ms: int
+) -> Predictor:
     """An async per-item predictor; with ``batch_size > 1`` items are batched by ``serve.batch``."""
     if batch_size <= 1:
 
@@ -80,7 +83,7 @@ def make_predictor(handler: TorchServeHandler, batch_size: int, max_batch_delay_
     ) -> list[HandlerOutput]:
         return await asyncio.to_thread(handler.predict, rows, headers)
 
-    return batched  # type: ignore[no-any-return]
+    return cast(Predictor, batched)
 
 
 class TSModelServer:
@@ -165,5 +168,6 @@ def build_ts_model(args: dict[str, Any]) -> Application:
         int(args.get("max_workers", 1)),
         int(args.get("max_ongoing_requests", 64)),
     )
-    deployment = serve.deployment(TSModelServer, name=DEPLOYMENT_NAME)
-    return deployment.options(**options).bind(args)
+    deployment = serve.deployment(name=DEPLOYMENT_NAME, **options)(TSModelServer)
+    app: Application = deployment.bind(args)
+    return app

@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 class WorkflowDriver:
     """Runs one workflow's DAG per request; branches whose parents are done run concurrently."""
 
-    def __init__(self, args: dict[str, Any], handles: dict[str, DeploymentHandle]) -> None:
+    def __init__(self, args: dict[str, Any], handles: dict[str, DeploymentHandle[Any]]) -> None:
         self.name: str = args["name"]
         max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
         war_dir = ensure_extracted(Path(args["archive"]), Path(args["war_dir"]), max_bytes)
@@ -128,17 +128,23 @@ class WorkflowDriver:
             return result
 
         return await call_with_retry(
-            node, attempt, int(config.get("retry_attempts", 1)), int(config.get("timeout_ms", 10000))
+            node,
+            attempt,
+            int(config.get("retry_attempts", 1)),
+            int(config.get("timeout_ms", 10000)),
         )
 
     async def run(self, row: dict[str, Any], headers: dict[str, str]) -> bytes:
         """Run the DAG on one request row; returns the wfpredict body."""
         if self.chain is not None:
             current = [self.chain[0]]
-            budget_s = sum(
-                int(c.get("timeout_ms", 10000)) * (max(0, int(c.get("retry_attempts", 1))) + 1)
-                for c in self.configs.values()
-            ) / 1000.0
+            budget_s = (
+                sum(
+                    int(c.get("timeout_ms", 10000)) * (max(0, int(c.get("retry_attempts", 1))) + 1)
+                    for c in self.configs.values()
+                )
+                / 1000.0
+            )
             try:
                 return await asyncio.wait_for(
                     asyncio.to_thread(self._run_chain, row, headers, current), budget_s
@@ -188,10 +194,11 @@ def build_workflow(args: dict[str, Any]) -> Application:
         options = deployment_options(
             int(spec.get("min_workers", 1)), int(spec.get("max_workers", 1)), max_ongoing
         )
-        node_deployment = serve.deployment(TSModelServer, name=f"{args['name']}__{node}")
-        handles[node] = node_deployment.options(**options).bind(model_args)
+        node_deployment = serve.deployment(name=f"{args['name']}__{node}", **options)(TSModelServer)
+        handles[node] = node_deployment.bind(model_args)
     driver_options = deployment_options(
         int(args.get("driver_min_workers", 1)), int(args.get("driver_max_workers", 1)), max_ongoing
     )
-    driver = serve.deployment(WorkflowDriver, name="WorkflowDriver")
-    return driver.options(**driver_options).bind(args, handles)
+    driver = serve.deployment(name="WorkflowDriver", **driver_options)(WorkflowDriver)
+    app: Application = driver.bind(args, handles)
+    return app

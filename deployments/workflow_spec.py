@@ -109,9 +109,7 @@ def parse_spec(text: str) -> WorkflowSpec:
             continue
         if not isinstance(value, dict) or not value.get("url"):
             raise _fail(f"Model {key} in the workflow spec needs a 'url'.")
-        overrides = {
-            CONFIG_KEYS[k]: _as_int(k, v) for k, v in value.items() if k in CONFIG_KEYS
-        }
+        overrides = {CONFIG_KEYS[k]: _as_int(k, v) for k, v in value.items() if k in CONFIG_KEYS}
         models[key] = ModelEntry(key, str(value["url"]), replace(current, **overrides))
 
     raw_dag: dict[str, list[str]] = {}

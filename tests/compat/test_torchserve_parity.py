@@ -26,8 +26,11 @@ from tests.integration.torchserve.builders import (
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
-MANIFEST = {"createdOn": "01/01/2024 00:00:00", "archiverVersion": "0.2.15",
-            "workflow": {"workflowName": "bad", "specFile": "spec.yaml", "handler": "h.py"}}
+MANIFEST = {
+    "createdOn": "01/01/2024 00:00:00",
+    "archiverVersion": "0.2.15",
+    "workflow": {"workflowName": "bad", "specFile": "spec.yaml", "handler": "h.py"},
+}
 
 
 def _war(path: Path, manifest: dict, files: dict[str, str]) -> None:
@@ -45,13 +48,31 @@ def archives_fixture(tmp_path_factory) -> Path:
     make_mar(store, "sleepy1", SLEEPY_MODEL, work=root / "s1")
     make_mar(store, "sleepy2", SLEEPY_MODEL, work=root / "s2")
     make_war(store, "diamond", DIAMOND_SPEC, DIAMOND_FUNCTIONS, work=root / "d")
-    handler = "def a(d, c):\n    return d\n\ndef b(d, c):\n    return d\n\ndef c(d, c2):\n    return d\n"
-    _war(store / "cycle.war", MANIFEST, {"spec.yaml": "models: {}\ndag:\n  a: [b]\n  b: [c]\n  c: [b]\n", "h.py": handler})
-    _war(store / "selfloop.war", MANIFEST, {"spec.yaml": "models: {}\ndag:\n  a: [a]\n", "h.py": handler})
-    _war(store / "twostarts.war", MANIFEST, {"spec.yaml": "models: {}\ndag:\n  a: [c]\n  b: [c]\n", "h.py": handler})
+    handler = (
+        "def a(d, c):\n    return d\n\ndef b(d, c):\n    return d\n\ndef c(d, c2):\n    return d\n"
+    )
+    _war(
+        store / "cycle.war",
+        MANIFEST,
+        {"spec.yaml": "models: {}\ndag:\n  a: [b]\n  b: [c]\n  c: [b]\n", "h.py": handler},
+    )
+    _war(
+        store / "selfloop.war",
+        MANIFEST,
+        {"spec.yaml": "models: {}\ndag:\n  a: [a]\n", "h.py": handler},
+    )
+    _war(
+        store / "twostarts.war",
+        MANIFEST,
+        {"spec.yaml": "models: {}\ndag:\n  a: [c]\n  b: [c]\n", "h.py": handler},
+    )
     _war(store / "badyaml.war", MANIFEST, {"spec.yaml": "models: [\n", "h.py": handler})
     no_version = {k: v for k, v in MANIFEST.items() if k != "archiverVersion"}
-    _war(store / "noversion.war", no_version, {"spec.yaml": "models: {}\ndag:\n  a: []\n", "h.py": handler})
+    _war(
+        store / "noversion.war",
+        no_version,
+        {"spec.yaml": "models: {}\ndag:\n  a: []\n", "h.py": handler},
+    )
     return store
 
 

@@ -25,7 +25,9 @@ def model_store(platform) -> Path:
     return Path(platform.data_dir) / "store" / "model-store"
 
 
-def wait_route(url: str, *, method: str = "POST", timeout_s: float = 30, **kwargs) -> httpx.Response:
+def wait_route(
+    url: str, *, method: str = "POST", timeout_s: float = 30, **kwargs
+) -> httpx.Response:
     """Call until the proxy routes to the new application (not the control plane's 503/404)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -44,21 +46,31 @@ def test_mar_models_serve_on_their_own_route(platform, tmp_path):
     make_mar(store, "ts_tiny", TORCHSCRIPT_HANDLER, serialized=weights, work=tmp_path / "t")
 
     url = platform.url
-    resp = httpx.post(f"{url}/models", params={"url": "ts_echo.mar", "initial_workers": 1}, timeout=180)
+    resp = httpx.post(
+        f"{url}/models", params={"url": "ts_echo.mar", "initial_workers": 1}, timeout=180
+    )
     assert resp.status_code == 200, resp.text
-    resp = httpx.post(f"{url}/models", params={"url": "ts_echo_v2.mar", "initial_workers": 1}, timeout=180)
+    resp = httpx.post(
+        f"{url}/models", params={"url": "ts_echo_v2.mar", "initial_workers": 1}, timeout=180
+    )
     assert resp.status_code == 200, resp.text
-    resp = httpx.post(f"{url}/models", params={"url": "ts_tiny.mar", "initial_workers": 1,
-                                               "batch_size": 4, "max_batch_delay": 20}, timeout=180)
+    resp = httpx.post(
+        f"{url}/models",
+        params={"url": "ts_tiny.mar", "initial_workers": 1, "batch_size": 4, "max_batch_delay": 20},
+        timeout=180,
+    )
     assert resp.status_code == 200, resp.text
 
     resp = wait_route(f"{url}/predictions/ts_echo", content=b"hello")
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"model": "ts_echo", "echo": "hello", "request_id": True}
-    resp = httpx.post(f"{url}/predictions/ts_echo", files={"data": ("x.txt", b"filed", "text/plain")})
+    resp = httpx.post(
+        f"{url}/predictions/ts_echo", files={"data": ("x.txt", b"filed", "text/plain")}
+    )
     assert resp.json()["echo"] == "filed"
     resp = httpx.post(f"{url}/predictions/ts_echo/2.0", content=b"21")
-    assert resp.status_code == 200 and resp.text == "42.0"
+    assert resp.status_code == 200
+    assert resp.text == "42.0"
     assert resp.headers["content-type"].startswith("text/plain")
     resp = httpx.post(f"{url}/predictions/ts_echo/9.9", content=b"21")
     assert resp.status_code == 404
@@ -78,7 +90,8 @@ def test_mar_models_serve_on_their_own_route(platform, tmp_path):
 
     # unknown names reach the control plane and get TorchServe's 404
     resp = httpx.post(f"{url}/predictions/never_registered", content=b"x")
-    assert resp.status_code == 404 and resp.json()["type"] == "ModelNotFoundException"
+    assert resp.status_code == 404
+    assert resp.json()["type"] == "ModelNotFoundException"
     (desc,) = httpx.get(f"{url}/models/ts_echo").json()
     assert len(desc["workers"]) == 1
 
@@ -89,4 +102,5 @@ def test_mar_models_serve_on_their_own_route(platform, tmp_path):
     while resp.status_code != 404 and time.monotonic() < deadline:
         time.sleep(0.5)
         resp = httpx.post(f"{url}/predictions/ts_tiny", json={"input": [1, 2, 3, 4]})
-    assert resp.status_code == 404 and json.loads(resp.text)["message"] == "Model not found: ts_tiny"
+    assert resp.status_code == 404
+    assert json.loads(resp.text)["message"] == "Model not found: ts_tiny"

@@ -1,9 +1,11 @@
-"""TorchServe workflows on real Ray Serve: concurrent branches, fan-in, both execution modes,
-errors after retries, shared models, and survival of a lost Serve state."""
+"""TorchServe workflows on real Ray Serve.
+
+Concurrent branches, fan-in, both execution modes,
+errors after retries, shared models, and survival of a lost Serve state.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -47,16 +49,22 @@ def overlap(a: dict, b: dict) -> float:
 @pytest.mark.parametrize("execution", ["fused", "separate"])
 def test_diamond_runs_branches_concurrently_and_fans_in(platform, stores, execution):
     name = f"diamond_{execution}"
-    resp = httpx.post(f"{platform.url}/workflows", timeout=180,
-                      params={"url": "diamond.war", "workflow_name": name, "execution": execution})
+    resp = httpx.post(
+        f"{platform.url}/workflows",
+        timeout=180,
+        params={"url": "diamond.war", "workflow_name": name, "execution": execution},
+    )
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"status": f"Workflow {name} has been registered and scaled successfully."}
+    assert resp.json() == {
+        "status": f"Workflow {name} has been registered and scaled successfully."
+    }
     resp = wait_route(f"{platform.url}/wfpredict/{name}", content=b"payload")
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "application/json"
     body = resp.json()
     assert body["parents"] == ["m1", "m2"]  # fan-in got both parents' outputs, keyed by node
-    assert body["m1"]["model"] == f"{name}__m1" and body["m2"]["model"] == f"{name}__m2"
+    assert body["m1"]["model"] == f"{name}__m1"
+    assert body["m2"]["model"] == f"{name}__m2"
     assert body["m1"]["x"] == body["m2"]["x"] == "payload"
     # each branch sleeps 0.4 s: concurrent branches overlap by most of that
     assert overlap(body["m1"], body["m2"]) > 0.25, body
@@ -68,7 +76,11 @@ def test_failing_node_answers_500_after_retries(platform, stores):
     assert resp.status_code == 200, resp.text
     resp = wait_route(f"{platform.url}/wfpredict/failing", content=b"x")
     assert resp.status_code == 500
-    assert resp.json() == {"code": 500, "type": "InternalServerException", "message": "Error executing fail"}
+    assert resp.json() == {
+        "code": 500,
+        "type": "InternalServerException",
+        "message": "Error executing fail",
+    }
     resp = httpx.post(f"{platform.url}/wfpredict/never_registered", content=b"x")
     assert resp.status_code == 404
     assert resp.json()["message"] == "Workflow not found: never_registered"
@@ -79,10 +91,15 @@ def test_shared_model_and_restart_survival(platform, stores):
     from ray import serve
 
     url = platform.url
-    resp = httpx.post(f"{url}/models", params={"url": "sleepy1.mar", "model_name": "m1",
-                                               "initial_workers": 1}, timeout=180)
+    resp = httpx.post(
+        f"{url}/models",
+        params={"url": "sleepy1.mar", "model_name": "m1", "initial_workers": 1},
+        timeout=180,
+    )
     assert resp.status_code == 200, resp.text
-    resp = httpx.post(f"{url}/workflows", params={"url": "diamond.war", "workflow_name": "kept"}, timeout=180)
+    resp = httpx.post(
+        f"{url}/workflows", params={"url": "diamond.war", "workflow_name": "kept"}, timeout=180
+    )
     assert resp.status_code == 200, resp.text
     body = wait_route(f"{url}/wfpredict/kept", content=b"one").json()
     assert body["m1"]["model"] == "m1"  # the registered model served the node (shared, not copied)
@@ -97,7 +114,8 @@ def test_shared_model_and_restart_survival(platform, stores):
     assert resp.status_code == 200, resp.text
     assert resp.json()["m1"]["x"] == "two"
     resp = wait_route(f"{url}/predictions/m1", json={"x": "direct"}, timeout_s=60)
-    assert resp.status_code == 200 and resp.json()["x"] == "direct"
+    assert resp.status_code == 200
+    assert resp.json()["x"] == "direct"
 
     assert httpx.delete(f"{url}/workflows/kept", timeout=60).status_code == 200
     assert httpx.delete(f"{url}/models/m1", timeout=60).status_code == 200

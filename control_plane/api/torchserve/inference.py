@@ -27,10 +27,15 @@ def ping() -> PrettyJSONResponse:
 
 @router.api_route("/predictions/{model_name}", methods=_ANY, operation_id="predict_fallback")
 @router.api_route(
-    "/predictions/{model_name}/{model_version}", methods=_ANY, operation_id="predict_version_fallback"
+    "/predictions/{model_name}/{model_version}",
+    methods=_ANY,
+    operation_id="predict_version_fallback",
 )
 def predict_fallback(
-    model_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep,
+    model_name: str,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
     model_version: str | None = None,
 ) -> PrettyJSONResponse:
     """No running application for this model: 404 unknown, 503 no worker."""

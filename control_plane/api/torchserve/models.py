@@ -32,11 +32,14 @@ async def register_model(
 
 @router.get("/models", operation_id="list_models")
 def list_models(
-    session: SessionDep, gateway: GatewayDep, settings: SettingsDep,
-    limit: str | None = None, next_page_token: str | None = None,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    limit: str | None = None,
+    next_page_token: str | None = None,
 ) -> PrettyJSONResponse:
     """List registered models (default versions) with TorchServe's pagination."""
-    body = TorchServeModelService(session, gateway, settings).list(limit, next_page_token)
+    body = TorchServeModelService(session, gateway, settings).list_page(limit, next_page_token)
     return PrettyJSONResponse(body)
 
 
@@ -45,12 +48,17 @@ def describe_model(
     model_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> PrettyJSONResponse:
     """Describe the default version of a model."""
-    return PrettyJSONResponse(TorchServeModelService(session, gateway, settings).describe(model_name))
+    return PrettyJSONResponse(
+        TorchServeModelService(session, gateway, settings).describe(model_name)
+    )
 
 
 @router.get("/models/{model_name}/{model_version}", operation_id="describe_model_version")
 def describe_model_version(
-    model_name: str, model_version: str, session: SessionDep, gateway: GatewayDep,
+    model_name: str,
+    model_version: str,
+    session: SessionDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
 ) -> PrettyJSONResponse:
     """Describe one version (or ``all``) of a model."""
@@ -59,8 +67,13 @@ def describe_model_version(
 
 
 def _scale(
-    service: TorchServeModelService, name: str, version: str | None, min_worker: int | None,
-    max_worker: int | None, synchronous: bool, timeout: int,
+    service: TorchServeModelService,
+    name: str,
+    version: str | None,
+    min_worker: int | None,
+    max_worker: int | None,
+    synchronous: bool,
+    timeout: int,
 ) -> PrettyJSONResponse:
     result = service.scale(name, version, min_worker, max_worker, synchronous, timeout)
     return status_response(result.message, result.status_code)
@@ -68,9 +81,14 @@ def _scale(
 
 @router.put("/models/{model_name}", operation_id="scale_model")
 def scale_model(
-    model_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep,
-    min_worker: int | None = Query(default=None), max_worker: int | None = Query(default=None),
-    synchronous: bool = False, timeout: int = -1,
+    model_name: str,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    min_worker: int | None = Query(default=None),
+    max_worker: int | None = Query(default=None),
+    synchronous: bool = False,
+    timeout: int = -1,
 ) -> PrettyJSONResponse:
     """Scale the default version's workers."""
     service = TorchServeModelService(session, gateway, settings)
@@ -79,9 +97,15 @@ def scale_model(
 
 @router.put("/models/{model_name}/{model_version}", operation_id="scale_model_version")
 def scale_model_version(
-    model_name: str, model_version: str, session: SessionDep, gateway: GatewayDep,
-    settings: SettingsDep, min_worker: int | None = Query(default=None),
-    max_worker: int | None = Query(default=None), synchronous: bool = False, timeout: int = -1,
+    model_name: str,
+    model_version: str,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    min_worker: int | None = Query(default=None),
+    max_worker: int | None = Query(default=None),
+    synchronous: bool = False,
+    timeout: int = -1,
 ) -> PrettyJSONResponse:
     """Scale one version's workers."""
     service = TorchServeModelService(session, gateway, settings)
@@ -90,11 +114,16 @@ def scale_model_version(
 
 @router.put("/models/{model_name}/{model_version}/set-default", operation_id="set_default_version")
 def set_default_version(
-    model_name: str, model_version: str, session: SessionDep, gateway: GatewayDep,
+    model_name: str,
+    model_version: str,
+    session: SessionDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
 ) -> PrettyJSONResponse:
     """Make a version the default."""
-    result = TorchServeModelService(session, gateway, settings).set_default(model_name, model_version)
+    result = TorchServeModelService(session, gateway, settings).set_default(
+        model_name, model_version
+    )
     return status_response(result.message, result.status_code)
 
 
@@ -109,9 +138,14 @@ def unregister_model(
 
 @router.delete("/models/{model_name}/{model_version}", operation_id="unregister_model_version")
 def unregister_model_version(
-    model_name: str, model_version: str, session: SessionDep, gateway: GatewayDep,
+    model_name: str,
+    model_version: str,
+    session: SessionDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
 ) -> PrettyJSONResponse:
     """Unregister one version of a model."""
-    result = TorchServeModelService(session, gateway, settings).unregister(model_name, model_version)
+    result = TorchServeModelService(session, gateway, settings).unregister(
+        model_name, model_version
+    )
     return status_response(result.message, result.status_code)

@@ -29,7 +29,7 @@ def status_response(message: str, status_code: int = 200) -> PrettyJSONResponse:
 
 
 async def params_from(request: Request) -> dict[str, Any]:
-    """Query parameters, overlaid by a JSON object body when one is sent (TorchServe accepts both)."""
+    """Query parameters, overlaid by a JSON object body (TorchServe accepts both)."""
     params: dict[str, Any] = dict(request.query_params)
     if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
         body = await request.body()

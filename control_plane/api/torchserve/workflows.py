@@ -33,11 +33,14 @@ async def register_workflow(
 
 @router.get("/workflows", operation_id="list_workflows")
 def list_workflows(
-    session: SessionDep, gateway: GatewayDep, settings: SettingsDep,
-    limit: str | None = None, next_page_token: str | None = None,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    limit: str | None = None,
+    next_page_token: str | None = None,
 ) -> PrettyJSONResponse:
     """List registered workflows with TorchServe's pagination."""
-    body = WorkflowService(session, gateway, settings).list(limit, next_page_token)
+    body = WorkflowService(session, gateway, settings).list_page(limit, next_page_token)
     return PrettyJSONResponse(body)
 
 
@@ -51,7 +54,10 @@ def describe_workflow(
 
 @router.put("/workflows/{workflow_name}", operation_id="scale_workflow")
 def scale_workflow(
-    workflow_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep,
+    workflow_name: str,
+    session: SessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
     min_worker: int | None = Query(default=None, ge=0),
     max_worker: int | None = Query(default=None, ge=0),
     node: str | None = None,

@@ -18,7 +18,9 @@ class TorchServeModel(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[str] = mapped_column(String(100), primary_key=True)
     url: Mapped[str] = mapped_column(String(2000), doc="The url exactly as registered.")
-    archive_path: Mapped[str] = mapped_column(String(2000), doc="The .mar (or directory) in the store.")
+    archive_path: Mapped[str] = mapped_column(
+        String(2000), doc="The .mar (or directory) in the store."
+    )
     model_dir: Mapped[str] = mapped_column(String(2000), doc="Where the archive is extracted.")
     downloaded: Mapped[bool] = mapped_column(Boolean, default=False, doc="Copied in from a URL.")
     handler: Mapped[str] = mapped_column(String(500))

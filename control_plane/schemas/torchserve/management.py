@@ -16,7 +16,9 @@ class RegisterModelParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
-    url: str | None = Field(default=None, description="A .mar in the model store or an allowed URL.")
+    url: str | None = Field(
+        default=None, description="A .mar in the model store or an allowed URL."
+    )
     model_name: str | None = Field(default=None, description="Overrides MANIFEST modelName.")
     handler: str | None = Field(default=None, description="Overrides MANIFEST handler.")
     runtime: str | None = Field(default=None, description="python, python3 or LSP.")
@@ -33,7 +35,9 @@ class RegisterWorkflowParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    url: str | None = Field(default=None, description="A .war in the workflow store or an allowed URL.")
+    url: str | None = Field(
+        default=None, description="A .war in the workflow store or an allowed URL."
+    )
     workflow_name: str | None = Field(default=None, description="Overrides MANIFEST workflowName.")
     execution: str | None = Field(
         default=None, description="Extension: auto | fused | separate model-node deployment."

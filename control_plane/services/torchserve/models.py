@@ -69,7 +69,9 @@ def not_found(name: str) -> DomainError:
 def version_not_found(name: str, version: str) -> DomainError:
     """TorchServe's unknown-version error."""
     return ts_error(
-        404, "ModelVersionNotFoundException", f"Model version: {version} does not exist for model: {name}"
+        404,
+        "ModelVersionNotFoundException",
+        f"Model version: {version} does not exist for model: {name}",
     )
 
 
@@ -115,7 +117,7 @@ class TorchServeModelService:
         """True when any version of ``name`` is registered."""
         return bool(self.versions(name))
 
-    def list(self, limit: str | None, token: str | None) -> dict[str, Any]:
+    def list_page(self, limit: str | None, token: str | None) -> dict[str, Any]:
         """``GET /models``: default versions, sorted by name, paginated."""
         rows = self.session.scalars(
             select(TorchServeModel).where(TorchServeModel.is_default.is_(True))
@@ -135,10 +137,7 @@ class TorchServeModelService:
         rows = self.versions(name)
         if not rows:
             raise not_found(name)
-        if version == "all":
-            selected = rows
-        else:
-            selected = [self.get_or_raise(name, version)]
+        selected = rows if version == "all" else [self.get_or_raise(name, version)]
         state = self.apps.state(model_app(name))
         replicas = running_replicas(state)
         return [self._describe_row(row, replicas if row.is_default else 0) for row in selected]
@@ -146,8 +145,15 @@ class TorchServeModelService:
     @staticmethod
     def _describe_row(row: TorchServeModel, replicas: int) -> dict[str, Any]:
         workers = [
-            {"id": f"{9000 + i}", "startTime": row.updated_at.isoformat(), "status": "READY",
-             "memoryUsage": 0, "pid": -1, "gpu": False, "gpuUsage": "N/A"}
+            {
+                "id": f"{9000 + i}",
+                "startTime": row.updated_at.isoformat(),
+                "status": "READY",
+                "memoryUsage": 0,
+                "pid": -1,
+                "gpu": False,
+                "gpuUsage": "N/A",
+            }
             for i in range(replicas)
         ]
         return {
@@ -201,23 +207,35 @@ class TorchServeModelService:
                 raise ts_error(400, "BadRequestException", f"Invalid model name: {name}")
             if any(r.version == version for r in self.versions(name)):
                 raise ts_error(
-                    409, "ConflictStatusException",
+                    409,
+                    "ConflictStatusException",
                     f"Model version {version} is already registered for model {name}",
                 )
             self.store.install_requirements(model_dir, manifest.requirements_file, name)
             config = _config_workers(model_dir, manifest.config_file)
             workers = req.initial_workers
             if workers is None:
-                workers = int(config.get("minWorkers", self.settings.torchserve.default_workers_per_model))
+                workers = int(
+                    config.get("minWorkers", self.settings.torchserve.default_workers_per_model)
+                )
             max_workers = max(workers, int(config.get("maxWorkers", workers)))
             row = TorchServeModel(
-                name=name, version=version, url=req.url, archive_path=str(resolved.path),
-                model_dir=str(model_dir), downloaded=resolved.downloaded,
-                handler=req.handler or manifest.handler, runtime=req.runtime or manifest.runtime,
-                batch_size=req.batch_size, max_batch_delay=req.max_batch_delay,
-                response_timeout=req.response_timeout, startup_timeout=req.startup_timeout,
-                min_workers=workers, max_workers=max_workers if workers else 0,
-                is_default=not self.versions(name), loaded_at_startup=req.loaded_at_startup,
+                name=name,
+                version=version,
+                url=req.url,
+                archive_path=str(resolved.path),
+                model_dir=str(model_dir),
+                downloaded=resolved.downloaded,
+                handler=req.handler or manifest.handler,
+                runtime=req.runtime or manifest.runtime,
+                batch_size=req.batch_size,
+                max_batch_delay=req.max_batch_delay,
+                response_timeout=req.response_timeout,
+                startup_timeout=req.startup_timeout,
+                min_workers=workers,
+                max_workers=max_workers if workers else 0,
+                is_default=not self.versions(name),
+                loaded_at_startup=req.loaded_at_startup,
                 manifest=manifest.raw or {},
             )
             self.session.add(row)
@@ -242,14 +260,20 @@ class TorchServeModelService:
         if not self._wait(name, req.startup_timeout):
             self._delete_version(row)
             raise ts_error(
-                500, "InternalServerException",
+                500,
+                "InternalServerException",
                 f"Failed to start workers for model {name} version: {version}",
             )
         return ApiResult(200, f"{prefix} registered with {workers} initial workers")
 
     def scale(
-        self, name: str, version: str | None, min_worker: int | None, max_worker: int | None,
-        synchronous: bool, timeout_s: int = -1,
+        self,
+        name: str,
+        version: str | None,
+        min_worker: int | None,
+        max_worker: int | None,
+        synchronous: bool,
+        timeout_s: int = -1,
     ) -> ApiResult:
         """``PUT /models/{m}[/{v}]``: set min/max workers (replicas).
 
@@ -270,7 +294,11 @@ class TorchServeModelService:
             return ApiResult(202, "Processing worker updates...")
         wait_s = timeout_s if timeout_s > 0 else self.settings.serving.load_timeout_s
         if high > 0 and not self._wait(name, wait_s):
-            raise ts_error(500, "InternalServerException", f"Failed to start workers for model {name} version: {row.version}")
+            raise ts_error(
+                500,
+                "InternalServerException",
+                f"Failed to start workers for model {name} version: {row.version}",
+            )
         suffix = f", version: {version}" if version else ""
         return ApiResult(200, f"Workers scaled to {low} for model: {name}{suffix}")
 
@@ -280,13 +308,18 @@ class TorchServeModelService:
         if not rows:
             raise not_found(name)
         if not any(r.version == version for r in rows):
-            raise ts_error(404, "ModelVersionNotFoundException",
-                           f"Model version {version} does not exist for model {name}")
+            raise ts_error(
+                404,
+                "ModelVersionNotFoundException",
+                f"Model version {version} does not exist for model {name}",
+            )
         for row in rows:
             row.is_default = row.version == version
         self.session.commit()
         self._apply(name)
-        return ApiResult(200, f'Default version successfully updated for model "{name}" to "{version}"')
+        return ApiResult(
+            200, f'Default version successfully updated for model "{name}" to "{version}"'
+        )
 
     def unregister(self, name: str, version: str | None = None) -> ApiResult:
         """``DELETE /models/{m}[/{v}]``.
@@ -298,20 +331,29 @@ class TorchServeModelService:
         rows = self.versions(name)
         row = self.get_or_raise(name, version)
         if version is not None and row.is_default and len(rows) > 1:
-            raise ts_error(403, "InvalidModelVersionException",
-                           f"Cannot remove default version {version} for model {name}")
+            raise ts_error(
+                403,
+                "InvalidModelVersionException",
+                f"Cannot remove default version {version} for model {name}",
+            )
         users = self._workflows_sharing(name)
         if users and (version is None or len(rows) == 1):
-            raise ts_error(409, "ConflictStatusException",
-                           f"Model {name} is used by workflow(s): {', '.join(users)}")
+            raise ts_error(
+                409,
+                "ConflictStatusException",
+                f"Model {name} is used by workflow(s): {', '.join(users)}",
+            )
         targets = rows if version is None else [row]
         for target in targets:
             self._delete_version(target)
         return ApiResult(200, f'Model "{name}" unregistered')
 
     def workflow_node_models(self) -> dict[str, str]:
-        """Model nodes of registered workflows (``<wf>__<node>`` -> url), listed as TorchServe
-        lists them; function nodes and shared registered models are not listed again."""
+        """Model nodes of registered workflows, ``<wf>__<node>`` -> url.
+
+        Listed as TorchServe lists them; function nodes and shared registered models are not
+        listed again.
+        """
         nodes: dict[str, str] = {}
         for wf in self.session.scalars(select(TorchServeWorkflow)):
             args = wf.app_args or {}
@@ -327,7 +369,9 @@ class TorchServeModelService:
 
     def _apply(self, name: str) -> None:
         spec = model_app_spec(
-            name, self.versions(name), self.settings.serving.max_ongoing_requests,
+            name,
+            self.versions(name),
+            self.settings.serving.max_ongoing_requests,
             self.settings.torchserve.max_extract_bytes,
         )
         if spec is None:

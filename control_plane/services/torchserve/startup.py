@@ -38,8 +38,13 @@ def register_startup_archives(
                 continue
             try:
                 service.register(
-                    RegisterModel(url=url, model_name=name, initial_workers=1,
-                                  synchronous=False, loaded_at_startup=True)
+                    RegisterModel(
+                        url=url,
+                        model_name=name,
+                        initial_workers=1,
+                        synchronous=False,
+                        loaded_at_startup=True,
+                    )
                 )
                 done.append(name or url)
             except DomainError as exc:

@@ -75,14 +75,18 @@ class TorchServeStore:
     def _download(self, url: str, store: Path, *, workflow: bool) -> ResolvedArchive:
         parsed = urllib.parse.urlparse(url)
         basename = Path(urllib.parse.unquote(parsed.path)).name
-        failed = ts_error(400, "DownloadArchiveException", f"Failed to download archive from: {url}")
+        failed = ts_error(
+            400, "DownloadArchiveException", f"Failed to download archive from: {url}"
+        )
         if not basename or basename in (".", ".."):
             raise failed
         target = store / basename
         if target.exists():
             if workflow:
                 raise ts_error(500, "FileAlreadyExistsException", basename)
-            raise ts_error(500, "FileAlreadyExistsException", f"Model file already exists {basename}")
+            raise ts_error(
+                500, "FileAlreadyExistsException", f"Model file already exists {basename}"
+            )
         partial = store / f".{basename}.{uuid.uuid4().hex}.part"
         limit = self.config.max_download_bytes
         try:
@@ -154,8 +158,17 @@ class TorchServeStore:
         if not req.is_file():
             return
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--target", str(model_dir / ".deps"),
-             "-r", str(req)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--target",
+                str(model_dir / ".deps"),
+                "-r",
+                str(req),
+            ],
             capture_output=True,
             text=True,
             timeout=600,

@@ -81,7 +81,7 @@ class WorkflowService:
             }
         ]
 
-    def list(self, limit: str | None, token: str | None) -> dict[str, Any]:
+    def list_page(self, limit: str | None, token: str | None) -> dict[str, Any]:
         """``GET /workflows``: sorted by name, TorchServe pagination."""
         rows = self.session.scalars(select(TorchServeWorkflow).order_by(TorchServeWorkflow.name))
         items = [{"workflowName": r.name, "workflowUrl": r.url} for r in rows]
@@ -93,8 +93,13 @@ class WorkflowService:
         return body
 
     def register(
-        self, url: str | None, workflow_name: str | None = None, *, execution: str | None = None,
-        synchronous: bool = True, loaded_at_startup: bool = False,
+        self,
+        url: str | None,
+        workflow_name: str | None = None,
+        *,
+        execution: str | None = None,
+        synchronous: bool = True,
+        loaded_at_startup: bool = False,
     ) -> ApiResult:
         """``POST /workflows``: TorchServe's processing order, then deploy and wait.
 
@@ -121,17 +126,27 @@ class WorkflowService:
                 raise from_archive(exc) from exc
             name = manifest.workflow_name
             if self.exists(name):
-                raise ts_error(409, "ConflictStatusException", f"Workflow {name} is already registered.")
+                raise ts_error(
+                    409, "ConflictStatusException", f"Workflow {name} is already registered."
+                )
             args = self._app_args(name, resolved, war_dir, manifest.handler, spec, mode, cleanup)
             row = TorchServeWorkflow(
-                name=name, url=url, archive_path=str(resolved.path), war_dir=str(war_dir),
-                downloaded=resolved.downloaded, handler=manifest.handler,
+                name=name,
+                url=url,
+                archive_path=str(resolved.path),
+                war_dir=str(war_dir),
+                downloaded=resolved.downloaded,
+                handler=manifest.handler,
                 spec={
                     "globals": spec.globals.to_dict(),
                     "dag": spec.raw_dag,
-                    "models": {k: {"url": m.url, **m.config.to_dict()} for k, m in spec.models.items()},
+                    "models": {
+                        k: {"url": m.url, **m.config.to_dict()} for k, m in spec.models.items()
+                    },
                 },
-                execution=mode, app_args=args, loaded_at_startup=loaded_at_startup,
+                execution=mode,
+                app_args=args,
+                loaded_at_startup=loaded_at_startup,
             )
             self.session.add(row)
             self.session.commit()
@@ -140,22 +155,34 @@ class WorkflowService:
             for path in cleanup:
                 self.store.discard(path)
             raise
-        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args), owner=WORKFLOW_OWNER)
+        self.apps.put(
+            AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args),
+            owner=WORKFLOW_OWNER,
+        )
         if synchronous:
-            state = wait_running(self.gateway, workflow_app(name), self.settings.serving.load_timeout_s)
+            state = wait_running(
+                self.gateway, workflow_app(name), self.settings.serving.load_timeout_s
+            )
             if state is None or not state.running:
                 detail = (state.message if state else "") or "workers did not start"
                 self._remove(row)
                 raise ts_error(
-                    500, "WorkflowException",
+                    500,
+                    "WorkflowException",
                     f"Workflow {name} has failed to register. Failures: "
                     f"[Failed to start workers for workflow {name}: {detail[:500]}]",
                 )
         return ApiResult(200, f"Workflow {name} has been registered and scaled successfully.")
 
     def _app_args(
-        self, name: str, resolved: ResolvedArchive, war_dir: Path, handler: str,
-        spec: WorkflowSpec, mode: str, cleanup: list[Path],
+        self,
+        name: str,
+        resolved: ResolvedArchive,
+        war_dir: Path,
+        handler: str,
+        spec: WorkflowSpec,
+        mode: str,
+        cleanup: list[Path],
     ) -> dict[str, Any]:
         failures: list[str] = []
         inline: dict[str, Any] = {}
@@ -177,25 +204,44 @@ class WorkflowService:
                     continue
                 version = self._node_model(name, node, entry, cleanup)
             except DomainError as exc:
-                failures.append(f"Workflow Node {name}__{node} failed to register. Details: {exc.message}")
+                failures.append(
+                    f"Workflow Node {name}__{node} failed to register. Details: {exc.message}"
+                )
                 continue
             own_scaling = entry.config.max_workers > 1 or entry.config.min_workers > 1
             if mode == "separate" or (mode == "auto" and own_scaling):
-                deployments[node] = {**version, "min_workers": entry.config.min_workers,
-                                     "max_workers": entry.config.max_workers}
+                deployments[node] = {
+                    **version,
+                    "min_workers": entry.config.min_workers,
+                    "max_workers": entry.config.max_workers,
+                }
             else:
                 inline[node] = version
         if failures:
-            raise ts_error(500, "WorkflowException",
-                           f"Workflow {name} has failed to register. Failures: [{', '.join(failures)}]")
-        node_configs = {n: (spec.models[n].config.to_dict() if n in spec.models else
-                            {**spec.globals.to_dict(), "batch_size": 1, "max_batch_delay": 0})
-                        for n in spec.dag.nodes}
+            raise ts_error(
+                500,
+                "WorkflowException",
+                f"Workflow {name} has failed to register. Failures: [{', '.join(failures)}]",
+            )
+        node_configs = {
+            n: (
+                spec.models[n].config.to_dict()
+                if n in spec.models
+                else {**spec.globals.to_dict(), "batch_size": 1, "max_batch_delay": 0}
+            )
+            for n in spec.dag.nodes
+        }
         return {
-            "name": name, "archive": str(resolved.path), "war_dir": str(war_dir), "handler": handler,
+            "name": name,
+            "archive": str(resolved.path),
+            "war_dir": str(war_dir),
+            "handler": handler,
             "dag": {n: spec.dag.children[n] for n in spec.dag.nodes},
-            "node_configs": node_configs, "function_nodes": spec.function_nodes(),
-            "inline": inline, "deployments": deployments, "shared": shared,
+            "node_configs": node_configs,
+            "function_nodes": spec.function_nodes(),
+            "inline": inline,
+            "deployments": deployments,
+            "shared": shared,
             "driver_min_workers": spec.globals.min_workers if not deployments else 1,
             "driver_max_workers": max(spec.globals.max_workers, 1) if not deployments else 1,
             "max_ongoing_requests": self.settings.serving.max_ongoing_requests,
@@ -204,13 +250,17 @@ class WorkflowService:
 
     def _shared_model(self, node: str, entry: ModelEntry) -> str | None:
         """A registered model (with workers) the node names by model name or by url."""
-        rows = self.session.scalars(select(TorchServeModel).where(TorchServeModel.is_default.is_(True)))
+        rows = self.session.scalars(
+            select(TorchServeModel).where(TorchServeModel.is_default.is_(True))
+        )
         for row in rows:
             if row.max_workers > 0 and (row.name == node or row.url == entry.url):
                 return row.name
         return None
 
-    def _node_model(self, wf: str, node: str, entry: ModelEntry, cleanup: list[Path]) -> dict[str, Any]:
+    def _node_model(
+        self, wf: str, node: str, entry: ModelEntry, cleanup: list[Path]
+    ) -> dict[str, Any]:
         resolved = self.store.resolve(entry.url, workflow=False)
         if resolved.downloaded:
             cleanup.append(resolved.path)
@@ -222,13 +272,19 @@ class WorkflowService:
             raise from_archive(exc) from exc
         self.store.install_requirements(model_dir, manifest.requirements_file, f"{wf}__{node}")
         return {
-            "archive": str(resolved.path), "model_dir": str(model_dir), "handler": manifest.handler,
-            "batch_size": entry.config.batch_size, "max_batch_delay": entry.config.max_batch_delay,
-            "response_timeout": max(1, entry.config.timeout_ms // 1000), "url": entry.url,
+            "archive": str(resolved.path),
+            "model_dir": str(model_dir),
+            "handler": manifest.handler,
+            "batch_size": entry.config.batch_size,
+            "max_batch_delay": entry.config.max_batch_delay,
+            "response_timeout": max(1, entry.config.timeout_ms // 1000),
+            "url": entry.url,
             "downloaded": resolved.downloaded,
         }
 
-    def scale(self, name: str, min_worker: int | None, max_worker: int | None, node: str | None) -> ApiResult:
+    def scale(
+        self, name: str, min_worker: int | None, max_worker: int | None, node: str | None
+    ) -> ApiResult:
         """``PUT /workflows/{name}`` (extension): scale the driver, or one model-node deployment.
 
         Raises:
@@ -253,7 +309,10 @@ class WorkflowService:
             args["deployments"], args["inline"] = deployments, inline
         row.app_args = args
         self.session.commit()
-        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args), owner=WORKFLOW_OWNER)
+        self.apps.put(
+            AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args),
+            owner=WORKFLOW_OWNER,
+        )
         target = f"workflow: {name}" if node is None else f"model: {name}__{node}"
         return ApiResult(202, f"Processing worker updates for {target} ({low}-{high} workers)")
 
@@ -269,7 +328,9 @@ class WorkflowService:
         self.session.commit()
         self.apps.remove(workflow_app(row.name))
         self.store.discard(row.war_dir)
-        for node in list(args.get("inline", {}).values()) + list(args.get("deployments", {}).values()):
+        for node in list(args.get("inline", {}).values()) + list(
+            args.get("deployments", {}).values()
+        ):
             self.store.discard(node.get("model_dir"))
             if node.get("downloaded"):
                 self.store.discard(node.get("archive"))

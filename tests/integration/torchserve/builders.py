@@ -1,5 +1,8 @@
-"""Archive builders for TorchServe tests: the REAL torch-model-archiver / torch-workflow-archiver
-CLIs on handlers written here (torch-free, plus a tiny TorchScript model made on the spot)."""
+"""Archive builders for TorchServe tests.
+
+The REAL torch-model-archiver / torch-workflow-archiver
+CLIs on handlers written here (torch-free, plus a tiny TorchScript model made on the spot).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 
-ECHO_HANDLER = '''
+ECHO_HANDLER = """
 import json
 
 def handle(data, context):
@@ -24,9 +27,9 @@ def handle(data, context):
         out.append({"model": context.model_name, "echo": value,
                     "request_id": context.get_request_id(0) is not None})
     return out
-'''
+"""
 
-CLASS_HANDLER = '''
+CLASS_HANDLER = """
 class Doubler:
     def initialize(self, context):
         self.factor = 2
@@ -41,7 +44,7 @@ class Doubler:
             out.append(str(value * self.factor))
         context.set_response_content_type(0, "text/plain")
         return out
-'''
+"""
 
 TORCHSCRIPT_HANDLER = '''
 import json
@@ -68,12 +71,12 @@ class TinyLinear(BaseHandler):
         return [{"output": row} for row in data.tolist()]
 '''
 
-FAILING_HANDLER = '''
+FAILING_HANDLER = """
 def handle(data, context):
     if data is None:
         return None
     raise RuntimeError("boom")
-'''
+"""
 
 
 def write(path: Path, text: str) -> Path:
@@ -88,15 +91,31 @@ def run(cmd: list[str]) -> None:
 
 
 def make_mar(
-    store: Path, name: str, handler_source: str, *, version: str = "1.0",
-    serialized: Path | None = None, extra_files: list[Path] | None = None,
-    requirements: str | None = None, work: Path | None = None,
+    store: Path,
+    name: str,
+    handler_source: str,
+    *,
+    version: str = "1.0",
+    serialized: Path | None = None,
+    extra_files: list[Path] | None = None,
+    requirements: str | None = None,
+    work: Path | None = None,
 ) -> Path:
     """Build ``<store>/<name>.mar`` with torch-model-archiver."""
     work = work or store.parent / f"src-{name}-{version}"
     handler = write(work / "handler.py", handler_source)
-    cmd = [str(BIN / "torch-model-archiver"), "--model-name", name, "--version", version,
-           "--handler", str(handler), "--export-path", str(store), "-f"]
+    cmd = [
+        str(BIN / "torch-model-archiver"),
+        "--model-name",
+        name,
+        "--version",
+        version,
+        "--handler",
+        str(handler),
+        "--export-path",
+        str(store),
+        "-f",
+    ]
     if serialized is not None:
         cmd += ["--serialized-file", str(serialized)]
     if extra_files:
@@ -108,14 +127,28 @@ def make_mar(
     return store / f"{name}.mar"
 
 
-def make_war(store: Path, name: str, spec_yaml: str, handler_source: str, work: Path | None = None) -> Path:
+def make_war(
+    store: Path, name: str, spec_yaml: str, handler_source: str, work: Path | None = None
+) -> Path:
     """Build ``<store>/<name>.war`` with torch-workflow-archiver."""
     work = work or store.parent / f"src-wf-{name}"
     spec = write(work / "spec.yaml", spec_yaml)
     handler = write(work / "workflow_handler.py", handler_source)
     store.mkdir(parents=True, exist_ok=True)
-    run([str(BIN / "torch-workflow-archiver"), "--workflow-name", name, "--spec-file", str(spec),
-         "--handler", str(handler), "--export-path", str(store), "-f"])
+    run(
+        [
+            str(BIN / "torch-workflow-archiver"),
+            "--workflow-name",
+            name,
+            "--spec-file",
+            str(spec),
+            "--handler",
+            str(handler),
+            "--export-path",
+            str(store),
+            "-f",
+        ]
+    )
     return store / f"{name}.war"
 
 
@@ -133,7 +166,7 @@ def make_torchscript(path: Path, in_features: int = 4, out_features: int = 2) ->
 
 
 # Workflow handler with pre/post functions and timing-recording branch functions.
-DIAMOND_FUNCTIONS = '''
+DIAMOND_FUNCTIONS = """
 import json
 import time
 
@@ -192,9 +225,9 @@ def fail(data, context):
     if data is None:
         return None
     raise RuntimeError("fail node always fails")
-'''
+"""
 
-PIPELINE_FUNCTIONS = '''
+PIPELINE_FUNCTIONS = """
 import json
 
 
@@ -218,7 +251,7 @@ def post(data, context):
         value = json.loads(row["body"])
         out.append({"result": value["output"], "total": sum(value["output"])})
     return out
-'''
+"""
 
 PIPELINE_SPEC = """
 models:
@@ -236,7 +269,7 @@ dag:
 """
 
 # A model (.mar) that sleeps and records when it ran, to measure branch overlap.
-SLEEPY_MODEL = '''
+SLEEPY_MODEL = """
 import json
 import time
 
@@ -251,9 +284,10 @@ def handle(data, context):
         value = row.get("body")
         if isinstance(value, (bytes, bytearray)):
             value = json.loads(value)
-        out.append({"model": context.model_name, "x": value["x"], "start": start, "end": time.time()})
+        out.append({"model": context.model_name, "x": value["x"],
+                    "start": start, "end": time.time()})
     return out
-'''
+"""
 
 DIAMOND_SPEC = """
 models:

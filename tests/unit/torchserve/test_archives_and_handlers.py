@@ -47,20 +47,33 @@ def test_safe_extract_enforces_size_limit(tmp_path):
     with pytest.raises(ArchiveError) as err:
         safe_extract(big, tmp_path / "out", 10_000)
     assert err.value.status == 413
-    assert safe_extract(big, tmp_path / "ok", 200_000).joinpath("weights.bin").stat().st_size == 100_000
+    assert (
+        safe_extract(big, tmp_path / "ok", 200_000).joinpath("weights.bin").stat().st_size
+        == 100_000
+    )
 
 
 def test_real_archivers_produce_readable_manifests(tmp_path):
     mar = make_mar(tmp_path / "store", "echo", ECHO_HANDLER, version="2.0")
     out = safe_extract(mar, tmp_path / "mar", 10**7)
     manifest = read_mar_manifest(out)
-    assert (manifest.model_name, manifest.model_version, manifest.handler) == ("echo", "2.0", "handler.py")
+    assert (manifest.model_name, manifest.model_version, manifest.handler) == (
+        "echo",
+        "2.0",
+        "handler.py",
+    )
     assert read_mar_manifest(out, "renamed").model_name == "renamed"
 
-    war = make_war(tmp_path / "wf", "flow", "models: {}\ndag:\n  a: []\n", "def a(d, c):\n    return d\n")
+    war = make_war(
+        tmp_path / "wf", "flow", "models: {}\ndag:\n  a: []\n", "def a(d, c):\n    return d\n"
+    )
     wdir = safe_extract(war, tmp_path / "war", 10**7)
     wm = read_war_manifest(wdir)
-    assert (wm.workflow_name, wm.spec_file, wm.handler) == ("flow", "spec.yaml", "workflow_handler.py")
+    assert (wm.workflow_name, wm.spec_file, wm.handler) == (
+        "flow",
+        "spec.yaml",
+        "workflow_handler.py",
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,7 +82,10 @@ def test_real_archivers_produce_readable_manifests(tmp_path):
         ({}, "Missing Workflow entry in manifest file."),
         ({"workflow": {}}, "Workflow name is not defined."),
         ({"workflow": {"workflowName": "w"}}, "Workflow archive version is not defined."),
-        ({"workflow": {"workflowName": "w"}, "archiverVersion": "1"}, "Workflow archive createdOn is not defined."),
+        (
+            {"workflow": {"workflowName": "w"}, "archiverVersion": "1"},
+            "Workflow archive createdOn is not defined.",
+        ),
     ],
 )
 def test_war_manifest_validation_messages(tmp_path, manifest, message):
@@ -77,7 +93,11 @@ def test_war_manifest_validation_messages(tmp_path, manifest, message):
     (tmp_path / "WAR-INF" / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(ArchiveError) as err:
         read_war_manifest(tmp_path)
-    assert (err.value.message, err.value.status, err.value.ts_type) == (message, 500, "InvalidWorkflowException")
+    assert (err.value.message, err.value.status, err.value.ts_type) == (
+        message,
+        500,
+        "InvalidWorkflowException",
+    )
 
 
 def test_decode_and_encode_follow_torchserve_backend():
@@ -111,7 +131,8 @@ def test_function_handler_runs_through_ts_context(tmp_path):
 def test_class_handler_sets_content_type(tmp_path):
     handler = _load(tmp_path, CLASS_HANDLER, "dbl")
     (out,) = handler.predict([{"body": bytearray(b"21")}])
-    assert out.body == b"42.0" and out.content_type == "text/plain"
+    assert out.body == b"42.0"
+    assert out.content_type == "text/plain"
 
 
 def test_handler_errors_map_to_torchserve_codes(tmp_path):
@@ -120,7 +141,9 @@ def test_handler_errors_map_to_torchserve_codes(tmp_path):
         handler.predict([{"body": bytearray(b"1")}])
     assert (err.value.code, err.value.message) == (503, "Prediction failed")
 
-    mismatched = _load(tmp_path, "def handle(d, c):\n    return None if d is None else []\n", "short")
+    mismatched = _load(
+        tmp_path, "def handle(d, c):\n    return None if d is None else []\n", "short"
+    )
     with pytest.raises(HandlerError, match="number of batch response mismatched"):
         mismatched.predict([{"body": bytearray(b"1")}])
 

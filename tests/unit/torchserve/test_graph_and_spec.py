@@ -35,9 +35,11 @@ def test_validate_dag_rejects_like_torchserve(edges, message):
 
 def test_validate_dag_single_node_and_diamond():
     single = validate_dag({"only": []})
-    assert single.start == "only" and single.leaves == ["only"]
+    assert single.start == "only"
+    assert single.leaves == ["only"]
     dag = validate_dag({"pre": ["m1", "m2"], "m1": ["post"], "m2": ["post"]})
-    assert dag.order[0] == "pre" and dag.order[-1] == "post"
+    assert dag.order[0] == "pre"
+    assert dag.order[-1] == "post"
     assert dag.parents["post"] == ["m1", "m2"]
 
 
@@ -63,7 +65,8 @@ dag:
 
 def test_parse_spec_scans_globals_in_file_order():
     spec = parse_spec(SPEC)
-    assert spec.globals.min_workers == 2 and spec.globals.max_workers == 3
+    assert spec.globals.min_workers == 2
+    assert spec.globals.max_workers == 3
     # "first" appears before max-workers/batch-size: it does not inherit them
     assert spec.models["first"].config.max_workers == 1
     assert spec.models["first"].config.min_workers == 2
@@ -77,8 +80,13 @@ def test_parse_spec_scans_globals_in_file_order():
 
 @pytest.mark.parametrize(
     "text",
-    ["models: [", "models:\n  a: {url: a.mar}\n", "dag:\n  a: []\n", "models:\n  batch-size: x\ndag:\n  a: []\n",
-     "models: {}\ndag:\n  a:\n"],
+    [
+        "models: [",
+        "models:\n  a: {url: a.mar}\n",
+        "dag:\n  a: []\n",
+        "models:\n  batch-size: x\ndag:\n  a: []\n",
+        "models: {}\ndag:\n  a:\n",
+    ],
 )
 def test_parse_spec_rejects_bad_specs_with_500(text):
     with pytest.raises(ArchiveError) as err:

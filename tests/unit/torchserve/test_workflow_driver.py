@@ -7,9 +7,14 @@ import pytest
 
 from deployments.graph import NodeExecutionError
 from deployments.workflow import WorkflowDriver
-from tests.integration.torchserve.builders import DIAMOND_FUNCTIONS, SLEEPY_MODEL, make_mar, make_war
+from tests.integration.torchserve.builders import (
+    DIAMOND_FUNCTIONS,
+    SLEEPY_MODEL,
+    make_mar,
+    make_war,
+)
 
-SLOW = '''
+SLOW = """
 import time
 
 calls = []
@@ -21,18 +26,31 @@ def pre(data, context):
     calls.append(time.time())
     time.sleep(0.15)
     return [b"late"]
-'''
+"""
 
 
 def _args(tmp_path, name, dag, handler_source, inline=None, configs=None):
-    war = make_war(tmp_path / "wf", name, "models: {}\ndag:\n  x: []\n", handler_source, work=tmp_path / f"src-{name}")
+    war = make_war(
+        tmp_path / "wf",
+        name,
+        "models: {}\ndag:\n  x: []\n",
+        handler_source,
+        work=tmp_path / f"src-{name}",
+    )
     nodes = list(dict.fromkeys([*dag, *[c for cs in dag.values() for c in cs]]))
     inline = inline or {}
     return {
-        "name": name, "archive": str(war), "war_dir": str(tmp_path / f"x-{name}"),
-        "handler": "workflow_handler.py", "dag": dag,
-        "node_configs": {n: {"retry_attempts": 1, "timeout_ms": 5000, **(configs or {}).get(n, {})} for n in nodes},
-        "function_nodes": [n for n in nodes if n not in inline], "inline": inline,
+        "name": name,
+        "archive": str(war),
+        "war_dir": str(tmp_path / f"x-{name}"),
+        "handler": "workflow_handler.py",
+        "dag": dag,
+        "node_configs": {
+            n: {"retry_attempts": 1, "timeout_ms": 5000, **(configs or {}).get(n, {})}
+            for n in nodes
+        },
+        "function_nodes": [n for n in nodes if n not in inline],
+        "inline": inline,
     }
 
 
@@ -44,12 +62,19 @@ async def test_fused_chain_runs_in_one_hop_and_fails_like_torchserve(tmp_path):
 
 
 async def test_fused_chain_counts_attempts_over_timeout_as_failures(tmp_path):
-    args = _args(tmp_path, "slow", {"pre": []}, SLOW, configs={"pre": {"timeout_ms": 50, "retry_attempts": 2}})
+    args = _args(
+        tmp_path,
+        "slow",
+        {"pre": []},
+        SLOW,
+        configs={"pre": {"timeout_ms": 50, "retry_attempts": 2}},
+    )
     driver = WorkflowDriver(args, {})
     started = time.monotonic()
     with pytest.raises(NodeExecutionError, match="Error executing pre"):
         await driver.run({"body": bytearray(b"x")}, {})
-    # TorchServe's bound: (1 + retry-attempts) x timeout-ms = 150 ms, not 3 x the 150 ms the node takes
+    # TorchServe's bound: (1 + retry-attempts) x timeout-ms = 150 ms,
+    # not 3 x the 150 ms the node takes
     assert time.monotonic() - started < 0.3
     assert len(driver.handlers["pre"]._entry.__globals__["calls"]) >= 1
 
@@ -58,13 +83,20 @@ async def test_inline_model_branches_overlap_and_fan_in(tmp_path):
     inline = {}
     for node in ("m1", "m2"):
         mar = make_mar(tmp_path / "models", f"s{node}", SLEEPY_MODEL, work=tmp_path / f"src-{node}")
-        inline[node] = {"archive": str(mar), "model_dir": str(tmp_path / f"x-{node}"), "handler": "handler.py"}
+        inline[node] = {
+            "archive": str(mar),
+            "model_dir": str(tmp_path / f"x-{node}"),
+            "handler": "handler.py",
+        }
     dag = {"pre": ["m1", "m2"], "m1": ["post"], "m2": ["post"]}
     driver = WorkflowDriver(_args(tmp_path, "diamond", dag, DIAMOND_FUNCTIONS, inline=inline), {})
     assert driver.chain is None  # branches: the async executor runs them concurrently
     started = time.monotonic()
     body = json.loads(await driver.run({"body": "v"}, {}))
     assert time.monotonic() - started < 0.75  # two 0.4 s branches, not 0.8 s in sequence
-    assert body["parents"] == ["m1", "m2"] and body["m1"]["model"] == "diamond__m1"
-    overlap = min(body["m1"]["end"], body["m2"]["end"]) - max(body["m1"]["start"], body["m2"]["start"])
+    assert body["parents"] == ["m1", "m2"]
+    assert body["m1"]["model"] == "diamond__m1"
+    overlap = min(body["m1"]["end"], body["m2"]["end"]) - max(
+        body["m1"]["start"], body["m2"]["start"]
+    )
     assert overlap > 0.25
