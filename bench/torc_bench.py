@@ -1,4 +1,6 @@
-"""Torc benchmark: initialize a 10,000-job / 20,000-dependency workflow, then claim+complete
+"""Torc benchmark: initialize, then claim+complete throughput over HTTP.
+
+Initialize a 10,000-job / 20,000-dependency workflow, then measure claim+complete
 throughput with 1 and 8 concurrent runners over HTTP, on SQLite and PostgreSQL.
 
 Run: ``python -m bench.torc_bench`` (``--no-postgres`` to skip PostgreSQL, ``--no-write`` to
@@ -23,7 +25,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 B = "/torc-service/v1"
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 
 
 class _NullGateway:
@@ -43,13 +47,13 @@ class _NullGateway:
         """No cluster."""
         return {}
 
-    def call(self, app_name: str, method: str, *args: Any) -> Any:
+    def call(self, app_name: str, method: str, *args: Any) -> Any:  # noqa: ARG002 - protocol
         """No applications."""
         return None
 
 
 def server_app() -> Any:
-    """uvicorn factory: the control plane from ``CP_*`` variables, without Ray."""
+    """Uvicorn factory: the control plane from ``CP_*`` variables, without Ray."""
     from control_plane.app import create_app
     from control_plane.settings import Settings
 
@@ -65,8 +69,19 @@ class Server:
         self.port = free_port()
         env = {**os.environ, "CP_DATA_DIR": data_dir, "CP_DB__URL": db_url, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.torc_bench:server_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.torc_bench:server_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
             env=env,
             cwd=ROOT,
         )
@@ -94,7 +109,9 @@ def _post(client: httpx.Client, path: str, body: Any = None, **params: Any) -> A
     return resp.json()
 
 
-def create_dag(client: httpx.Client, layers: int, width: int, edges: int, seed: int = 7) -> tuple[int, int]:
+def create_dag(
+    client: httpx.Client, layers: int, width: int, edges: int, seed: int = 7
+) -> tuple[int, int]:
     """A layered DAG; jobs depend on 2-3 jobs of earlier layers. Returns (workflow id, edges)."""
     rng = random.Random(seed)
     wf = _post(client, "/workflows", {"name": f"bench-{layers}x{width}", "user": "bench"})["id"]
@@ -110,7 +127,14 @@ def create_dag(client: httpx.Client, layers: int, width: int, edges: int, seed: 
                 count = 2 + (1 if (layer - 1) * width + i < extra else 0)
                 deps = rng.sample(previous, count)
                 made += len(deps)
-            jobs.append({"workflow_id": wf, "name": f"l{layer}-{i}", "command": "true", "depends_on_job_ids": deps})
+            jobs.append(
+                {
+                    "workflow_id": wf,
+                    "name": f"l{layer}-{i}",
+                    "command": "true",
+                    "depends_on_job_ids": deps,
+                }
+            )
         created = _post(client, "/bulk_jobs", {"jobs": jobs})["jobs"]
         previous = previous[-width * 3 :] + [j["id"] for j in created]
     return wf, made
@@ -125,7 +149,9 @@ def measure_initialize(url: str) -> dict[str, float]:
         start = time.perf_counter()
         _post(client, f"/workflows/{wf}/initialize_jobs")
         init = time.perf_counter() - start
-        ready = client.get(B + "/jobs", params={"workflow_id": wf, "status": "ready", "limit": 1}).json()
+        ready = client.get(
+            B + "/jobs", params={"workflow_id": wf, "status": "ready", "limit": 1}
+        ).json()
         assert ready["total_count"] == 1000, ready["total_count"]
     return {"jobs": 10_000, "edges": edges, "create_s": created, "initialize_s": init}
 
@@ -139,7 +165,9 @@ def measure_throughput(
     ``batch=True``: one ``batch_complete_jobs`` call per claimed batch (later torc runners).
     """
     with httpx.Client(base_url=url, timeout=600) as client:
-        wf, _ = create_dag(client, layers=layers, width=width, edges=2 * (layers - 1) * width, seed=runners)
+        wf, _ = create_dag(
+            client, layers=layers, width=width, edges=2 * (layers - 1) * width, seed=runners
+        )
         _post(client, f"/workflows/{wf}/initialize_jobs")
         node = _post(client, "/compute_nodes", {"workflow_id": wf, "hostname": "bench"})["id"]
     total = layers * width
@@ -161,17 +189,24 @@ def measure_throughput(
                     result = {"return_code": 0, "compute_node_id": node, "exec_time_minutes": 0.0}
                     if batch:
                         entries = [
-                            {"job_id": j["id"], "status": "completed", "run_id": 0, "result": result}
+                            {
+                                "job_id": j["id"],
+                                "status": "completed",
+                                "run_id": 0,
+                                "result": result,
+                            }
                             for j in jobs
                         ]
-                        answer = _post(c, f"/workflows/{wf}/batch_complete_jobs", {"completions": entries})
+                        answer = _post(
+                            c, f"/workflows/{wf}/batch_complete_jobs", {"completions": entries}
+                        )
                         assert not answer["errors"], answer["errors"]
                         done[idx] += len(answer["completed"])
                         continue
                     for job in jobs:
                         _post(c, f"/jobs/{job['id']}/complete_job/completed/0", result)
                         done[idx] += 1
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=runner, args=(i,)) for i in range(runners)]
@@ -212,7 +247,7 @@ def _pg_url() -> str | None:
         from tests.conftest import create_pg_database
 
         return create_pg_database(PG_ADMIN_URL)
-    except Exception:  # noqa: BLE001 - PostgreSQL is optional for the benchmark
+    except Exception:
         return None
 
 
@@ -223,7 +258,7 @@ def run(databases: list[str]) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/platform.db" if db == "sqlite" else _pg_url()
             if url is None:
-                print("PostgreSQL not reachable; skipped")  # noqa: T201
+                print("PostgreSQL not reachable; skipped")
                 continue
             server = Server(url, tmp)
             try:
@@ -239,8 +274,18 @@ def run(databases: list[str]) -> list[dict[str, Any]]:
                     from tests.conftest import drop_pg_database
 
                     drop_pg_database(PG_ADMIN_URL, url)
-            rows.append({"db": db, "init": init, "one": one, "eight": eight, "one_b": one_b, "eight_b": eight_b,
-                         "ping1": ping1, "ping8": ping8})
+            rows.append(
+                {
+                    "db": db,
+                    "init": init,
+                    "one": one,
+                    "eight": eight,
+                    "one_b": one_b,
+                    "eight_b": eight_b,
+                    "ping1": ping1,
+                    "ping8": ping8,
+                }
+            )
     return rows
 
 
@@ -249,7 +294,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| database | create 10k jobs (bulk_jobs) | initialize 10k jobs / 20k deps "
         "| claim + complete_job, 1 runner | same, 8 runners "
-        "| claim + batch_complete_jobs, 1 runner | same, 8 runners | baseline GET /ping, 1 / 8 clients |",
+        "| claim + batch_complete_jobs, 1 runner | same, 8 runners "
+        "| baseline GET /ping, 1 / 8 clients |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -282,22 +328,26 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     rows = run(["sqlite"] + ([] if args.no_postgres else ["postgres"]))
     result = table(rows)
-    print(result)  # noqa: T201 - benchmark output
+    print(result)
     if not args.no_write:
         cpus = os.cpu_count()
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         section = (
             "## Torc\n\n"
-            f"`python -m bench.torc_bench` on this machine ({cpus} CPUs, load average {load} at the end "
+            f"`python -m bench.torc_bench` on this machine ({cpus} CPUs, load average {load} "
+            "at the end "
             "of the run, shared with other work; control plane in one uvicorn "
             "process, runners are threads of the benchmark process with one HTTP connection each, "
             "server and runners share the CPUs). Initialize: a 10-layer DAG of 10,000 jobs whose "
             "jobs depend on 2-3 jobs of the previous layers (20,000 dependencies), created with 10 "
-            "`POST /bulk_jobs` calls, then one `POST /workflows/{id}/initialize_jobs`. Throughput: a "
+            "`POST /bulk_jobs` calls, then one `POST /workflows/{id}/initialize_jobs`. "
+            "Throughput: a "
             "4-layer DAG of 2,000 jobs (each depends on 2 jobs of the previous layer, so every "
             "completion also runs the unblocking); each runner loops `claim_next_jobs?limit=10` "
-            "then `complete_job` per job (what torc v0.12 runners do), or one `batch_complete_jobs` per "
-            "claimed batch (the endpoint of later torc servers), until `is_complete`. Targets: initialize < 5 s, "
+            "then `complete_job` per job (what torc v0.12 runners do), or one "
+            "`batch_complete_jobs` per "
+            "claimed batch (the endpoint of later torc servers), until `is_complete`. "
+            "Targets: initialize < 5 s, "
             ">= 500 claim+complete per second.\n\n" + result + "\n"
         )
         write_docs(section)

@@ -1,6 +1,9 @@
-"""Ray-free helpers of the Torc job runner: running one command with a runtime limit, and a
+"""Ray-free helpers of the Torc job runner.
+
+Running one command with a runtime limit, and a
 small REST client for ``/torc-service/v1`` (the runner talks to the control plane like torc's
-own runner does, so it works from any node of the cluster)."""
+own runner does, so it works from any node of the cluster).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The Torc job runner on Ray: claims ready jobs over REST and runs each command as a Ray task
-with the job's CPUs, GPUs and memory, pinned to the Ray node it was claimed for.
+"""The Torc job runner on Ray.
+
+Claims ready jobs over REST and runs each command as a Ray task with the job's CPUs, GPUs and
+memory, pinned to the Ray node it was claimed for.
 
 Run it as a Serve application (``POST /torc-service/v1/workflows/{id}/run_on_ray`` records
 one, built by ``build_job_runner``) or in-process from the CLI::
@@ -31,9 +33,13 @@ RUNTIME_GRACE_S = 15.0
 
 
 @ray.remote(max_retries=0)
-def _run_job_task(command: str, runtime_s: float, log_dir: str, tag: str, script: str | None) -> dict[str, Any]:
+def _run_job_task(
+    command: str, runtime_s: float, log_dir: str, tag: str, script: str | None
+) -> dict[str, Any]:
     """The Ray task of one job: run its command with the runtime limit."""
-    return run_command(command, runtime_s=runtime_s, log_dir=log_dir, tag=tag, invocation_script=script)
+    return run_command(
+        command, runtime_s=runtime_s, log_dir=log_dir, tag=tag, invocation_script=script
+    )
 
 
 @dataclass
@@ -46,7 +52,9 @@ class RayNode:
     cpus: float
     gpus: float
     memory: float
-    used: dict[str, float] = field(default_factory=lambda: {"num_cpus": 0.0, "num_gpus": 0.0, "memory": 0.0})
+    used: dict[str, float] = field(
+        default_factory=lambda: {"num_cpus": 0.0, "num_gpus": 0.0, "memory": 0.0}
+    )
 
     def free(self) -> dict[str, float]:
         """Capacity not taken by this runner's jobs."""
@@ -102,14 +110,15 @@ class JobRunner:
     # -- compute nodes ---------------------------------------------------------------------
     def register_nodes(self) -> None:
         """Register every alive Ray node not yet known as a compute node of the workflow."""
-        for info in ray.nodes():
+        for info in ray.nodes():  # type: ignore[no-untyped-call]
             node_id = info["NodeID"]
             if not info.get("Alive") or node_id in self.nodes:
                 continue
             res = info.get("Resources", {})
             body = {
                 "workflow_id": self.workflow_id,
-                "hostname": info.get("NodeManagerHostname") or info.get("NodeManagerAddress", node_id),
+                "hostname": info.get("NodeManagerHostname")
+                or info.get("NodeManagerAddress", node_id),
                 "pid": os.getpid(),
                 "start_time": now_iso(),
                 "num_cpus": int(res.get("CPU", 0)),
@@ -140,20 +149,29 @@ class JobRunner:
                     json={"is_active": False, "duration_seconds": time.time() - self.started},
                 )
             except (TorcApiError, OSError) as exc:
-                logger.warning("could not deactivate compute node %s: %s", node.compute_node_id, exc)
+                logger.warning(
+                    "could not deactivate compute node %s: %s", node.compute_node_id, exc
+                )
 
     def terminate_orphans(self) -> int:
-        """Jobs left ``running`` by a runner that died (its Ray compute nodes are still marked
-        active) are completed as ``terminated`` so they never stay lost in ``running``."""
+        """Complete jobs left ``running`` by a dead runner as ``terminated``.
+
+        A dead runner's Ray compute nodes are still marked active; its running jobs would
+        otherwise stay lost in ``running``.
+        """
         params = {"workflow_id": self.workflow_id, "is_active": "true"}
         nodes = self.api.request("GET", "/compute_nodes", params=params)["items"]
         ours = {n.compute_node_id for n in self.nodes.values()}
-        stale = [n["id"] for n in nodes if n.get("compute_node_type") == "ray" and n["id"] not in ours]
+        stale = [
+            n["id"] for n in nodes if n.get("compute_node_type") == "ray" and n["id"] not in ours
+        ]
         run_id = self.api.request("GET", f"/workflows/{self.workflow_id}/status")["run_id"]
         count = 0
         for node_id in stale:
             jobs = self.api.request(
-                "GET", "/jobs", params={"workflow_id": self.workflow_id, "active_compute_node_id": node_id}
+                "GET",
+                "/jobs",
+                params={"workflow_id": self.workflow_id, "active_compute_node_id": node_id},
             )["items"]
             for job in jobs:
                 if job["status"] != "running":
@@ -170,7 +188,9 @@ class JobRunner:
                     "stderr": "the runner that started this job died",
                 }
                 try:
-                    self.api.request("POST", f"/jobs/{job['id']}/complete_job/terminated/{run_id}", json=body)
+                    self.api.request(
+                        "POST", f"/jobs/{job['id']}/complete_job/terminated/{run_id}", json=body
+                    )
                     count += 1
                 except TorcApiError as exc:
                     logger.warning("could not terminate orphan job %s: %s", job["id"], exc.message)
@@ -182,7 +202,9 @@ class JobRunner:
         if rr_id is None:
             return job_resources({})
         if rr_id not in self.rr_cache:
-            self.rr_cache[rr_id] = job_resources(self.api.request("GET", f"/resource_requirements/{rr_id}"))
+            self.rr_cache[rr_id] = job_resources(
+                self.api.request("GET", f"/resource_requirements/{rr_id}")
+            )
         return self.rr_cache[rr_id]
 
     def _slots_left(self) -> int:
@@ -196,12 +218,12 @@ class JobRunner:
         for node in list(self.nodes.values()):
             free = node.free()
             slots = self._slots_left()
-            if slots <= 0 or free["num_cpus"] < 1 and free["num_gpus"] < 1:
+            if slots <= 0 or (free["num_cpus"] < 1 and free["num_gpus"] < 1):
                 continue
             offer = {
                 "id": node.compute_node_id,
-                "num_cpus": int(math.floor(free["num_cpus"] + 1e-9)),
-                "num_gpus": int(math.floor(free["num_gpus"] + 1e-9)),
+                "num_cpus": math.floor(free["num_cpus"] + 1e-9),
+                "num_gpus": math.floor(free["num_gpus"] + 1e-9),
                 "memory_gb": max(free["memory"], 0.0) / GIB,
                 "num_nodes": 1,
             }
@@ -266,7 +288,7 @@ class JobRunner:
         try:
             result: dict[str, Any] = ray.get(ref)
             return result
-        except Exception as exc:  # noqa: BLE001 - any task failure becomes a failed/terminated job
+        except Exception as exc:
             status = "terminated" if item.canceled_for_runtime else "failed"
             return {
                 "return_code": -1,
@@ -294,11 +316,18 @@ class JobRunner:
                 "stderr": outcome.get("stderr"),
             }
             entries.append(
-                {"job_id": item.job["id"], "status": outcome["status"], "run_id": item.run_id, "result": result}
+                {
+                    "job_id": item.job["id"],
+                    "status": outcome["status"],
+                    "run_id": item.run_id,
+                    "result": result,
+                }
             )
         try:
             answer = self.api.request(
-                "POST", f"/workflows/{self.workflow_id}/batch_complete_jobs", json={"completions": entries}
+                "POST",
+                f"/workflows/{self.workflow_id}/batch_complete_jobs",
+                json={"completions": entries},
             )
         except TorcApiError as exc:
             logger.warning("batch_complete_jobs refused: %s", exc.message)
@@ -323,7 +352,9 @@ class JobRunner:
         """Loop until the workflow is complete (or canceled, or idle too long); returns counts."""
         workflow = self.api.request("GET", f"/workflows/{self.workflow_id}")
         sort_method = workflow.get("jobs_sort_method", "gpus_runtime_memory")
-        idle_limit = self.idle_timeout_s or float(workflow.get("compute_node_wait_for_new_jobs_seconds", 90))
+        idle_limit = self.idle_timeout_s or float(
+            workflow.get("compute_node_wait_for_new_jobs_seconds", 90)
+        )
         self.register_nodes()
         if self.recover_orphans:
             self.terminate_orphans()
@@ -345,7 +376,11 @@ class JobRunner:
                 if activity or self.running:
                     last_activity = time.monotonic()
                 elif time.monotonic() - last_activity > idle_limit:
-                    logger.info("workflow %s: no ready jobs for %.0fs, exiting", self.workflow_id, idle_limit)
+                    logger.info(
+                        "workflow %s: no ready jobs for %.0fs, exiting",
+                        self.workflow_id,
+                        idle_limit,
+                    )
                     break
                 else:
                     time.sleep(self.poll_interval_s)
@@ -362,7 +397,9 @@ class JobRunner:
         return dict(self.summary)
 
 
-@serve.deployment(name="TorcJobRunner", num_replicas=1, max_ongoing_requests=16, ray_actor_options={"num_cpus": 0})
+@serve.deployment(
+    name="TorcJobRunner", num_replicas=1, max_ongoing_requests=16, ray_actor_options={"num_cpus": 0}
+)
 class JobRunnerDeployment:
     """Runs one workflow's ``JobRunner`` loop in a background thread of the replica."""
 
@@ -384,7 +421,7 @@ class JobRunnerDeployment:
     def _loop(self) -> None:
         try:
             self.result = self.runner.run()
-        except Exception as exc:  # noqa: BLE001 - reported by status()
+        except Exception as exc:
             logger.exception("torc runner for workflow %s failed", self.runner.workflow_id)
             self.error = f"{type(exc).__name__}: {exc}"
 
@@ -403,7 +440,7 @@ class JobRunnerDeployment:
 
 def build_job_runner(args: dict[str, Any]) -> Application:
     """Builder of a workflow's runner application (no HTTP route: ``route_prefix`` None)."""
-    return JobRunnerDeployment.bind(dict(args))
+    return JobRunnerDeployment.bind(dict(args))  # type: ignore[attr-defined,no-any-return]
 
 
 def main(argv: list[str] | None = None) -> int:

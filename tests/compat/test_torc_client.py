@@ -1,5 +1,8 @@
-"""The Torc API driven by the real ``torc-client==0.8.0`` (``torc.openapi_client.DefaultApi``)
-against the control plane served over real HTTP (uvicorn), on SQLite and PostgreSQL."""
+"""The Torc API driven by the real ``torc-client==0.8.0``.
+
+``torc.openapi_client.DefaultApi`` against the control plane served over real HTTP (uvicorn), on
+SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ from torc.openapi_client.models.resource_requirements_model import ResourceRequi
 from torc.openapi_client.models.result_model import ResultModel
 from torc.openapi_client.models.user_data_model import UserDataModel
 from torc.openapi_client.models.workflow_model import WorkflowModel
-from torc.openapi_client.models.workflow_status_model import WorkflowStatusModel
 
 from control_plane.settings import Settings
 from tests.conftest import free_port
@@ -105,17 +107,23 @@ def _bump_run(api: DefaultApi, wf: int) -> None:
 
 
 def _diamond(api: DefaultApi) -> tuple[int, dict[str, int]]:
-    """preprocess -> work1/work2 -> postprocess, linked only through files f1..f6."""
+    """Preprocess -> work1/work2 -> postprocess, linked only through files f1..f6."""
     wf = _workflow(api, "diamond")
     files = {
-        f"f{i}": api.create_file(FileModel(workflow_id=wf, name=f"f{i}", path=f"/data/f{i}.json")).id
+        f"f{i}": api.create_file(
+            FileModel(workflow_id=wf, name=f"f{i}", path=f"/data/f{i}.json")
+        ).id
         for i in range(1, 7)
     }
     small = api.create_resource_requirements(
-        ResourceRequirementsModel(workflow_id=wf, name="small", num_cpus=1, memory="512k", runtime="PT30M")
+        ResourceRequirementsModel(
+            workflow_id=wf, name="small", num_cpus=1, memory="512k", runtime="PT30M"
+        )
     )
     large = api.create_resource_requirements(
-        ResourceRequirementsModel(workflow_id=wf, name="large", num_cpus=4, memory="8g", runtime="P1DT12H")
+        ResourceRequirementsModel(
+            workflow_id=wf, name="large", num_cpus=4, memory="8g", runtime="P1DT12H"
+        )
     )
     params = api.create_user_data(UserDataModel(workflow_id=wf, name="params", data={"alpha": 1}))
     specs = [
@@ -150,13 +158,16 @@ def test_diamond_workflow_runs_in_dependency_order(api: DefaultApi) -> None:
         "work2": "blocked",
         "postprocess": "blocked",
     }
-    assert api.get_job(ids["postprocess"]).depends_on_job_ids == sorted([ids["work1"], ids["work2"]])
+    assert api.get_job(ids["postprocess"]).depends_on_job_ids == sorted(
+        [ids["work1"], ids["work2"]]
+    )
     claimed = api.claim_next_jobs(wf, limit=10).jobs
     assert [j.name for j in claimed] == ["preprocess"]
     assert claimed[0].status == "pending"
     assert api.claim_next_jobs(wf, limit=10).jobs == []
     _finish(api, wf, ids["preprocess"], node)
-    assert _statuses(api, wf)["work1"] == "ready" and _statuses(api, wf)["work2"] == "ready"
+    assert _statuses(api, wf)["work1"] == "ready"
+    assert _statuses(api, wf)["work2"] == "ready"
     assert {j.id for j in api.list_jobs(wf, upstream_job_id=ids["preprocess"]).items} == {
         ids["work1"],
         ids["work2"],
@@ -169,7 +180,8 @@ def test_diamond_workflow_runs_in_dependency_order(api: DefaultApi) -> None:
     _finish(api, wf, ids["postprocess"], node)
     assert api.is_workflow_complete(wf).is_complete is True
     results = api.list_results(wf).items
-    assert len(results) == 4 and {r.return_code for r in results} == {0}
+    assert len(results) == 4
+    assert {r.return_code for r in results} == {0}
     events = api.list_events(wf).items
     assert any(e.data.get("event_type") == "job_completed" for e in events)
 
@@ -178,7 +190,11 @@ def test_resource_requirements_and_resource_aware_claims(api: DefaultApi) -> Non
     wf, ids = _diamond(api)
     rr = api.list_resource_requirements(wf, name="large").items[0]
     assert (rr.memory, rr.runtime, rr.num_cpus) == ("8g", "P1DT12H", 4)
-    assert {r.name for r in api.list_resource_requirements(wf).items} == {"default", "small", "large"}
+    assert {r.name for r in api.list_resource_requirements(wf).items} == {
+        "default",
+        "small",
+        "large",
+    }
     node = _node(api, wf)
     api.initialize_jobs(wf)
     assert [j.id for j in api.claim_next_jobs(wf).jobs] == [ids["preprocess"]]
@@ -191,14 +207,17 @@ def test_resource_requirements_and_resource_aware_claims(api: DefaultApi) -> Non
     assert api.claim_jobs_based_on_resources(wf, 10, tight).jobs == []
     offer = ComputeNodesResources(num_cpus=8, memory_gb=16, num_gpus=0, num_nodes=1)
     second = api.claim_jobs_based_on_resources(wf, 10, offer).jobs
-    assert len(second) == 1 and second[0].id != first[0].id
+    assert len(second) == 1
+    assert second[0].id != first[0].id
 
 
 def test_user_data_round_trip_and_put(api: DefaultApi) -> None:
     wf = _workflow(api)
     created = api.create_user_data(UserDataModel(workflow_id=wf, name="config", data={"lr": 0.001}))
     assert api.get_user_data(created.id).data == {"lr": 0.001}
-    api.update_user_data(created.id, UserDataModel(workflow_id=wf, name="config", data={"lr": 0.01}))
+    api.update_user_data(
+        created.id, UserDataModel(workflow_id=wf, name="config", data={"lr": 0.01})
+    )
     assert api.get_user_data(created.id).data == {"lr": 0.01}
     assert [u.name for u in api.list_user_data(wf).items] == ["config"]
 
@@ -217,8 +236,14 @@ def test_failure_cancels_downstream_chain_then_reset_and_rerun(api: DefaultApi) 
     assert api.is_workflow_complete(wf).is_complete is False
     # Reset failed jobs and their downstream, bump the run, initialize only those, re-run.
     reset = api.reset_job_status(wf, failed_only=True)
-    assert reset.updated_count == 3 and reset.reset_type == "failed_only"
-    assert _statuses(api, wf) == {"a": "uninitialized", "b": "uninitialized", "c": "uninitialized", "free": "ready"}
+    assert reset.updated_count == 3
+    assert reset.reset_type == "failed_only"
+    assert _statuses(api, wf) == {
+        "a": "uninitialized",
+        "b": "uninitialized",
+        "c": "uninitialized",
+        "free": "ready",
+    }
     _bump_run(api, wf)
     api.initialize_jobs(wf, only_uninitialized=True)
     assert _statuses(api, wf) == {"a": "ready", "b": "blocked", "c": "blocked", "free": "ready"}
@@ -236,9 +261,17 @@ def test_changed_input_reinitializes_only_affected_jobs(api: DefaultApi) -> None
     ud = api.create_user_data(UserDataModel(workflow_id=wf, name="params", data={"n": 1}))
     out = api.create_file(FileModel(workflow_id=wf, name="out", path="/tmp/out"))
     first = api.create_job(
-        JobModel(workflow_id=wf, name="uses_params", command="x", input_user_data_ids=[ud.id], output_file_ids=[out.id])
+        JobModel(
+            workflow_id=wf,
+            name="uses_params",
+            command="x",
+            input_user_data_ids=[ud.id],
+            output_file_ids=[out.id],
+        )
     ).id
-    api.create_job(JobModel(workflow_id=wf, name="downstream", command="y", input_file_ids=[out.id]))
+    api.create_job(
+        JobModel(workflow_id=wf, name="downstream", command="y", input_file_ids=[out.id])
+    )
     api.create_job(JobModel(workflow_id=wf, name="unrelated", command="z"))
     node = _node(api, wf)
     api.initialize_jobs(wf)
@@ -254,7 +287,11 @@ def test_changed_input_reinitializes_only_affected_jobs(api: DefaultApi) -> None
     assert api.process_changed_job_inputs(wf).reinitialized_jobs == ["uses_params"]
     _bump_run(api, wf)
     api.initialize_jobs(wf, only_uninitialized=True)
-    assert _statuses(api, wf) == {"uses_params": "ready", "downstream": "blocked", "unrelated": "completed"}
+    assert _statuses(api, wf) == {
+        "uses_params": "ready",
+        "downstream": "blocked",
+        "unrelated": "completed",
+    }
     assert [j.id for j in api.claim_next_jobs(wf).jobs] == [first]
 
 
@@ -268,7 +305,8 @@ def test_pagination_over_250_jobs(api: DefaultApi) -> None:
     last = api.list_jobs(wf, offset=200, limit=100)
     assert (last.count, last.has_more) == (50, False)
     names = [j.name for j in iter_documents(api.list_jobs, wf, limit=None)]
-    assert len(names) == 250 and len(set(names)) == 250
+    assert len(names) == 250
+    assert len(set(names)) == 250
     paged = [j.id for j in iter_documents(api.list_jobs, wf, sort_by="name", reverse_sort=True)]
     assert len(paged) == 250
     assert api.list_job_ids(wf).count == 250
@@ -284,11 +322,15 @@ def test_error_bodies_are_readable(api: DefaultApi) -> None:
     assert missing_wf.value.status == 404
     wf = _workflow(api)
     with pytest.raises(ApiException) as bad_memory:
-        api.create_resource_requirements(ResourceRequirementsModel(workflow_id=wf, name="x", memory="12 gigs"))
+        api.create_resource_requirements(
+            ResourceRequirementsModel(workflow_id=wf, name="x", memory="12 gigs")
+        )
     assert bad_memory.value.status == 422
     assert "Invalid memory format" in json.loads(bad_memory.value.body)["error"]["message"]
     with pytest.raises(ApiException) as bad_runtime:
-        api.create_resource_requirements(ResourceRequirementsModel(workflow_id=wf, name="x", runtime="8 hours"))
+        api.create_resource_requirements(
+            ResourceRequirementsModel(workflow_id=wf, name="x", runtime="8 hours")
+        )
     assert bad_runtime.value.status == 422
     job = api.create_job(JobModel(workflow_id=wf, name="j", command="true")).id
     with pytest.raises(ApiException) as finished:

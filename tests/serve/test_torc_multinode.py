@@ -1,5 +1,8 @@
-"""The Ray runner spreads jobs over every node: a 2-node local Ray cluster (``ray.cluster_utils``)
-in a subprocess, since the test session's own Ray cluster already owns this process."""
+"""The Ray runner spreads jobs over every node.
+
+A 2-node local Ray cluster (``ray.cluster_utils``)
+in a subprocess, since the test session's own Ray cluster already owns this process.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from tests.conftest import ROOT, free_port, ray_test_env
 
 pytestmark = pytest.mark.ray
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, sys, threading, time
 sys.path.insert(0, ROOT)
 import httpx, ray, uvicorn
@@ -25,8 +28,8 @@ from control_plane.settings import Settings
 from tests.fakes import FakeServeGateway
 from deployments.jobs import JobRunner
 
-cluster = Cluster(initialize_head=True, connect=False,
-                  head_node_args={"num_cpus": 2, "include_dashboard": False, "gcs_server_port": GCS_PORT})
+head = {"num_cpus": 2, "include_dashboard": False, "gcs_server_port": GCS_PORT}
+cluster = Cluster(initialize_head=True, connect=False, head_node_args=head)
 cluster.add_node(num_cpus=2)
 cluster.wait_for_nodes()
 ray.init(address=cluster.address, log_to_driver=False)
@@ -49,7 +52,7 @@ print("RESULT " + json.dumps({"summary": summary, "results": results, "nodes": n
 server.should_exit = True
 ray.shutdown()
 cluster.shutdown()
-'''
+"""
 
 
 def test_runner_spreads_jobs_over_every_node(tmp_path: Path) -> None:
@@ -70,8 +73,11 @@ def test_runner_spreads_jobs_over_every_node(tmp_path: Path) -> None:
     assert lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = json.loads(lines[0][len("RESULT ") :])
     assert data["summary"]["completed"] == 8
-    assert len(data["nodes"]) == 2 and {n["num_cpus"] for n in data["nodes"]} == {2}
+    assert len(data["nodes"]) == 2
+    assert {n["num_cpus"] for n in data["nodes"]} == {2}
     used = {r["compute_node_id"] for r in data["results"]}
     assert used == {n["id"] for n in data["nodes"]}, "jobs did not run on every node"
-    per_node = [sum(1 for r in data["results"] if r["compute_node_id"] == n["id"]) for n in data["nodes"]]
+    per_node = [
+        sum(1 for r in data["results"] if r["compute_node_id"] == n["id"]) for n in data["nodes"]
+    ]
     assert min(per_node) >= 2, per_node

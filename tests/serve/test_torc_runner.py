@@ -1,5 +1,7 @@
-"""The Torc Ray runner on a real Ray cluster (the session ``platform``: 4 logical CPUs):
-a 20-job DAG of shell commands in-process, and a workflow run through ``run_on_ray``."""
+"""The Torc Ray runner on a real Ray cluster (the session ``platform``: 4 logical CPUs).
+
+A 21-job DAG of shell commands in-process, and a workflow run through ``run_on_ray``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ pytestmark = pytest.mark.ray
 B = "/torc-service/v1"
 
 
-def _post(client: httpx.Client, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+def _post(
+    client: httpx.Client, path: str, body: dict[str, Any] | None = None, **params: Any
+) -> Any:
     resp = client.post(B + path, json=body if body is not None else {}, params=params)
     assert resp.status_code == 200, resp.text
     return resp.json()
@@ -36,7 +40,9 @@ def _intervals(trace: Path) -> dict[str, list[float]]:
 
 
 def _jobs(client: httpx.Client, wf: int) -> dict[str, dict[str, Any]]:
-    items = client.get(B + "/jobs", params={"workflow_id": wf, "include_relationships": True}).json()["items"]
+    items = client.get(
+        B + "/jobs", params={"workflow_id": wf, "include_relationships": True}
+    ).json()["items"]
     return {j["name"]: j for j in items}
 
 
@@ -47,7 +53,9 @@ def test_ray_runner_runs_dag_in_order_within_cpus(platform: Any, tmp_path: Path)
     client = httpx.Client(base_url=platform.url, timeout=30)
     wf = _post(client, "/workflows", {"name": "ray-dag", "user": "test"})["id"]
     rr = {
-        name: _post(client, "/resource_requirements", {"workflow_id": wf, "name": name, **body})["id"]
+        name: _post(client, "/resource_requirements", {"workflow_id": wf, "name": name, **body})[
+            "id"
+        ]
         for name, body in {
             "one": {"num_cpus": 1, "runtime": "PT1M"},
             "two": {"num_cpus": 2, "runtime": "PT1M"},
@@ -81,7 +89,9 @@ def test_ray_runner_runs_dag_in_order_within_cpus(platform: Any, tmp_path: Path)
     assert len(ids) == 21
     _post(client, f"/workflows/{wf}/initialize_jobs")
 
-    runner = JobRunner(platform.url, wf, log_dir=str(tmp_path / "logs"), poll_interval_s=0.1, idle_timeout_s=30)
+    runner = JobRunner(
+        platform.url, wf, log_dir=str(tmp_path / "logs"), poll_interval_s=0.1, idle_timeout_s=30
+    )
     start = time.monotonic()
     summary = runner.run()
     assert time.monotonic() - start < 90
@@ -93,7 +103,9 @@ def test_ray_runner_runs_dag_in_order_within_cpus(platform: Any, tmp_path: Path)
     assert jobs["too_long"]["status"] == "terminated"
     assert jobs["after_too_long"]["status"] == "canceled"
     assert jobs["kills_worker"]["status"] == "failed"
-    assert summary["completed"] == 18 and summary["terminated"] == 1 and summary["failed"] == 1
+    assert summary["completed"] == 18
+    assert summary["terminated"] == 1
+    assert summary["failed"] == 1
     assert client.get(B + f"/workflows/{wf}/is_complete").json()["is_complete"] is True
 
     spans = _intervals(trace)
@@ -102,9 +114,7 @@ def test_ray_runner_runs_dag_in_order_within_cpus(platform: Any, tmp_path: Path)
         for dep in deps:
             assert spans[name][0] >= spans[dep][1], f"{name} started before {dep} ended"
     stamps = sorted({t for span in spans.values() for t in span})
-    peak = max(
-        sum(cpus[n] for n, (s, e) in spans.items() if s <= t < e) for t in stamps
-    )
+    peak = max(sum(cpus[n] for n, (s, e) in spans.items() if s <= t < e) for t in stamps)
     assert 2 <= peak <= 4, f"CPU use peaked at {peak} on a 4-CPU cluster"
 
     results = client.get(B + "/results", params={"workflow_id": wf}).json()["items"]
@@ -112,23 +122,32 @@ def test_ray_runner_runs_dag_in_order_within_cpus(platform: Any, tmp_path: Path)
     assert by_job[ids["stderr"]]["stdout"] == "to-stdout\n"
     assert by_job[ids["stderr"]]["stderr"] == "to-stderr\n"
     assert by_job[ids["a1"]]["stdout"] == "out-a1\n"
-    assert by_job[ids["too_long"]]["return_code"] != 0 and by_job[ids["too_long"]]["status"] == "terminated"
+    assert by_job[ids["too_long"]]["return_code"] != 0
+    assert by_job[ids["too_long"]]["status"] == "terminated"
     assert "started" in by_job[ids["too_long"]]["stdout"]
     assert by_job[ids["kills_worker"]]["return_code"] == -1
     assert list((tmp_path / "logs").glob(f"job_{ids['final']}_run0_attempt1.o"))
     nodes = client.get(B + "/compute_nodes", params={"workflow_id": wf}).json()["items"]
-    assert nodes and all(n["compute_node_type"] == "ray" and n["is_active"] is False for n in nodes)
+    assert nodes
+    assert all(n["compute_node_type"] == "ray" and n["is_active"] is False for n in nodes)
     client.close()
 
 
 def test_run_on_ray_endpoint_runs_workflow_then_removes_its_app(platform: Any) -> None:
     client = httpx.Client(base_url=platform.url, timeout=30)
     wf = _post(client, "/workflows", {"name": "ray-app", "user": "test"})["id"]
-    first = _post(client, "/jobs", {"workflow_id": wf, "name": "first", "command": "echo one"})["id"]
-    _post(client, "/jobs", {"workflow_id": wf, "name": "second", "command": "echo two", "depends_on_job_ids": [first]})
+    first = _post(client, "/jobs", {"workflow_id": wf, "name": "first", "command": "echo one"})[
+        "id"
+    ]
+    _post(
+        client,
+        "/jobs",
+        {"workflow_id": wf, "name": "second", "command": "echo two", "depends_on_job_ids": [first]},
+    )
     _post(client, f"/workflows/{wf}/initialize_jobs")
     started = _post(client, f"/workflows/{wf}/run_on_ray", {"poll_interval_s": 0.2})
-    assert started["app_name"] == f"p-jobs-{wf}" and started["recorded"] is True
+    assert started["app_name"] == f"p-jobs-{wf}"
+    assert started["recorded"] is True
 
     deadline = time.monotonic() + 120
     while not client.get(B + f"/workflows/{wf}/is_complete").json()["is_complete"]:

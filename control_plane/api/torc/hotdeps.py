@@ -1,6 +1,9 @@
-"""One threadpool hop per runner call: the hot endpoints (claim, start, complete) are async and
+"""One threadpool hop per runner call.
+
+The hot endpoints (claim, start, complete) are async and
 run their whole session in a single worker-thread call, instead of the three hops a sync
-session dependency plus a sync endpoint cost (measured: ~3x the latency under load)."""
+session dependency plus a sync endpoint cost (measured: ~3x the latency under load).
+"""
 
 from __future__ import annotations
 
@@ -35,4 +38,4 @@ async def in_session(factory: sessionmaker[Session], work: Callable[[Session], T
     return await run_in_threadpool(call)
 
 
-__all__ = ["SessionFactoryDep", "in_session", "Any"]
+__all__ = ["Any", "SessionFactoryDep", "in_session"]

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Body, Query
 from control_plane.api.deps import SessionDep
 from control_plane.api.torc.hotdeps import SessionFactoryDep, in_session
 from control_plane.api.torc.params import PageDep, WorkflowIdQuery
-from control_plane.schemas.torc.jobs import JobCreate, JobsBulk, JobUpdate, ResultBody, StatusChangeRequest
+from control_plane.schemas.torc.jobs import (
+    JobCreate,
+    JobsBulk,
+    JobUpdate,
+    ResultBody,
+    StatusChangeRequest,
+)
 from control_plane.services.torc import JobService, JobTransitionService
 
 router = APIRouter(tags=["torc jobs"])
@@ -53,7 +59,9 @@ def list_jobs(
 
 
 @router.delete("/jobs")
-def delete_jobs(workflow_id: WorkflowIdQuery, session: SessionDep, body: AnyBody = None) -> dict[str, Any]:
+def delete_jobs(
+    workflow_id: WorkflowIdQuery, session: SessionDep, body: AnyBody = None
+) -> dict[str, Any]:
     """Delete every job of a workflow."""
     return {"count": JobService(session).delete_all(workflow_id)}
 
@@ -81,7 +89,9 @@ async def start_job(
     job_id: int, run_id: int, compute_node_id: int, factory: SessionFactoryDep, body: AnyBody = None
 ) -> dict[str, Any]:
     """Mark a pending job running on a compute node."""
-    return await in_session(factory, lambda s: JobTransitionService(s).start(job_id, run_id, compute_node_id))
+    return await in_session(
+        factory, lambda s: JobTransitionService(s).start(job_id, run_id, compute_node_id)
+    )
 
 
 @router.post("/jobs/{job_id}/complete_job/{status}/{run_id}")
@@ -90,7 +100,9 @@ async def complete_job(
 ) -> dict[str, Any]:
     """Finish a job with its result; dependents are unblocked immediately."""
     values = body.values()
-    return await in_session(factory, lambda s: JobTransitionService(s).complete(job_id, status, run_id, values))
+    return await in_session(
+        factory, lambda s: JobTransitionService(s).complete(job_id, status, run_id, values)
+    )
 
 
 @router.put("/jobs/{job_id}/manage_status_change/{status}/{run_id}")
@@ -106,7 +118,9 @@ def manage_status_change_seed(
     job_id: int, body: StatusChangeRequest, session: SessionDep
 ) -> dict[str, Any]:
     """Seed spelling of manage_status_change: ``{"target_status", "run_id"?}`` in the body."""
-    return JobTransitionService(session).manage_status_change(job_id, body.target_status, body.run_id)
+    return JobTransitionService(session).manage_status_change(
+        job_id, body.target_status, body.run_id
+    )
 
 
 @router.post("/jobs/{job_id}/retry/{run_id}")

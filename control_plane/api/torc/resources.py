@@ -1,5 +1,8 @@
-"""``/files``, ``/user_data``, ``/resource_requirements``, ``/compute_nodes``, ``/results`` and
-``/events``: CRUD in torc's shapes."""
+"""CRUD in torc's shapes for the simple resources.
+
+``/files``, ``/user_data``, ``/resource_requirements``, ``/compute_nodes``, ``/results`` and
+``/events``.
+"""
 
 from __future__ import annotations
 
@@ -39,13 +42,15 @@ def _by_id(
     def get_item(item_id: int, session: SessionDep) -> dict[str, Any]:
         return service(session).get(item_id)  # type: ignore[no-any-return]
 
-    def update_item(item_id: int, body: body_type, session: SessionDep) -> dict[str, Any]:  # type: ignore[valid-type]
+    def update_item(item_id: int, body: body_type, session: SessionDep) -> dict[str, Any]:
         return service(session).update(item_id, body.model_dump(exclude_none=True))  # type: ignore[no-any-return]
 
     def delete_item(item_id: int, session: SessionDep, body: AnyBody = None) -> dict[str, Any]:
         return service(session).delete(item_id)  # type: ignore[no-any-return]
 
-    def delete_items(workflow_id: WorkflowIdQuery, session: SessionDep, body: AnyBody = None) -> dict[str, Any]:
+    def delete_items(
+        workflow_id: WorkflowIdQuery, session: SessionDep, body: AnyBody = None
+    ) -> dict[str, Any]:
         return {delete_all_key: service(session).delete_all(workflow_id)}
 
     update_item.__annotations__["body"] = body_type
@@ -58,7 +63,9 @@ def _by_id(
         routes.append((update_item, "put", f"/{path}/{{item_id}}", f"Update {name}."))
     for func, verb, route, doc in routes:
         func.__doc__ = doc
-        getattr(router, verb)(route, operation_id=f"{func.__name__}_{path}", name=f"{func.__name__}_{path}")(func)
+        getattr(router, verb)(
+            route, operation_id=f"{func.__name__}_{path}", name=f"{func.__name__}_{path}"
+        )(func)
 
 
 @router.post("/files")
@@ -79,7 +86,12 @@ def list_files(
 ) -> dict[str, Any]:
     """List a workflow's files."""
     return FileService(session).list_files(
-        workflow_id, produced_by_job_id=produced_by_job_id, name=name, path=path, is_output=is_output, **page
+        workflow_id,
+        produced_by_job_id=produced_by_job_id,
+        name=name,
+        path=path,
+        is_output=is_output,
+        **page,
     )
 
 
@@ -98,7 +110,9 @@ def create_user_data(
 ) -> dict[str, Any]:
     """Create user data (optionally linked to a consumer or producer job)."""
     return UserDataService(session).create_linked(
-        body.model_dump(exclude_none=True), consumer_job_id=consumer_job_id, producer_job_id=producer_job_id
+        body.model_dump(exclude_none=True),
+        consumer_job_id=consumer_job_id,
+        producer_job_id=producer_job_id,
     )
 
 
@@ -124,7 +138,9 @@ def list_user_data(
 
 
 @router.post("/resource_requirements")
-def create_resource_requirements(body: ResourceRequirementsCreate, session: SessionDep) -> dict[str, Any]:
+def create_resource_requirements(
+    body: ResourceRequirementsCreate, session: SessionDep
+) -> dict[str, Any]:
     """Create resource requirements."""
     return ResourceRequirementsService(session).create(body.model_dump(exclude_none=True))
 
@@ -173,7 +189,11 @@ def list_compute_nodes(
 ) -> dict[str, Any]:
     """List a workflow's compute nodes."""
     return ComputeNodeService(session).list_nodes(
-        workflow_id, hostname=hostname, is_active=is_active, scheduled_compute_node_id=scheduled_compute_node_id, **page
+        workflow_id,
+        hostname=hostname,
+        is_active=is_active,
+        scheduled_compute_node_id=scheduled_compute_node_id,
+        **page,
     )
 
 
@@ -216,7 +236,11 @@ def create_event(body: EventCreate, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/events")
 def list_events(
-    workflow_id: WorkflowIdQuery, session: SessionDep, page: PageDep, after_timestamp: int | None = None, category: str | None = None
+    workflow_id: WorkflowIdQuery,
+    session: SessionDep,
+    page: PageDep,
+    after_timestamp: int | None = None,
+    category: str | None = None,
 ) -> dict[str, Any]:
     """List a workflow's events."""
     return EventService(session).list_events(workflow_id, after_timestamp=after_timestamp, **page)
@@ -224,7 +248,13 @@ def list_events(
 
 _by_id("files", FileService, FileCreate, "a file", "deleted_count", update=False)
 _by_id("user_data", UserDataService, UserDataCreate, "user data", "deleted_count")
-_by_id("resource_requirements", ResourceRequirementsService, ResourceRequirementsCreate, "resource requirements", "count")
+_by_id(
+    "resource_requirements",
+    ResourceRequirementsService,
+    ResourceRequirementsCreate,
+    "resource requirements",
+    "count",
+)
 _by_id("compute_nodes", ComputeNodeService, ComputeNodeCreate, "a compute node", "count")
 _by_id("results", ResultService, ResultBody, "a result", "count")
 _by_id("events", EventService, EventCreate, "an event", "count")

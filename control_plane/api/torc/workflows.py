@@ -15,7 +15,12 @@ from control_plane.schemas.torc.workflows import (
     WorkflowCreate,
     WorkflowStatusUpdate,
 )
-from control_plane.services.torc import ClaimService, JobInitializer, JobTransitionService, WorkflowService
+from control_plane.services.torc import (
+    ClaimService,
+    JobInitializer,
+    JobTransitionService,
+    WorkflowService,
+)
 
 router = APIRouter(tags=["torc workflows"])
 AnyBody = Annotated[Any, Body()]
@@ -177,4 +182,6 @@ async def batch_complete_jobs(
         {"job_id": c.job_id, "status": c.status, "run_id": c.run_id, "result": c.result.values()}
         for c in body.completions
     ]
-    return await in_session(factory, lambda s: JobTransitionService(s).complete_batch(workflow_id, completions))
+    return await in_session(
+        factory, lambda s: JobTransitionService(s).complete_batch(workflow_id, completions)
+    )

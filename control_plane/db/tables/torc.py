@@ -1,5 +1,8 @@
-"""Torc tables: workflows (with their status record), jobs, files, user data, resource
-requirements, compute nodes, results, events, and the job relationship tables."""
+"""Torc tables.
+
+Workflows (with their status record), jobs, files, user data, resource
+requirements, compute nodes, results, events, and the job relationship tables.
+"""
 
 from __future__ import annotations
 

@@ -105,7 +105,9 @@ class ResultBody(TorcSchema):
 class RunOnRayRequest(TorcSchema):
     """``POST /workflows/{id}/run_on_ray`` (extension): start the built-in Ray runner."""
 
-    poll_interval_s: float | None = Field(default=None, gt=0, le=60, description="Claim poll period.")
+    poll_interval_s: float | None = Field(
+        default=None, gt=0, le=60, description="Claim poll period."
+    )
     max_parallel_jobs: int | None = Field(default=None, ge=1, description="Cap on concurrent jobs.")
     log_dir: str | None = Field(default=None, description="Where full job logs go.")
 

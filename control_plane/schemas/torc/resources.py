@@ -1,5 +1,8 @@
-"""Bodies of ``/files``, ``/user_data``, ``/resource_requirements``, ``/compute_nodes``,
-``/results`` and ``/events``."""
+"""Request bodies of the simple Torc resources.
+
+``/files``, ``/user_data``, ``/resource_requirements``, ``/compute_nodes``,
+``/results`` and ``/events``.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +17,22 @@ from control_plane.schemas.torc.jobs import ResultBody
 class FileCreate(TorcSchema):
     """``POST/PUT /files``."""
 
-    workflow_id: int | None = Field(default=None, description="Owning workflow (required on create).")
+    workflow_id: int | None = Field(
+        default=None, description="Owning workflow (required on create)."
+    )
     name: str | None = Field(default=None, description="Logical name (required on create).")
     path: str | None = Field(default=None, description="Path, maybe relative (required on create).")
-    st_mtime: float | None = Field(default=None, description="Modification time (client-maintained).")
+    st_mtime: float | None = Field(
+        default=None, description="Modification time (client-maintained)."
+    )
 
 
 class UserDataCreate(TorcSchema):
     """``POST/PUT /user_data``."""
 
-    workflow_id: int | None = Field(default=None, description="Owning workflow (required on create).")
+    workflow_id: int | None = Field(
+        default=None, description="Owning workflow (required on create)."
+    )
     name: str | None = Field(default=None, description="Name (required on create).")
     is_ephemeral: bool | None = Field(default=None, description="Only valid for one run.")
     data: Any = Field(default=None, description="Any JSON; null means missing.")
@@ -32,19 +41,27 @@ class UserDataCreate(TorcSchema):
 class ResourceRequirementsCreate(TorcSchema):
     """``POST/PUT /resource_requirements``."""
 
-    workflow_id: int | None = Field(default=None, description="Owning workflow (required on create).")
-    name: str | None = Field(default=None, description="Name (required on create; 'default' is reserved).")
+    workflow_id: int | None = Field(
+        default=None, description="Owning workflow (required on create)."
+    )
+    name: str | None = Field(
+        default=None, description="Name (required on create; 'default' is reserved)."
+    )
     num_cpus: int | None = Field(default=None, ge=0, description="CPUs (default 1).")
     num_gpus: int | None = Field(default=None, ge=0, description="GPUs (default 0).")
     num_nodes: int | None = Field(default=None, ge=1, description="Nodes (default 1).")
     memory: str | None = Field(default=None, description="Memory like 512k, 1m, 128g (default 1m).")
-    runtime: str | None = Field(default=None, description="ISO 8601 duration like PT8H (default P0DT1M).")
+    runtime: str | None = Field(
+        default=None, description="ISO 8601 duration like PT8H (default P0DT1M)."
+    )
 
 
 class ComputeNodeCreate(TorcSchema):
     """``POST/PUT /compute_nodes`` (the seed's ``memory: "256g"`` is accepted)."""
 
-    workflow_id: int | None = Field(default=None, description="Owning workflow (required on create).")
+    workflow_id: int | None = Field(
+        default=None, description="Owning workflow (required on create)."
+    )
     hostname: str | None = Field(default=None, description="Host name (required on create).")
     pid: int | None = Field(default=None, description="Runner process id.")
     start_time: str | None = Field(default=None, description="When the runner started.")
@@ -77,6 +94,8 @@ class ResultCreate(ResultBody):
 class EventCreate(TorcSchema):
     """``POST/PUT /events`` (the server stamps ``timestamp``)."""
 
-    workflow_id: int | None = Field(default=None, description="Owning workflow (required on create).")
+    workflow_id: int | None = Field(
+        default=None, description="Owning workflow (required on create)."
+    )
     timestamp: int | None = Field(default=None, description="Ignored: the server's time in ms.")
     data: dict[str, Any] | None = Field(default=None, description="The event payload.")

@@ -59,9 +59,13 @@ class ClaimService:
             )
         )
         rows = list(
-            self.session.scalars(select(TorcJob).where(TorcJob.id.in_(claimed)).order_by(TorcJob.id))
+            self.session.scalars(
+                select(TorcJob).where(TorcJob.id.in_(claimed)).order_by(TorcJob.id)
+            )
         )
-        add_events(self.session, workflow_id, [job_event(r.id, r.name, "ready", "pending") for r in rows])
+        add_events(
+            self.session, workflow_id, [job_event(r.id, r.name, "ready", "pending") for r in rows]
+        )
         self.session.commit()
         rels = load_relations(self.session, claimed, _OUTPUTS)
         order = {job_id: i for i, job_id in enumerate(ids)}
@@ -73,7 +77,9 @@ class ClaimService:
         if not self._check(workflow_id, limit):
             return {"jobs": []}
 
-        return run_retrying(self.session, lambda: {"jobs": HotPath(self.session).claim_next(workflow_id, limit)})
+        return run_retrying(
+            self.session, lambda: {"jobs": HotPath(self.session).claim_next(workflow_id, limit)}
+        )
 
     def claim_by_resources(
         self,
@@ -149,7 +155,8 @@ class ClaimService:
             query = query.where(runtime <= time_cap)
         if match_scheduler and res.get("scheduler_config_id") is not None:
             query = query.where(
-                (TorcJob.scheduler_id.is_(None)) | (TorcJob.scheduler_id == res["scheduler_config_id"])
+                (TorcJob.scheduler_id.is_(None))
+                | (TorcJob.scheduler_id == res["scheduler_config_id"])
             )
         if sort_method in (None, "gpus_runtime_memory"):
             query = query.order_by(gpus.desc(), runtime.desc(), memory.desc(), TorcJob.id)

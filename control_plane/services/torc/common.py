@@ -112,9 +112,7 @@ def get_workflow_or_raise(session: Session, workflow_id: int) -> TorcWorkflow:
     """
     workflow = session.get(TorcWorkflow, workflow_id)
     if workflow is None:
-        raise NotFoundError(
-            f"Workflow not found with ID: {workflow_id}", code="workflow_not_found"
-        )
+        raise NotFoundError(f"Workflow not found with ID: {workflow_id}", code="workflow_not_found")
     return workflow
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from control_plane.db.tables.torc import TorcComputeNode
 from control_plane.services.torc.common import now_iso, parse_memory
 from control_plane.services.torc.crud import TorcCrud
@@ -60,7 +62,7 @@ class ComputeNodeService(TorcCrud):
         **page: Any,
     ) -> dict[str, Any]:
         """Compute nodes of a workflow, filtered like torc's ``GET /compute_nodes``."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if hostname is not None:
             where.append(TorcComputeNode.hostname == hostname)
         if is_active is not None:

@@ -33,7 +33,7 @@ class TorcCrud:
         """The wire form of a row (nulls omitted)."""
         return drop_none({f: getattr(row, f) for f in self.fields}, keep=self.always)
 
-    def prepare(self, data: dict[str, Any], row: Any | None) -> dict[str, Any]:
+    def prepare(self, data: dict[str, Any], row: Any | None) -> dict[str, Any]:  # noqa: ARG002
         """Validate a create/update payload and return the column values to write."""
         return data
 

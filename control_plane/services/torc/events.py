@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from control_plane.db.tables.torc import TorcEvent
 from control_plane.services.torc.common import now_ms
 from control_plane.services.torc.crud import TorcCrud
@@ -30,7 +32,7 @@ class EventService(TorcCrud):
         self, workflow_id: int, *, after_timestamp: int | None = None, **page: Any
     ) -> dict[str, Any]:
         """Events of a workflow, optionally strictly after a timestamp (ms)."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if after_timestamp is not None:
             where.append(TorcEvent.timestamp > after_timestamp)
         return self.list(workflow_id, where=where, **page)

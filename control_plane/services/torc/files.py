@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from control_plane.db.tables.torc import TorcFile, TorcJobFile
 from control_plane.services.torc.crud import TorcCrud
@@ -20,7 +20,7 @@ class FileService(TorcCrud):
     fields = ("id", "workflow_id", "name", "path", "st_mtime")
 
     def prepare(self, data: dict[str, Any], row: Any | None) -> dict[str, Any]:
-        """On update, null ``workflow_id/name/path`` keep their value; ``st_mtime`` is always set."""
+        """On update, null name/path keep their value; ``st_mtime`` is always set."""
         if row is None:
             return data
         values = {k: v for k, v in data.items() if v is not None and k != "st_mtime"}
@@ -38,7 +38,7 @@ class FileService(TorcCrud):
         **page: Any,
     ) -> dict[str, Any]:
         """Files of a workflow, filtered like torc's ``GET /files``."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if produced_by_job_id is not None:
             where.append(
                 TorcFile.id.in_(

@@ -15,7 +15,7 @@ def find_cycle(nodes: Iterable[int], edges: Mapping[int, Iterable[int]]) -> list
     ``edges[j]`` are the jobs ``j`` depends on.
     """
     nodes = list(nodes)
-    indegree: dict[int, int] = {n: 0 for n in nodes}
+    indegree: dict[int, int] = dict.fromkeys(nodes, 0)
     users: dict[int, list[int]] = defaultdict(list)
     for job, deps in edges.items():
         for dep in deps:

@@ -1,6 +1,9 @@
-"""The runner hot path in plain SQL: claim ready jobs, complete jobs (one or a batch) with
+"""The runner hot path in plain SQL.
+
+Claim ready jobs, complete jobs (one or a batch) with
 immediate unblocking. ORM statement building cost more than the database work here, so these
-statements go straight to the driver (``:name`` parameters, rewritten for psycopg2)."""
+statements go straight to the driver (``:name`` parameters, rewritten for psycopg2).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from control_plane.errors import DomainError, NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import FINISHED, TERMINAL, JOB_STATUSES, now_iso, now_ms
+from control_plane.services.torc.common import FINISHED, JOB_STATUSES, TERMINAL, now_iso, now_ms
 from control_plane.services.torc.results import _tail
 from control_plane.services.torc.txn import begin_write, is_sqlite
 
@@ -32,7 +35,9 @@ def _pyformat(sql: str) -> str:
 
 def row_to_job(row: Any, outputs: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """A job dict (torc wire form) from a raw row of ``_JOB_COLUMNS``."""
-    (jid, wf, name, command, script, status, cancel, supports, rr, sched, handler, attempt) = row[:12]
+    (jid, wf, name, command, script, status, cancel, supports, rr, sched, handler, attempt) = row[
+        :12
+    ]
     body: dict[str, Any] = {
         "id": jid,
         "workflow_id": wf,
@@ -44,7 +49,11 @@ def row_to_job(row: Any, outputs: dict[str, list[int]] | None = None) -> dict[st
         "scheduler_id": sched,
         "attempt_id": attempt,
     }
-    for key, value in (("invocation_script", script), ("resource_requirements_id", rr), ("failure_handler_id", handler)):
+    for key, value in (
+        ("invocation_script", script),
+        ("resource_requirements_id", rr),
+        ("failure_handler_id", handler),
+    ):
         if value is not None:
             body[key] = value
     for key, values in (outputs or {}).items():
@@ -72,7 +81,7 @@ class Sql:
         """Run a statement (``executemany`` for a list of parameter sets)."""
         if isinstance(params, list) and not params:
             return
-        self.conn.exec_driver_sql(self._sql(sql), params)  # type: ignore[arg-type]
+        self.conn.exec_driver_sql(self._sql(sql), params)
 
     @staticmethod
     def expand(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
@@ -92,12 +101,22 @@ class Sql:
         for i, data in enumerate(datas):
             params[f"d{i}"] = json.dumps(data)
             values.append(f"(:w, :t, :d{i})")
-        self.run(f"INSERT INTO torc_events (workflow_id, timestamp, data) VALUES {', '.join(values)}", params)
+        self.run(
+            f"INSERT INTO torc_events (workflow_id, timestamp, data) VALUES {', '.join(values)}",
+            params,
+        )
 
 
 def _event(job_id: int, name: str, old: str, new: str, **extra: Any) -> dict[str, Any]:
-    return {"category": "job", "event_type": f"job_{new}", "job_id": job_id, "job_name": name,
-            "from_status": old, "to_status": new, **extra}
+    return {
+        "category": "job",
+        "event_type": f"job_{new}",
+        "job_id": job_id,
+        "job_name": name,
+        "from_status": old,
+        "to_status": new,
+        **extra,
+    }
 
 
 class HotPath:
@@ -107,9 +126,13 @@ class HotPath:
         self.session = session
 
     def _workflow(self, sql: Sql, workflow_id: int) -> Any:
-        rows = sql.rows("SELECT id, run_id, is_canceled FROM torc_workflows WHERE id = :w", {"w": workflow_id})
+        rows = sql.rows(
+            "SELECT id, run_id, is_canceled FROM torc_workflows WHERE id = :w", {"w": workflow_id}
+        )
         if not rows:
-            raise NotFoundError(f"Workflow not found with ID: {workflow_id}", code="workflow_not_found")
+            raise NotFoundError(
+                f"Workflow not found with ID: {workflow_id}", code="workflow_not_found"
+            )
         return rows[0]
 
     def claim_next(self, workflow_id: int, limit: int) -> list[dict[str, Any]]:
@@ -119,16 +142,21 @@ class HotPath:
         if workflow[2] or limit <= 0:
             return []
         begin_write(self.session)
-        pick = "SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = 'ready' ORDER BY id LIMIT :k"
+        pick = (
+            "SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = 'ready' "
+            "ORDER BY id LIMIT :k"
+        )
         if sql.sqlite:
             statement = (
-                f"UPDATE torc_jobs SET status = 'pending' WHERE status = 'ready' AND id IN ({pick}) "
+                "UPDATE torc_jobs SET status = 'pending' "
+                f"WHERE status = 'ready' AND id IN ({pick}) "
                 f"RETURNING {_JOB_COLUMNS}"
             )
         else:
             # A CTE, not IN (...): PostgreSQL may re-run an IN subquery with LIMIT per row.
             statement = (
-                f"WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) UPDATE torc_jobs SET status = 'pending' "
+                f"WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) "
+                "UPDATE torc_jobs SET status = 'pending' "
                 f"FROM picked WHERE torc_jobs.id = picked.id RETURNING "
                 + ", ".join(f"torc_jobs.{c}" for c in _JOB_COLUMNS.split(", "))
             )
@@ -164,7 +192,9 @@ class HotPath:
             ("torc_job_user_data", "user_data_id", "output_user_data_ids"),
         ):
             for job_id, ref in sql.rows(
-                f"SELECT job_id, {column} FROM {table} WHERE direction = 'out' AND job_id IN ({keys})", params
+                f"SELECT job_id, {column} FROM {table} "
+                f"WHERE direction = 'out' AND job_id IN ({keys})",
+                params,
             ):
                 outputs[job_id][key].append(ref)
         sql.events(workflow_id, [_event(r[0], r[2], "ready", "pending") for r in rows])
@@ -190,18 +220,29 @@ class HotPath:
         jobs = {
             r[0]: r
             for r in sql.rows(
-                f"SELECT j.{_JOB_COLUMNS.replace(', ', ', j.')}, j.active_compute_node_id, w.run_id "
-                f"FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id WHERE j.id IN ({keys}){lock}",
+                f"SELECT j.{_JOB_COLUMNS.replace(', ', ', j.')}, j.active_compute_node_id, "
+                "w.run_id "
+                "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
+                f"WHERE j.id IN ({keys}){lock}",
                 params,
             )
         }
-        nodes = {int(e["result"]["compute_node_id"]) for e in entries if e["result"].get("compute_node_id") is not None}
+        nodes = {
+            int(e["result"]["compute_node_id"])
+            for e in entries
+            if e["result"].get("compute_node_id") is not None
+        }
         known_nodes: set[int] = set()
         if nodes:
             params = {}
-            known_nodes = {r[0] for r in sql.rows(
-                f"SELECT id FROM torc_compute_nodes WHERE id IN ({sql.expand('n', nodes, params)})", params
-            )}
+            known_nodes = {
+                r[0]
+                for r in sql.rows(
+                    "SELECT id FROM torc_compute_nodes "
+                    f"WHERE id IN ({sql.expand('n', nodes, params)})",
+                    params,
+                )
+            }
         done: list[dict[str, Any]] = []
         errors: list[tuple[int, DomainError]] = []
         seen: set[int] = set()
@@ -218,25 +259,34 @@ class HotPath:
             status, result = entry["status"], entry["result"]
             rc = result.get("return_code", result.get("exit_code"))
             values = {
-                "w": job[1], "j": job_id, "run": int(entry["run_id"]),
+                "w": job[1],
+                "j": job_id,
+                "run": int(entry["run_id"]),
                 "a": result.get("attempt_id") or job[11],
                 "n": result.get("compute_node_id", job[12]),
                 "rc": int(rc if rc is not None else (0 if status == "completed" else 1)),
                 "et": float(result.get("exec_time_minutes") or 0.0),
-                "ct": result.get("completion_time") or now_iso(), "s": status,
-                "pm": result.get("peak_memory_bytes"), "am": result.get("avg_memory_bytes"),
-                "pc": result.get("peak_cpu_percent"), "ac": result.get("avg_cpu_percent"),
-                "so": _tail(result.get("stdout")), "se": _tail(result.get("stderr")),
+                "ct": result.get("completion_time") or now_iso(),
+                "s": status,
+                "pm": result.get("peak_memory_bytes"),
+                "am": result.get("avg_memory_bytes"),
+                "pc": result.get("peak_cpu_percent"),
+                "ac": result.get("avg_cpu_percent"),
+                "so": _tail(result.get("stdout")),
+                "se": _tail(result.get("stderr")),
             }
             result_id = sql.rows(
-                "INSERT INTO torc_results (workflow_id, job_id, run_id, attempt_id, compute_node_id, "
+                "INSERT INTO torc_results (workflow_id, job_id, run_id, attempt_id, "
+                "compute_node_id, "
                 "return_code, exec_time_minutes, completion_time, status, peak_memory_bytes, "
                 "avg_memory_bytes, peak_cpu_percent, avg_cpu_percent, stdout, stderr) VALUES "
-                "(:w, :j, :run, :a, :n, :rc, :et, :ct, :s, :pm, :am, :pc, :ac, :so, :se) RETURNING id",
+                "(:w, :j, :run, :a, :n, :rc, :et, :ct, :s, :pm, :am, :pc, :ac, :so, :se) "
+                "RETURNING id",
                 values,
             )[0][0]
             sql.run(
-                "UPDATE torc_jobs SET status = :s, current_result_id = :r, active_compute_node_id = NULL "
+                "UPDATE torc_jobs SET status = :s, current_result_id = :r, "
+                "active_compute_node_id = NULL "
                 "WHERE id = :j",
                 {"s": status, "r": result_id, "j": job_id},
             )
@@ -262,17 +312,21 @@ class HotPath:
             raise ValidationFailedError(f"Job {job_id} does not belong to workflow {workflow_id}")
         if status not in JOB_STATUSES or status not in TERMINAL:
             raise ValidationFailedError(
-                f"Got status '{status}' for complete_job; it must be one of {', '.join(sorted(TERMINAL))}",
+                f"Got status '{status}' for complete_job; it must be one of "
+                f"{', '.join(sorted(TERMINAL))}",
                 code="invalid_transition",
             )
         if job[5] in FINISHED or job_id in seen:
             raise ValidationFailedError(
-                f"Job {job_id} is already complete with status {job[5] if job_id not in seen else 'completed'}",
+                f"Job {job_id} is already complete with status "
+                f"{job[5] if job_id not in seen else 'completed'}",
                 code="job_already_complete",
             )
         result = entry["result"]
         if result.get("job_id") not in (None, job_id):
-            raise ValidationFailedError(f"Result job_id {result['job_id']} does not match job {job_id}")
+            raise ValidationFailedError(
+                f"Result job_id {result['job_id']} does not match job {job_id}"
+            )
         if int(entry["run_id"]) != job[13]:
             raise ValidationFailedError(
                 f"Run ID mismatch: provided {entry['run_id']} but workflow status has {job[13]}",
@@ -280,7 +334,9 @@ class HotPath:
             )
         node = result.get("compute_node_id")
         if node is not None and int(node) not in nodes:
-            raise NotFoundError(f"Compute node not found with ID: {node}", code="compute_node_not_found")
+            raise NotFoundError(
+                f"Compute node not found with ID: {node}", code="compute_node_not_found"
+            )
         return job
 
     def _unblock(self, sql: Sql, finished: list[int]) -> list[dict[str, Any]]:
@@ -294,8 +350,9 @@ class HotPath:
             dependents = {
                 r[0]: r
                 for r in sql.rows(
-                    "SELECT id, name, cancel_on_blocking_job_failure FROM torc_jobs WHERE status = 'blocked' "
-                    f"AND id IN (SELECT job_id FROM torc_job_dependencies WHERE depends_on_job_id IN ({keys})) "
+                    "SELECT id, name, cancel_on_blocking_job_failure FROM torc_jobs "
+                    "WHERE status = 'blocked' AND id IN (SELECT job_id FROM torc_job_dependencies "
+                    f"WHERE depends_on_job_id IN ({keys})) "
                     f"ORDER BY id{lock}",
                     params,
                 )
@@ -324,6 +381,10 @@ class HotPath:
                 events.append(_event(job_id, row[1], "blocked", target))
             for target, ids in moves.items():
                 params = {"s": target}
-                sql.run(f"UPDATE torc_jobs SET status = :s WHERE id IN ({sql.expand('m', ids, params)})", params)
+                sql.run(
+                    "UPDATE torc_jobs SET status = :s "
+                    f"WHERE id IN ({sql.expand('m', ids, params)})",
+                    params,
+                )
             frontier = moves.get("canceled", [])
         return events

@@ -1,5 +1,8 @@
-"""``initialize_jobs`` and ``process_changed_job_inputs``: dependencies, blocked vs ready,
-input hashes. Bulk SQL throughout; the graph is evaluated in memory."""
+"""``initialize_jobs`` and ``process_changed_job_inputs``.
+
+Dependencies, blocked vs ready,
+input hashes. Bulk SQL throughout; the graph is evaluated in memory.
+"""
 
 from __future__ import annotations
 
@@ -56,11 +59,15 @@ class JobInitializer:
     def _initialize(self, workflow_id: int, only_uninitialized: bool) -> dict[str, Any]:
         begin_write(self.session)
         for table, ref in (("torc_job_files", "file_id"), ("torc_job_user_data", "user_data_id")):
-            self.session.execute(text(_IMPLICIT_EDGES.format(table=table, ref=ref)), {"wf": workflow_id})
+            self.session.execute(
+                text(_IMPLICIT_EDGES.format(table=table, ref=ref)), {"wf": workflow_id}
+            )
         jobs = {
             row.id: row
             for row in self.session.execute(
-                select(TorcJob.id, TorcJob.name, TorcJob.status).where(TorcJob.workflow_id == workflow_id)
+                select(TorcJob.id, TorcJob.name, TorcJob.status).where(
+                    TorcJob.workflow_id == workflow_id
+                )
             )
         }
         deps: dict[int, list[int]] = defaultdict(list)
@@ -112,7 +119,9 @@ class JobInitializer:
         events = [
             {
                 "category": "workflow",
-                "event_type": "workflow_started" if only_uninitialized else "workflow_reinitialized",
+                "event_type": "workflow_started"
+                if only_uninitialized
+                else "workflow_reinitialized",
                 "counts": {s: len(ids) for s, ids in changed.items()},
                 "transitions": {s: sorted(ids) for s, ids in changed.items()},
             }
@@ -124,10 +133,13 @@ class JobInitializer:
     def _hashes(
         self, workflow_id: int, jobs: dict[int, Any], deps: dict[int, list[int]]
     ) -> dict[int, str]:
-        docs: dict[int, dict[str, Any]] = {
-            j: {"depends_on_job_ids": sorted(deps[j])} for j in jobs
-        }
-        for key in ("input_file_ids", "output_file_ids", "input_user_data_ids", "output_user_data_ids"):
+        docs: dict[int, dict[str, Any]] = {j: {"depends_on_job_ids": sorted(deps[j])} for j in jobs}
+        for key in (
+            "input_file_ids",
+            "output_file_ids",
+            "input_user_data_ids",
+            "output_user_data_ids",
+        ):
             for doc in docs.values():
                 doc[key] = []
         mtimes = dict(
@@ -135,9 +147,11 @@ class JobInitializer:
                 select(TorcFile.id, TorcFile.st_mtime).where(TorcFile.workflow_id == workflow_id)
             ).all()
         )
-        data = dict(
+        data: dict[int, Any] = dict(
             self.session.execute(
-                select(TorcUserData.id, TorcUserData.data).where(TorcUserData.workflow_id == workflow_id)
+                select(TorcUserData.id, TorcUserData.data).where(
+                    TorcUserData.workflow_id == workflow_id
+                )
             ).all()
         )
         for job_id, file_id, direction in self.session.execute(
@@ -149,11 +163,13 @@ class JobInitializer:
             if direction == "in":
                 docs[job_id].setdefault("input_file_mtimes", {})[str(file_id)] = mtimes.get(file_id)
         for job_id, ud_id, direction in self.session.execute(
-            select(TorcJobUserData.job_id, TorcJobUserData.user_data_id, TorcJobUserData.direction).where(
-                TorcJobUserData.workflow_id == workflow_id
-            )
+            select(
+                TorcJobUserData.job_id, TorcJobUserData.user_data_id, TorcJobUserData.direction
+            ).where(TorcJobUserData.workflow_id == workflow_id)
         ):
-            docs[job_id][f"{'input' if direction == 'in' else 'output'}_user_data_ids"].append(ud_id)
+            docs[job_id][f"{'input' if direction == 'in' else 'output'}_user_data_ids"].append(
+                ud_id
+            )
             if direction == "in":
                 docs[job_id].setdefault("input_user_data", {})[str(ud_id)] = data.get(ud_id)
         for job_id, command, script in self.session.execute(
@@ -164,7 +180,7 @@ class JobInitializer:
             docs[job_id]["command"] = command
             docs[job_id]["invocation_script"] = script
         for doc in docs.values():
-            for key, value in doc.items():
+            for value in doc.values():
                 if isinstance(value, list):
                     value.sort()
         return {j: input_hash(doc) for j, doc in docs.items()}
@@ -189,13 +205,18 @@ class JobInitializer:
             ):
                 deps[job_id].append(dep)
             current = self._hashes(workflow_id, {r.id: r for r in rows}, deps)
-            changed = [r for r in rows if r.input_hash is not None and current[r.id] != r.input_hash]
+            changed = [
+                r for r in rows if r.input_hash is not None and current[r.id] != r.input_hash
+            ]
             if not dry_run and changed:
                 bulk_status(self.session, TorcJob, {"uninitialized": [r.id for r in changed]})
                 add_events(
                     self.session,
                     workflow_id,
-                    [job_event(r.id, r.name, r.status, "uninitialized", reason="inputs_changed") for r in changed],
+                    [
+                        job_event(r.id, r.name, r.status, "uninitialized", reason="inputs_changed")
+                        for r in changed
+                    ],
                 )
                 self.session.commit()
             else:

@@ -194,7 +194,9 @@ class JobService:
             if data.get(key) is not None and sorted(set(data[key])) != sorted(rels.get(key, [])):
                 blocked.append(key)
         changed = [
-            k for k in _MUTABLE_WHILE_UNINITIALIZED if data.get(k) is not None and data[k] != getattr(job, k)
+            k
+            for k in _MUTABLE_WHILE_UNINITIALIZED
+            if data.get(k) is not None and data[k] != getattr(job, k)
         ]
         new_status = data.get("status")
         if new_status is not None and new_status != job.status:
@@ -207,7 +209,9 @@ class JobService:
                 )
             changed.append("status")
         deps = data.get("depends_on_job_ids")
-        deps_changed = deps is not None and sorted(set(deps)) != sorted(rels.get("depends_on_job_ids", []))
+        deps_changed = deps is not None and sorted(set(deps)) != sorted(
+            rels.get("depends_on_job_ids", [])
+        )
         if deps_changed:
             changed.append("depends_on_job_ids")
         if job.status != "uninitialized" and changed:
@@ -225,8 +229,12 @@ class JobService:
         if "status" in changed:
             job.status = "disabled"
         if deps_changed:
-            self.session.execute(delete(TorcJobDependency).where(TorcJobDependency.job_id == job_id))
-            insert_relations(self.session, job.workflow_id, [(job_id, {"depends_on_job_ids": deps})])
+            self.session.execute(
+                delete(TorcJobDependency).where(TorcJobDependency.job_id == job_id)
+            )
+            insert_relations(
+                self.session, job.workflow_id, [(job_id, {"depends_on_job_ids": deps})]
+            )
         self.session.commit()
         return self.get(job_id)
 

@@ -80,7 +80,9 @@ def load_relations(
     return out
 
 
-def _existing(session: Session, column: Any, workflow_column: Any, ids: set[int], wf: int) -> set[int]:
+def _existing(
+    session: Session, column: Any, workflow_column: Any, ids: set[int], wf: int
+) -> set[int]:
     found: set[int] = set()
     for part in chunks(sorted(ids)):
         found.update(session.scalars(select(column).where(column.in_(part), workflow_column == wf)))
@@ -105,7 +107,12 @@ def check_references(session: Session, workflow_id: int, jobs: list[dict[str, An
         ("output_file_ids", TorcFile.id, TorcFile.workflow_id, "file"),
         ("input_user_data_ids", TorcUserData.id, TorcUserData.workflow_id, "user data"),
         ("output_user_data_ids", TorcUserData.id, TorcUserData.workflow_id, "user data"),
-        ("rr", TorcResourceRequirements.id, TorcResourceRequirements.workflow_id, "resource requirements"),
+        (
+            "rr",
+            TorcResourceRequirements.id,
+            TorcResourceRequirements.workflow_id,
+            "resource requirements",
+        ),
     )
     for key, column, wf_column, label in checks:
         if not wanted[key]:
@@ -121,7 +128,9 @@ def check_references(session: Session, workflow_id: int, jobs: list[dict[str, An
             )
 
 
-def insert_relations(session: Session, workflow_id: int, rows: list[tuple[int, dict[str, Any]]]) -> None:
+def insert_relations(
+    session: Session, workflow_id: int, rows: list[tuple[int, dict[str, Any]]]
+) -> None:
     """Write the relationship rows of newly created jobs in bulk."""
     deps, files, user_data = [], [], []
     for job_id, job in rows:
@@ -130,7 +139,12 @@ def insert_relations(session: Session, workflow_id: int, rows: list[tuple[int, d
         for key, direction in (("input_file_ids", "in"), ("output_file_ids", "out")):
             for ref in set(job.get(key) or []):
                 files.append(
-                    {"job_id": job_id, "file_id": ref, "direction": direction, "workflow_id": workflow_id}
+                    {
+                        "job_id": job_id,
+                        "file_id": ref,
+                        "direction": direction,
+                        "workflow_id": workflow_id,
+                    }
                 )
         for key, direction in (("input_user_data_ids", "in"), ("output_user_data_ids", "out")):
             for ref in set(job.get(key) or []):
@@ -142,6 +156,10 @@ def insert_relations(session: Session, workflow_id: int, rows: list[tuple[int, d
                         "workflow_id": workflow_id,
                     }
                 )
-    for table, values in ((TorcJobDependency, deps), (TorcJobFile, files), (TorcJobUserData, user_data)):
+    for table, values in (
+        (TorcJobDependency, deps),
+        (TorcJobFile, files),
+        (TorcJobUserData, user_data),
+    ):
         if values:
             session.execute(insert(table), values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from control_plane.db.tables.torc import TorcJob, TorcResourceRequirements
 from control_plane.errors import ValidationFailedError
@@ -77,7 +77,7 @@ class ResourceRequirementsService(TorcCrud):
     ) -> dict[str, Any]:
         """Requirements of a workflow, filtered like torc's ``GET /resource_requirements``."""
         table = TorcResourceRequirements
-        where = []
+        where: list[ColumnElement[bool]] = []
         if job_id is not None:
             where.append(
                 table.id.in_(select(TorcJob.resource_requirements_id).where(TorcJob.id == job_id))

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcResult
 from control_plane.errors import NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import TERMINAL, check_status, get_workflow_or_raise, now_iso
+from control_plane.services.torc.common import (
+    TERMINAL,
+    check_status,
+    get_workflow_or_raise,
+    now_iso,
+)
 from control_plane.services.torc.crud import TorcCrud
 
 MAX_OUTPUT_CHARS = 64 * 1024
@@ -58,7 +63,9 @@ class ResultService(TorcCrud):
         if row is None:
             job = self.session.get(TorcJob, values.get("job_id"))
             if job is None:
-                raise NotFoundError(f"Job not found with ID: {values.get('job_id')}", code="job_not_found")
+                raise NotFoundError(
+                    f"Job not found with ID: {values.get('job_id')}", code="job_not_found"
+                )
             if job.workflow_id != values["workflow_id"]:
                 raise ValidationFailedError(
                     f"Job {job.id} belongs to workflow {job.workflow_id}, "
@@ -85,7 +92,7 @@ class ResultService(TorcCrud):
             )
         return values
 
-    def after_create(self, row: Any, data: dict[str, Any]) -> None:
+    def after_create(self, row: Any, data: dict[str, Any]) -> None:  # noqa: ARG002 - hook
         """A posted result becomes the job's current result when it has none."""
         job = self.session.get(TorcJob, row.job_id)
         if job is not None and job.current_result_id is None:
@@ -104,7 +111,7 @@ class ResultService(TorcCrud):
         **page: Any,
     ) -> dict[str, Any]:
         """Results of a workflow: the jobs' current results, or every run with ``all_runs``."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if not all_runs:
             where.append(
                 TorcResult.id.in_(

@@ -73,4 +73,9 @@ class RunnerService:
         """Forget and delete the runner application (running jobs are left to finish)."""
         name = runner_app_name(workflow_id)
         self.apps.remove(name)
-        return {"workflow_id": workflow_id, "app_name": name, "recorded": False, "status": "DELETING"}
+        return {
+            "workflow_id": workflow_id,
+            "app_name": name,
+            "recorded": False,
+            "status": "DELETING",
+        }

@@ -1,5 +1,8 @@
-"""Job transitions after claiming: start, complete (with immediate unblocking and cascading
-cancellation), manage_status_change, retry and reset."""
+"""Job transitions after claiming.
+
+Start, complete (with immediate unblocking and cascading
+cancellation), manage_status_change, retry and reset.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,14 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcJobDependency, TorcResult, TorcWorkflow
+from control_plane.db.tables.torc import (
+    TorcComputeNode,
+    TorcJob,
+    TorcJobDependency,
+    TorcWorkflow,
+)
 from control_plane.errors import NotFoundError, ValidationFailedError
 from control_plane.services.torc.common import (
     FINISHED,
@@ -18,13 +26,11 @@ from control_plane.services.torc.common import (
     check_status,
     get_workflow_or_raise,
     job_event,
-    now_iso,
 )
 from control_plane.services.torc.graph import downstream
 from control_plane.services.torc.hot import HotPath
 from control_plane.services.torc.jobs import get_job_or_raise
 from control_plane.services.torc.relations import job_dict, load_relations
-from control_plane.services.torc.results import _tail
 from control_plane.services.torc.txn import begin_write, bulk_status, is_sqlite, run_retrying
 
 _FAILED = ("failed", "canceled", "terminated")
@@ -37,7 +43,9 @@ class JobTransitionService:
         self.session = session
 
     def _locked_job(self, job_id: int) -> TorcJob:
-        query = select(TorcJob).where(TorcJob.id == job_id).execution_options(populate_existing=True)
+        query = (
+            select(TorcJob).where(TorcJob.id == job_id).execution_options(populate_existing=True)
+        )
         if not is_sqlite(self.session):
             query = query.with_for_update()
         job = self.session.scalar(query)
@@ -55,7 +63,10 @@ class JobTransitionService:
         return workflow
 
     def _node(self, compute_node_id: int | None) -> None:
-        if compute_node_id is not None and self.session.get(TorcComputeNode, compute_node_id) is None:
+        if (
+            compute_node_id is not None
+            and self.session.get(TorcComputeNode, compute_node_id) is None
+        ):
             raise NotFoundError(
                 f"Compute node not found with ID: {compute_node_id}", code="compute_node_not_found"
             )
@@ -83,14 +94,20 @@ class JobTransitionService:
             add_events(
                 self.session,
                 job.workflow_id,
-                [job_event(job.id, job.name, "pending", "running", compute_node_id=compute_node_id)],
+                [
+                    job_event(
+                        job.id, job.name, "pending", "running", compute_node_id=compute_node_id
+                    )
+                ],
             )
             self.session.commit()
             return job_dict(job)
 
         return self._run(work)
 
-    def complete(self, job_id: int, status: str, run_id: int, result: dict[str, Any]) -> dict[str, Any]:
+    def complete(
+        self, job_id: int, status: str, run_id: int, result: dict[str, Any]
+    ) -> dict[str, Any]:
         """Finish a job with a result; dependents are unblocked (or canceled) immediately.
 
         Raises:
@@ -133,53 +150,6 @@ class JobTransitionService:
             }
 
         return self._run(work)
-
-    def _unblock(self, workflow_id: int, finished: list[int]) -> list[dict[str, Any]]:
-        """Move blocked dependents whose dependencies all finished to ready or canceled."""
-        events: list[dict[str, Any]] = []
-        frontier = finished
-        for _ in range(10000):
-            if not frontier:
-                break
-            query = (
-                select(TorcJob.id, TorcJob.name, TorcJob.cancel_on_blocking_job_failure)
-                .where(
-                    TorcJob.status == "blocked",
-                    TorcJob.id.in_(
-                        select(TorcJobDependency.job_id).where(
-                            TorcJobDependency.depends_on_job_id.in_(frontier)
-                        )
-                    ),
-                )
-                .order_by(TorcJob.id)
-            )
-            if not is_sqlite(self.session):
-                # Lock the dependents so two deps finishing at once cannot both miss them.
-                query = query.with_for_update()
-            dependents = {r.id: r for r in self.session.execute(query)}
-            if not dependents:
-                break
-            dep_job = aliased(TorcJob)
-            states: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
-            for job_id, status, rc in self.session.execute(
-                select(TorcJobDependency.job_id, dep_job.status, TorcResult.return_code)
-                .join(dep_job, dep_job.id == TorcJobDependency.depends_on_job_id)
-                .outerjoin(TorcResult, TorcResult.id == dep_job.current_result_id)
-                .where(TorcJobDependency.job_id.in_(list(dependents)))
-            ):
-                states[job_id].append((status, rc))
-            moves: dict[str, list[int]] = defaultdict(list)
-            for job_id, row in dependents.items():
-                deps = states[job_id]
-                if any(s not in FINISHED for s, _ in deps):
-                    continue
-                failed = any(s in _FAILED and (s == "canceled" or rc != 0) for s, rc in deps)
-                target = "canceled" if failed and row.cancel_on_blocking_job_failure else "ready"
-                moves[target].append(job_id)
-                events.append(job_event(job_id, row.name, "blocked", target))
-            bulk_status(self.session, TorcJob, moves)
-            frontier = moves.get("canceled", [])
-        return events
 
     def manage_status_change(self, job_id: int, status: str, run_id: int | None) -> dict[str, Any]:
         """Set a non-finished status directly (torc semantics: no transition table).
@@ -283,14 +253,30 @@ class JobTransitionService:
                 count = len(targets)
             status = {r.id: r.status for r in rows}
             targets = {t for t in targets if status[t] != "uninitialized"}
-            bulk_status(self.session, TorcJob, {"uninitialized": sorted(targets)}, active_compute_node_id=None)
+            bulk_status(
+                self.session,
+                TorcJob,
+                {"uninitialized": sorted(targets)},
+                active_compute_node_id=None,
+            )
             add_events(
                 self.session,
                 workflow_id,
-                [{"category": "user_action", "action": "reset_job_status", "failed_only": failed_only, "count": count}],
+                [
+                    {
+                        "category": "user_action",
+                        "action": "reset_job_status",
+                        "failed_only": failed_only,
+                        "count": count,
+                    }
+                ],
             )
             self.session.commit()
-            body: dict[str, Any] = {"workflow_id": workflow_id, "updated_count": count, "status": "uninitialized"}
+            body: dict[str, Any] = {
+                "workflow_id": workflow_id,
+                "updated_count": count,
+                "status": "uninitialized",
+            }
             if failed_only:
                 body["reset_type"] = "failed_only"
             return body

@@ -55,8 +55,11 @@ def run_retrying(session: Session, work: Callable[[], T], attempts: int = 20) ->
 
 
 def bulk_set(session: Session, table: Any, column: str, values: Mapping[int, Any]) -> None:
-    """Set ``column`` per id in bulk: ``executemany`` on SQLite (in-process, fast), an
-    ``UPDATE ... FROM (VALUES ...)`` join per chunk on PostgreSQL (one round trip each)."""
+    """Set ``column`` per id in bulk.
+
+    ``executemany`` on SQLite (in-process, fast), an
+    ``UPDATE ... FROM (VALUES ...)`` join per chunk on PostgreSQL (one round trip each).
+    """
     if not values:
         return
     name = table.__tablename__
@@ -78,7 +81,9 @@ def bulk_set(session: Session, table: Any, column: str, values: Mapping[int, Any
         )
 
 
-def bulk_status(session: Session, table: Any, ids_by_status: Mapping[str, list[int]], **extra: Any) -> None:
+def bulk_status(
+    session: Session, table: Any, ids_by_status: Mapping[str, list[int]], **extra: Any
+) -> None:
     """Set statuses in bulk, one ``UPDATE ... WHERE id IN`` per status and chunk."""
     for status, ids in ids_by_status.items():
         for part in chunks(sorted(ids)):

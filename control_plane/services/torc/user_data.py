@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from control_plane.db.tables.torc import TorcJob, TorcJobUserData, TorcUserData
 from control_plane.errors import NotFoundError
@@ -42,7 +42,7 @@ class UserDataService(TorcCrud):
         finally:
             self._links = []
 
-    def after_create(self, row: Any, data: dict[str, Any]) -> None:
+    def after_create(self, row: Any, data: dict[str, Any]) -> None:  # noqa: ARG002 - hook
         """Record the job links asked for by ``create_linked``."""
         for job_id, direction in getattr(self, "_links", []):
             if job_id is not None:
@@ -66,7 +66,7 @@ class UserDataService(TorcCrud):
         **page: Any,
     ) -> dict[str, Any]:
         """User data of a workflow, filtered like torc's ``GET /user_data``."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         for job_id, direction in ((consumer_job_id, "in"), (producer_job_id, "out")):
             if job_id is not None:
                 where.append(

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcWorkflow
+from control_plane.db.tables.torc import TorcJob, TorcWorkflow
 from control_plane.errors import ValidationFailedError
 from control_plane.services.torc.common import (
     COMPLETE_FOR_WORKFLOW,
@@ -192,7 +192,9 @@ class WorkflowService:
             active = self.session.scalar(
                 select(func.count())
                 .select_from(TorcJob)
-                .where(TorcJob.workflow_id == workflow_id, TorcJob.status.in_(("pending", "running")))
+                .where(
+                    TorcJob.workflow_id == workflow_id, TorcJob.status.in_(("pending", "running"))
+                )
             )
             if active:
                 raise ValidationFailedError(
@@ -203,7 +205,9 @@ class WorkflowService:
         row.is_canceled = False
         row.needs_completion_script = False
         add_events(
-            self.session, workflow_id, [{"category": "user_action", "action": "reset_workflow_status"}]
+            self.session,
+            workflow_id,
+            [{"category": "user_action", "action": "reset_workflow_status"}],
         )
         self.session.commit()
         return status_dict(row)
@@ -244,13 +248,3 @@ class WorkflowService:
             )
         )
         return {"job_ids": ids, "count": len(ids)}
-
-    def active_nodes(self, workflow_id: int) -> list[int]:
-        """Ids of compute nodes still marked active."""
-        return list(
-            self.session.scalars(
-                select(TorcComputeNode.id).where(
-                    TorcComputeNode.workflow_id == workflow_id, TorcComputeNode.is_active.is_(True)
-                )
-            )
-        )

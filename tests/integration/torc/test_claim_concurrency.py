@@ -1,5 +1,8 @@
-"""Claims are atomic: many claimers in parallel never get the same job (SQLite and PostgreSQL),
-and parallel completions never leave a dependent stuck in ``blocked``."""
+"""Claims are atomic under concurrency.
+
+Many claimers in parallel never get the same job (SQLite and PostgreSQL),
+and parallel completions never leave a dependent stuck in ``blocked``.
+"""
 
 from __future__ import annotations
 
@@ -54,13 +57,14 @@ def test_eight_claimers_each_job_claimed_exactly_once(db_url: str, tmp_path: Pat
                 service = ClaimService(s)
                 while jobs := service.claim_next(wf, 7)["jobs"]:
                     claimed[i].extend(j["id"] for j in jobs)
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+        except BaseException as exc:
             errors.append(exc)
 
     _parallel(8, claimer)
     assert errors == []
     counts = Counter(job_id for ids in claimed for job_id in ids)
-    assert len(counts) == 500 and set(counts.values()) == {1}
+    assert len(counts) == 500
+    assert set(counts.values()) == {1}
     assert sum(1 for ids in claimed if ids) > 1, "claims were not spread over claimers"
 
 
@@ -78,7 +82,9 @@ def test_parallel_completions_unblock_every_dependent(db_url: str) -> None:
                     "workflow_id": wf,
                     "name": f"l{layer}-{i}",
                     "command": "true",
-                    "depends_on_job_ids": [previous[i], previous[(i + 1) % width]] if previous else [],
+                    "depends_on_job_ids": [previous[i], previous[(i + 1) % width]]
+                    if previous
+                    else [],
                 }
                 for i in range(width)
             ]
@@ -103,7 +109,7 @@ def test_parallel_completions_unblock_every_dependent(db_url: str) -> None:
                         transitions.start(job["id"], 0, node)
                         transitions.complete(job["id"], "completed", 0, {"return_code": 0})
                         done.append(job["id"])
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+        except BaseException as exc:
             errors.append(exc)
 
     _parallel(8, worker)

@@ -10,14 +10,19 @@ from deployments.job_exec import MAX_CAPTURE_BYTES, job_resources, run_command
 
 
 def test_run_command_captures_exit_code_and_output(tmp_path: Path) -> None:
-    result = run_command("echo out; echo err >&2; exit 3", runtime_s=10, log_dir=str(tmp_path), tag="t1")
+    result = run_command(
+        "echo out; echo err >&2; exit 3", runtime_s=10, log_dir=str(tmp_path), tag="t1"
+    )
     assert (result["return_code"], result["status"]) == (3, "failed")
-    assert result["stdout"] == "out\n" and result["stderr"] == "err\n"
+    assert result["stdout"] == "out\n"
+    assert result["stderr"] == "err\n"
     assert Path(result["stdout_path"]).read_text() == "out\n"
 
 
 def test_run_command_bounds_captured_output_but_keeps_full_log(tmp_path: Path) -> None:
-    result = run_command("head -c 200000 /dev/zero | tr '\\0' x", runtime_s=10, log_dir=str(tmp_path), tag="big")
+    result = run_command(
+        "head -c 200000 /dev/zero | tr '\\0' x", runtime_s=10, log_dir=str(tmp_path), tag="big"
+    )
     assert result["status"] == "completed"
     assert len(result["stdout"]) < MAX_CAPTURE_BYTES + 100
     assert os.path.getsize(result["stdout_path"]) == 200000
@@ -27,9 +32,14 @@ def test_run_command_terminates_process_group_past_runtime(tmp_path: Path) -> No
     marker = tmp_path / "child_survived"
     start = time.monotonic()
     result = run_command(
-        f"(sleep 3; touch {marker}) & sleep 30", runtime_s=0.5, log_dir=str(tmp_path), tag="slow", grace_s=0.5
+        f"(sleep 3; touch {marker}) & sleep 30",
+        runtime_s=0.5,
+        log_dir=str(tmp_path),
+        tag="slow",
+        grace_s=0.5,
     )
-    assert result["status"] == "terminated" and result["timed_out"] is True
+    assert result["status"] == "terminated"
+    assert result["timed_out"] is True
     assert time.monotonic() - start < 5
     time.sleep(3.5)
     assert not marker.exists(), "a child of the job outlived the kill"

@@ -14,7 +14,14 @@ from control_plane.services.torc.graph import downstream, find_cycle
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("512k", 512 * 1024), ("1m", 1024**2), ("128g", 137438953472), ("2T", 2 * 1024**4), ("100", 100), (" 3G ", 3 * 1024**3)],
+    [
+        ("512k", 512 * 1024),
+        ("1m", 1024**2),
+        ("128g", 137438953472),
+        ("2T", 2 * 1024**4),
+        ("100", 100),
+        (" 3G ", 3 * 1024**3),
+    ],
 )
 def test_parse_memory_accepts_torc_units(text: str, expected: int) -> None:
     assert parse_memory(text) == expected
@@ -28,7 +35,14 @@ def test_parse_memory_rejects_malformed(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("PT30M", 1800), ("PT8H", 28800), ("P1DT12H", 129600), ("P0DT1M", 60), ("P2W", 1209600), ("PT1.5S", 1.5)],
+    [
+        ("PT30M", 1800),
+        ("PT8H", 28800),
+        ("P1DT12H", 129600),
+        ("P0DT1M", 60),
+        ("P2W", 1209600),
+        ("PT1.5S", 1.5),
+    ],
 )
 def test_parse_runtime_accepts_iso8601(text: str, seconds: float) -> None:
     assert parse_runtime(text) == seconds
@@ -51,6 +65,11 @@ def test_downstream_is_transitive() -> None:
 
 
 def test_pack_respects_cpu_memory_and_gpu_totals() -> None:
-    rows = [SimpleNamespace(id=i, cpus=2, gpus=g, nodes=1, memory=1024**3) for i, g in ((1, 1), (2, 0), (3, 0), (4, 1))]
-    chosen = ClaimService._pack(rows, {"num_cpus": 6, "num_gpus": 1, "memory_gb": 2.5, "num_nodes": 1})
+    rows = [
+        SimpleNamespace(id=i, cpus=2, gpus=g, nodes=1, memory=1024**3)
+        for i, g in ((1, 1), (2, 0), (3, 0), (4, 1))
+    ]
+    chosen = ClaimService._pack(
+        rows, {"num_cpus": 6, "num_gpus": 1, "memory_gb": 2.5, "num_nodes": 1}
+    )
     assert chosen == [1, 2]
