@@ -167,3 +167,36 @@ def test_run_on_ray_endpoint_runs_workflow_then_removes_its_app(platform: Any) -
         assert time.monotonic() < deadline, state
         time.sleep(0.5)
     client.close()
+
+
+def test_restarted_runner_terminates_jobs_its_dead_predecessor_left_running(
+    platform: Any, tmp_path: Path
+) -> None:
+    from deployments.jobs import JobRunner
+
+    client = httpx.Client(base_url=platform.url, timeout=30)
+    wf = _post(client, "/workflows", {"name": "orphans", "user": "test"})["id"]
+    lost = _post(client, "/jobs", {"workflow_id": wf, "name": "lost", "command": "sleep 100"})["id"]
+    after = {"workflow_id": wf, "name": "after", "command": "echo after", "depends_on_job_ids": []}
+    _post(client, "/jobs", after)
+    _post(client, f"/workflows/{wf}/initialize_jobs")
+    # A previous runner registered a Ray node, claimed and started "lost", then died.
+    dead = {"workflow_id": wf, "hostname": "gone", "compute_node_type": "ray", "is_active": True}
+    dead_node = _post(client, "/compute_nodes", dead)["id"]
+    assert [
+        j["id"] for j in _post(client, f"/workflows/{wf}/claim_next_jobs", limit=1)["jobs"]
+    ] == [lost]
+    started = client.put(B + f"/jobs/{lost}/start_job/0/{dead_node}")
+    assert started.json()["status"] == "running"
+
+    runner = JobRunner(
+        platform.url, wf, log_dir=str(tmp_path), poll_interval_s=0.1, recover_orphans=True
+    )
+    summary = runner.run()
+    jobs = _jobs(client, wf)
+    assert jobs["lost"]["status"] == "terminated"
+    assert jobs["after"]["status"] == "completed"
+    assert summary["completed"] == 1
+    node = client.get(B + f"/compute_nodes/{dead_node}").json()
+    assert node["is_active"] is False
+    client.close()
