@@ -1,3 +1,5 @@
+import pytest
+
 from control_plane.services.torchserve.apps import model_app
 
 
@@ -11,6 +13,7 @@ def ts_error(resp, code, ts_type, message=None):
     return body
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_ping(client):
     resp = await client.get("/ping")
     assert resp.json() == {"status": "Healthy"}
@@ -119,6 +122,7 @@ async def test_versions_list_pagination_and_set_default(client, gateway, stores)
     assert set(gateway.apps[model_app("echo")].args["versions"]) == {"2.0"}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_register_model_errors(client, stores):
     ts_error(await client.post("/models"), 400, "BadRequestException", "Parameter url is required.")
     ts_error(
@@ -158,6 +162,7 @@ async def test_register_model_errors(client, stores):
     ts_error(await client.post("/models", params={"url": "junk.mar"}), 500, "InvalidModelException")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_register_model_from_json_body(client, stores):
     resp = await client.post(
         "/models", json={"url": "echo.mar", "model_name": "viajson", "batch_size": 4}
@@ -167,6 +172,7 @@ async def test_register_model_from_json_body(client, stores):
     assert desc["batchSize"] == 4
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_failed_start_rolls_back(client, gateway, stores):
     gateway.fail_apply.add(model_app("echo"))
 
@@ -179,6 +185,7 @@ async def test_failed_start_rolls_back(client, gateway, stores):
     ts_error(await client.get("/models/echo"), 404, "ModelNotFoundException")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_requirements_installed_only_when_enabled(client, settings, stores, tmp_path):
     from tests.integration.torchserve.builders import ECHO_HANDLER, make_mar
 

@@ -198,6 +198,7 @@ async def test_register_workflow_archive_errors(
     assert not [a for a in gateway.apps if a.startswith(("p-wf-", "p-ts-"))]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_register_workflow_request_errors(client, stores):
     ts_error(
         await client.post("/workflows"), 400, "BadRequestException", "Parameter url is required."
@@ -235,6 +236,7 @@ async def test_register_workflow_request_errors(client, stores):
     ts_error(await client.put("/workflows"), 405, "MethodNotAllowedException")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_register_workflow_from_url_download(client, stores, archive_cache, tmp_path):
     served = tmp_path / "served"
     served.mkdir()
@@ -262,6 +264,7 @@ async def test_register_workflow_from_url_download(client, stores, archive_cache
         assert not (stores["workflows"] / "remote.war").exists()  # downloaded copy removed
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_url_allow_list_and_download_limit(client, settings, stores, archive_cache, tmp_path):
     served = tmp_path / "served"
     served.mkdir()
@@ -290,6 +293,7 @@ async def test_url_allow_list_and_download_limit(client, settings, stores, archi
     assert not (stores["workflows"] / "big.war").exists()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
 async def test_workflow_handler_class_fallback_and_function_sharing(
     client, gateway, stores, tmp_path
 ):
