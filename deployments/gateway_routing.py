@@ -51,7 +51,7 @@ _loads = sa.table(
     "mlserve_model_loads", sa.column("model_id"), sa.column("triton_id"), sa.column("state")
 )
 _tritons = sa.table("mlserve_tritons", sa.column("id"), sa.column("host"), sa.column("port"))
-_models = sa.table("registered_models", sa.column("id"), sa.column("name"))
+_models = sa.table("registered_models", sa.column("id"), sa.column("name"), sa.column("loaded"))
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,17 @@ def load_snapshot(engine: sa.Engine, builtin_url: str) -> Snapshot:
     """Read apps, routes, consumers, users and READY load records in one transaction."""
     snap = Snapshot()
     with engine.connect() as conn:
-        model_names = {r.id: r.name for r in conn.execute(sa.select(_models.c.id, _models.c.name))}
+        models = list(conn.execute(sa.select(_models)))
+        model_names = {r.id: r.name for r in models}
         tritons = {r.id: _base(r.host, r.port) for r in conn.execute(sa.select(_tritons))}
-        tritons[BUILTIN_TRITON_ID] = builtin_url.rstrip("/")
         upstreams: dict[int, list[str]] = {}
+        # Built-in server: the v2 registry's ``loaded`` flag is the truth.
+        for model in models:
+            if model.loaded:
+                upstreams.setdefault(model.id, []).append(builtin_url.rstrip("/"))
         for load in conn.execute(sa.select(_loads).order_by(_loads.c.triton_id)):
-            if load.state == "READY" and load.triton_id in tritons:
+            external = load.triton_id != BUILTIN_TRITON_ID and load.triton_id in tritons
+            if external and load.state == "READY":
                 upstreams.setdefault(load.model_id, []).append(tritons[load.triton_id])
         snap.upstreams = {k: tuple(v) for k, v in upstreams.items()}
         for user in conn.execute(sa.select(_users)):

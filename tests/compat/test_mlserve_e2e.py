@@ -156,6 +156,8 @@ def test_real_triton_and_builtin_through_app_gateway(api, platform, tritonserver
     # 8. stats are summed from the servers
     model = api.get(f"/api/models/{model_id}").json()["data"]
     assert model["inference_count"] >= 10
+    assert model["version_details"][0]["inference_count"] == model["inference_count"]
+    assert model["last_inference"] is not None
 
     # 9. unload from the real triton: its state changes, the gateway stops sending there
     resp = api.post(f"/api/models/{model_id}/unload", json={"triton_id": triton_id})

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.db.tables.mlserve import ModelLoad, TritonServer
+from control_plane.db.tables.mlserve import BUILTIN_TRITON_ID, ModelLoad, TritonServer
 from control_plane.db.tables.registered_models import RegisteredModel
 from control_plane.errors import (
     BadRequestError,
@@ -66,14 +66,40 @@ class LoadService:
 
     # -- queries ---------------------------------------------------------------------------
     def records(self, model_id: int) -> list[tuple[ModelLoad, TritonServer]]:
-        """Load records of a model with their tritons."""
+        """Where the model is loaded, with the tritons.
+
+        On the built-in server the v2 surface's ``registered_models.loaded`` is the truth (a
+        model loaded through ``/v2/repository`` counts too); our record only adds the version.
+        """
+        model = self.session.get(RegisteredModel, model_id)
         rows = self.session.execute(
             select(ModelLoad, TritonServer)
             .join(TritonServer, TritonServer.id == ModelLoad.triton_id)
             .where(ModelLoad.model_id == model_id)
             .order_by(TritonServer.id)
         )
-        return [(load, triton) for load, triton in rows.tuples()]
+        pairs = list(rows.tuples())
+        out = [(load, triton) for load, triton in pairs if not is_builtin(triton)]
+        builtin = [(load, triton) for load, triton in pairs if is_builtin(triton)]
+        if model is not None and model.loaded:
+            if not builtin:
+                triton = self.session.get(TritonServer, BUILTIN_TRITON_ID)
+                if triton is not None:
+                    version = model.version_pin
+                    builtin = [
+                        (
+                            ModelLoad(
+                                model_id=model_id,
+                                triton_id=triton.id,
+                                version=version,
+                                state="READY",
+                                error="",
+                            ),
+                            triton,
+                        )
+                    ]
+            out = builtin + out
+        return out
 
     def model_dir(self, model: RegisteredModel) -> Path:
         """The model's directory in the store."""

@@ -31,6 +31,7 @@ from control_plane.schemas.mlserve.models import (
     ModelRead,
     ModelTritonDetail,
     ModelTritonRef,
+    VersionRead,
     VersionUploaded,
 )
 from control_plane.services.mlserve.loads import LoadService
@@ -269,7 +270,7 @@ class ModelStoreService:
             config=config,
             servers=servers,
             tritons=views,
-            version_details=self.versions.list(model),
+            version_details=_with_stats(self.versions.list(model), views),
         )
         return ModelDetail(**data)
 
@@ -408,16 +409,24 @@ class ModelStoreService:
         """Unload from every triton, then remove the store directory and the row."""
         model = self.get_row(ident)
         self.loads.unload_everywhere(model)
-        if model.loaded:
-            from control_plane.services.mlserve.loads import builtin_service
-
-            builtin_service(self.session, self.gateway, self.settings).unload(model.name)
         model_dir = self.model_dir(model)
         self.session.delete(model)
         self.session.commit()
         if model.source_dir.startswith("models/"):
             shutil.rmtree(model_dir, ignore_errors=True)
         self.versions.drop_staging(model.id)
+
+
+def _with_stats(versions: list[VersionRead], views: list[ModelTritonDetail]) -> list[VersionRead]:
+    """Per-version inference/execution counts and last inference, summed over the tritons."""
+    for entry in versions:
+        stats = [s for v in views for s in v.stats if str(s.get("version")) == str(entry.version)]
+        entry.inference_count = sum(int(s.get("inference_count") or 0) for s in stats)
+        entry.execution_count = sum(int(s.get("execution_count") or 0) for s in stats)
+        entry.last_inference = _ms_to_dt(
+            max((int(s.get("last_inference") or 0) for s in stats), default=0)
+        )
+    return versions
 
 
 def _safe_stats(url: str, name: str) -> builtins.list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_plane.db.tables.mlserve import ModelLoad, TritonServer
+from control_plane.db.tables.mlserve import BUILTIN_TRITON_ID, ModelLoad, TritonServer
 from control_plane.db.tables.registered_models import RegisteredModel
 from control_plane.errors import (
     AlreadyExistsError,
@@ -45,11 +45,15 @@ class TritonService:
         rows = self.session.execute(
             select(ModelLoad.triton_id, RegisteredModel.name)
             .join(RegisteredModel, RegisteredModel.id == ModelLoad.model_id)
+            .where(ModelLoad.triton_id != BUILTIN_TRITON_ID)
             .order_by(RegisteredModel.name)
         )
         out: dict[int, list[str]] = {}
         for triton_id, name in rows.tuples():
             out.setdefault(triton_id, []).append(name)
+        # On the built-in server the v2 surface's registry is the truth.
+        loaded = select(RegisteredModel.name).where(RegisteredModel.loaded)
+        out[BUILTIN_TRITON_ID] = list(self.session.scalars(loaded.order_by(RegisteredModel.name)))
         return out
 
     def _builtin_gpus(self) -> int:

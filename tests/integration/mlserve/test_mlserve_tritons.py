@@ -89,3 +89,18 @@ async def test_gateway_app_is_recorded_at_startup(admin: httpx.AsyncClient, gate
     assert spec.route_prefix == "/apps"
     assert spec.builder == "deployments.gateway:build_gateway"
     assert spec.args["database_url"].startswith(("sqlite", "postgresql"))
+
+
+async def test_model_loaded_through_v2_repository_shows_on_builtin(
+    admin: httpx.AsyncClient, gateway
+):
+    """The built-in server's truth is the v2 registry: /v2/repository loads count too."""
+    await create_model(admin, "via_v2")
+    resp = await admin.post("/v2/repository/models/via_v2/load")
+    assert resp.status_code == 200, resp.text
+    tritons = (await admin.get("/api/tritons")).json()["tritons"]
+    assert tritons[0]["models"] == ["via_v2"]
+    model = (await admin.get("/api/models/via_v2")).json()["data"]
+    assert [t["id"] for t in model["tritons"]] == [0]
+    assert (await admin.post("/v2/repository/models/via_v2/unload")).status_code == 200
+    assert (await admin.get("/api/models/via_v2")).json()["data"]["tritons"] == []
