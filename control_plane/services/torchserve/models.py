@@ -136,7 +136,10 @@ class TorchServeModelService:
         """``GET /models/{m}[/{v}|/all]``: an array of model descriptions."""
         rows = self.versions(name)
         if not rows:
-            raise not_found(name)
+            node = self._workflow_node_row(name)
+            if node is None or version not in (None, "all", node.version):
+                raise not_found(name)
+            return [self._describe_row(node, node.min_workers)]
         selected = rows if version == "all" else [self.get_or_raise(name, version)]
         state = self.apps.state(model_app(name))
         replicas = running_replicas(state)
@@ -360,6 +363,35 @@ class TorchServeModelService:
             for node, spec in {**args.get("inline", {}), **args.get("deployments", {})}.items():
                 nodes[f"{wf.name}__{node}"] = spec.get("url", "")
         return nodes
+
+    def _workflow_node_row(self, name: str) -> TorchServeModel | None:
+        """An unsaved row describing a workflow's ``<wf>__<node>`` model node, if one exists."""
+        wf_name, sep, node = name.partition("__")
+        workflow = self.session.get(TorchServeWorkflow, wf_name) if sep else None
+        if workflow is None:
+            return None
+        args = workflow.app_args or {}
+        deployed = args.get("deployments", {}).get(node)
+        spec = deployed or args.get("inline", {}).get(node)
+        if spec is None:
+            return None
+        config = args.get("node_configs", {}).get(node, {})
+        low = int(spec.get("min_workers", args.get("driver_min_workers", 1)))
+        high = int(spec.get("max_workers", args.get("driver_max_workers", 1)))
+        return TorchServeModel(
+            name=name,
+            version="1.0",
+            url=spec.get("url", ""),
+            runtime="python",
+            min_workers=low,
+            max_workers=high,
+            batch_size=int(config.get("batch_size", 1)),
+            max_batch_delay=int(config.get("max_batch_delay", 50)),
+            response_timeout=int(spec.get("response_timeout", 120)),
+            startup_timeout=120,
+            loaded_at_startup=workflow.loaded_at_startup,
+            updated_at=workflow.updated_at,
+        )
 
     # -- helpers -------------------------------------------------------------------------
     def _workflows_sharing(self, name: str) -> list[str]:

@@ -63,6 +63,13 @@ async def test_register_describe_list_unregister_workflow(client, gateway, store
     assert len((await client.get("/workflows")).json()["workflows"]) == 2
     listed = [m["modelName"] for m in (await client.get("/models")).json()["models"]]
     assert listed == ["diamond__m1", "diamond__m2", "second__m1", "second__m2"]
+    (node,) = (await client.get("/models/diamond__m1")).json()
+    assert (node["modelName"], node["modelUrl"], node["minWorkers"]) == (
+        "diamond__m1",
+        "sleepy1.mar",
+        1,
+    )
+    ts_error(await client.get("/models/diamond__pre"), 404, "ModelNotFoundException")
 
     resp = await client.delete("/workflows/diamond")
     assert resp.json() == {"status": 'Workflow "diamond" unregistered'}
