@@ -1,7 +1,8 @@
 """MLServe as a new user drives it, against a real tritonserver.
 
-A real tritonserver registered as a triton, a python-backend model uploaded with ``files[]``, loaded there and on the built-in server, per-server metadata,
-inference through an app route with a consumer key using tritonclient, unload.
+A real tritonserver is registered as a triton; a python-backend model is uploaded with
+``files[]``, loaded there and on the built-in server; per-server metadata is read; inference goes
+through an app route with a consumer key using tritonclient; then unload and delete.
 """
 
 from __future__ import annotations
