@@ -164,6 +164,8 @@ def test_diamond_workflow_runs_in_dependency_order(api: DefaultApi) -> None:
     claimed = api.claim_next_jobs(wf, limit=10).jobs
     assert [j.name for j in claimed] == ["preprocess"]
     assert claimed[0].status == "pending"
+    assert claimed[0].output_file_ids == sorted(api.get_job(ids["preprocess"]).output_file_ids)
+    assert len(claimed[0].output_file_ids) == 2
     assert api.claim_next_jobs(wf, limit=10).jobs == []
     _finish(api, wf, ids["preprocess"], node)
     assert _statuses(api, wf)["work1"] == "ready"

@@ -187,16 +187,16 @@ class HotPath:
         outputs: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         params: dict[str, Any] = {}
         keys = sql.expand("j", [r[0] for r in rows], params)
-        for table, column, key in (
-            ("torc_job_files", "file_id", "output_file_ids"),
-            ("torc_job_user_data", "user_data_id", "output_user_data_ids"),
+        for job_id, ref, kind in sql.rows(
+            "SELECT job_id, file_id, 'f' FROM torc_job_files "
+            f"WHERE direction = 'out' AND job_id IN ({keys}) UNION ALL "
+            "SELECT job_id, user_data_id, 'u' FROM torc_job_user_data "
+            f"WHERE direction = 'out' AND job_id IN ({keys})",
+            params,
         ):
-            for job_id, ref in sql.rows(
-                f"SELECT job_id, {column} FROM {table} "
-                f"WHERE direction = 'out' AND job_id IN ({keys})",
-                params,
-            ):
-                outputs[job_id][key].append(ref)
+            outputs[job_id]["output_file_ids" if kind == "f" else "output_user_data_ids"].append(
+                ref
+            )
         sql.events(workflow_id, [_event(r[0], r[2], "ready", "pending") for r in rows])
         self.session.commit()
         return [row_to_job(r, outputs.get(r[0])) for r in rows]
@@ -232,10 +232,12 @@ class HotPath:
             for e in entries
             if e["result"].get("compute_node_id") is not None
         }
-        known_nodes: set[int] = set()
+        # A job's active node was checked by start_job: only other nodes need a lookup.
+        known_nodes: set[int] = {r[12] for r in jobs.values() if r[12] is not None}
+        nodes -= known_nodes
         if nodes:
             params = {}
-            known_nodes = {
+            known_nodes |= {
                 r[0]
                 for r in sql.rows(
                     "SELECT id FROM torc_compute_nodes "
