@@ -209,10 +209,13 @@ class ModelStoreService:
             results = pool.map(lambda url: _safe_stats(url, model.name), urls)
         return [entry for entries in results for entry in entries]
 
-    def _read(self, model: RegisteredModel, with_stats: bool = True) -> ModelRead:
+    def _read(
+        self, model: RegisteredModel, stats: builtins.list[dict[str, Any]] | None = None
+    ) -> ModelRead:
         records = self.loads.records(model.id)
         versions = version_dirs(self.model_dir(model))
-        stats = self._stats(model, records) if with_stats else []
+        if stats is None:
+            stats = self._stats(model, records)
         info = self.session.get(ModelInfo, model.id)
         last = max((int(s.get("last_inference") or 0) for s in stats), default=0)
         refs = []
@@ -244,8 +247,21 @@ class ModelStoreService:
 
     def list(self) -> builtins.list[ModelRead]:
         """Every stored model (rows whose directory exists in the store)."""
-        models = self.session.scalars(select(RegisteredModel).order_by(RegisteredModel.id))
-        return [self._read(m) for m in models if m.source_dir.startswith("models/")]
+        query = select(RegisteredModel).order_by(RegisteredModel.id)
+        models = [m for m in self.session.scalars(query) if m.source_dir.startswith("models/")]
+        # One pool for every (model, triton) /stats call, so the list costs one timeout at most.
+        calls = [
+            (m.id, m.name, triton_url(self.settings, t))
+            for m in models
+            for _load, t in self.loads.records(m.id)
+        ]
+        stats: dict[int, builtins.list[dict[str, Any]]] = {m.id: [] for m in models}
+        if calls:
+            with ThreadPoolExecutor(max_workers=min(16, len(calls))) as pool:
+                results = pool.map(lambda call: _safe_stats(call[2], call[1]), calls)
+                for (model_id, _name, _url), entries in zip(calls, results, strict=True):
+                    stats[model_id].extend(entries)
+        return [self._read(m, stats[m.id]) for m in models]
 
     def get(self, ident: str) -> ModelRead:
         """One model's summary (no per-triton calls beyond /stats)."""
