@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from control_plane.api.mlserve.deps import AdminDep, SessionDep, SettingsDep
-from control_plane.api.mlserve.models import parse_body
+from control_plane.api.mlserve.models import json_body, parse_body
 from control_plane.schemas.mlserve.apps import ClientAppCreate, ClientAppUpdate, RouteCreate
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.services.mlserve.apps import ClientAppService
@@ -76,7 +76,11 @@ def list_routes(
     }
 
 
-@router.post("/apps/{ident}/routes/{model}", operation_id="apiAppRoutesImport")
+@router.post(
+    "/apps/{ident}/routes/{model}",
+    operation_id="apiAppRoutesImport",
+    openapi_extra=json_body(RouteCreate),
+)
 async def put_route(
     ident: str,
     model: str,

@@ -24,6 +24,36 @@ from control_plane.services.mlserve.models import ModelStoreService
 router = APIRouter(tags=["mlserve: models"])
 
 
+def json_body(schema: type[Any]) -> dict[str, Any]:
+    """OpenAPI for a body the route parses itself (JSON, form or query string)."""
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": schema.model_json_schema()}},
+        }
+    }
+
+
+FILES_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "files[]": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            }
+        }
+    }
+}
+
+
 async def parse_body(request: Request, schema: type[Any]) -> Any:
     """A JSON (or form, or query-string) body validated against ``schema`` (400 on errors)."""
     raw: dict[str, Any] = {}
@@ -66,7 +96,7 @@ def list_models(
     }
 
 
-@router.post("/models", status_code=201, operation_id="apiModelCreate")
+@router.post("/models", status_code=201, operation_id="apiModelCreate", openapi_extra=FILES_BODY)
 async def create_model(
     request: Request,
     _admin: AdminDep,
@@ -101,7 +131,7 @@ def get_model(
     return {"data": detail}
 
 
-@router.patch("/models/{ident}", operation_id="apiModelUpdate")
+@router.patch("/models/{ident}", operation_id="apiModelUpdate", openapi_extra=json_body(ModelPatch))
 async def update_model(
     ident: str,
     request: Request,
@@ -130,7 +160,9 @@ def delete_model(
     return StatusOk()
 
 
-@router.post("/models/{ident}/load", operation_id="apiModelLoad")
+@router.post(
+    "/models/{ident}/load", operation_id="apiModelLoad", openapi_extra=json_body(LoadRequest)
+)
 async def load_model(
     ident: str,
     request: Request,
@@ -146,7 +178,9 @@ async def load_model(
     return StatusOk()
 
 
-@router.post("/models/{ident}/unload", operation_id="apiModelUnload")
+@router.post(
+    "/models/{ident}/unload", operation_id="apiModelUnload", openapi_extra=json_body(LoadRequest)
+)
 async def unload_model(
     ident: str,
     request: Request,

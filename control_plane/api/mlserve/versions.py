@@ -22,6 +22,27 @@ from control_plane.services.mlserve.models import ModelStoreService
 
 router = APIRouter(tags=["mlserve: versions"])
 
+VERSION_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "Files[]": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "version": {"type": "integer"},
+                        "offset": {"type": "integer", "description": "Chunk start (resumable)."},
+                        "check": {"type": "string", "description": "md5:<hex> or sha256:<hex>."},
+                    },
+                }
+            }
+        }
+    }
+}
+
 
 @router.get("/models/{ident}/versions", operation_id="apiModelVersionList")
 def list_versions(
@@ -33,7 +54,9 @@ def list_versions(
     return {"versions": [v.model_dump(mode="json") for v in versions]}
 
 
-@router.post("/models/{ident}/versions", operation_id="apiModelVersionCreate")
+@router.post(
+    "/models/{ident}/versions", operation_id="apiModelVersionCreate", openapi_extra=VERSION_BODY
+)
 async def create_version(
     ident: str,
     request: Request,
