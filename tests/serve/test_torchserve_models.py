@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.torchserve.builders import (
+    BATCH_SIZE_MODEL,
     CLASS_HANDLER,
     ECHO_HANDLER,
     TORCHSCRIPT_HANDLER,
@@ -87,6 +88,33 @@ def test_mar_models_serve_on_their_own_route(platform, tmp_path):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(infer, range(8)))
     assert [r["output"] for r in results] == [[i + 3.0, i + 3.0] for i in range(8)]
+
+    # batch_size/max_batch_delay: concurrent requests are handed to the handler together
+    make_mar(store, "ts_batch", BATCH_SIZE_MODEL, work=tmp_path / "b")
+    resp = httpx.post(
+        f"{url}/models",
+        timeout=180,
+        params={
+            "url": "ts_batch.mar",
+            "initial_workers": 1,
+            "batch_size": 4,
+            "max_batch_delay": 300,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    wait_route(f"{url}/predictions/ts_batch", content=b"1")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        sizes = list(
+            pool.map(
+                lambda _: httpx.post(
+                    f"{url}/predictions/ts_batch", content=b"1", timeout=30
+                ).json(),
+                range(4),
+            )
+        )
+    assert all(s["batch_size"] == 4 for s in sizes)
+    assert max(s["batch"] for s in sizes) > 1, sizes
+    assert httpx.delete(f"{url}/models/ts_batch", timeout=60).status_code == 200
 
     # unknown names reach the control plane and get TorchServe's 404
     resp = httpx.post(f"{url}/predictions/never_registered", content=b"x")

@@ -302,3 +302,12 @@ dag:
   m1: [post]
   m2: [post]
 """
+
+# Reports the size of the batch it was called with (batching proof).
+BATCH_SIZE_MODEL = """
+def handle(data, context):
+    if data is None:
+        return None
+    size = context.system_properties["batch_size"]
+    return [{"batch": len(data), "batch_size": size} for _ in data]
+"""

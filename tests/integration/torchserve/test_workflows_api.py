@@ -9,7 +9,7 @@ import pytest
 
 from control_plane.services.torchserve.apps import model_app, workflow_app
 from tests.conftest import free_port
-from tests.integration.torchserve.builders import make_war
+from tests.integration.torchserve.builders import DIAMOND_FUNCTIONS, make_war
 from tests.integration.torchserve.test_models_api import ts_error
 
 REGISTERED = {"status": "Workflow diamond has been registered and scaled successfully."}
@@ -106,6 +106,21 @@ async def test_separate_execution_and_scaling_extension(client, gateway, stores)
         404,
         "ModelNotFoundException",
     )
+
+
+async def test_auto_execution_splits_nodes_that_need_scaling(client, gateway, stores, tmp_path):
+    spec = (
+        "models:\n  m1:\n    url: sleepy1.mar\n    min-workers: 1\n    max-workers: 3\n"
+        "    batch-size: 4\n  m2:\n    url: sleepy2.mar\n"
+        "dag:\n  pre: [m1, m2]\n  m1: [post]\n  m2: [post]\n"
+    )
+    make_war(stores["workflows"], "scaled", spec, DIAMOND_FUNCTIONS, work=tmp_path / "scaled")
+    assert (await client.post("/workflows", params={"url": "scaled.war"})).status_code == 200
+    args = gateway.apps[workflow_app("scaled")].args
+    assert set(args["deployments"]) == {"m1"}
+    assert set(args["inline"]) == {"m2"}
+    m1 = args["deployments"]["m1"]
+    assert (m1["min_workers"], m1["max_workers"], m1["batch_size"]) == (1, 3, 4)
 
 
 async def test_workflow_reuses_registered_model(client, gateway, stores):
