@@ -131,7 +131,11 @@ async def _domain_error_handler(request: Request, exc: Exception) -> JSONRespons
     status = status_for(exc)
     if status >= 500:
         logger.warning("request %s failed: %s", get_request_id(), exc.message)
-    return error_response(request.url.path, status, exc.code, exc.message, **exc.details)
+    response = error_response(request.url.path, status, exc.code, exc.message, **exc.details)
+    if status == 401:
+        # RFC 9110: a 401 names the scheme (HTTP Basic; API keys go in the apikey header).
+        response.headers["WWW-Authenticate"] = 'Basic realm="platform"'
+    return response
 
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ async def test_admin_api_requires_credentials_even_from_loopback(client: httpx.A
         assert resp.status_code == 401, (method, path)
     resp = await client.get("/api/users", auth=("admin", "wrong"))
     assert resp.status_code == 401
+    assert resp.headers["www-authenticate"].startswith("Basic")
 
 
 async def test_user_role_gets_403_on_admin_operations_but_reads_itself(admin: httpx.AsyncClient):
