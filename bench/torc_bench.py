@@ -337,31 +337,6 @@ def verdict(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def verdict(rows: list[dict[str, Any]]) -> str:
-    """The targets, checked against this run."""
-    lines = []
-    for r in rows:
-        init = r["init"]["initialize_s"]
-        modes = {
-            "complete_job, 1 runner": r["one"]["jobs_per_s"],
-            "complete_job, 8 runners": r["eight"]["jobs_per_s"],
-            "batch_complete_jobs, 1 runner": r["one_b"]["jobs_per_s"],
-            "batch_complete_jobs, 8 runners": r["eight_b"]["jobs_per_s"],
-        }
-        met = [m for m, v in modes.items() if v >= 500]
-        lines.append(
-            f"- {r['db']}: initialize {init:.2f} s ({'meets' if init < 5 else 'misses'} < 5 s); "
-            f">= 500 claim+complete/s {'reached with ' + ' and '.join(met) if met else 'not reached'}."
-        )
-    lines.append(
-        "- One `complete_job` request per job is bounded by the HTTP request rate of this 2-core "
-        "machine (the `/ping` baseline of the same run, shared by server and runners), so "
-        "per-job completion stays below 500/s here; `batch_complete_jobs` (one request and one "
-        "transaction per claimed batch, used by the built-in Ray runner) is how the target is met."
-    )
-    return "\n".join(lines)
-
-
 def write_docs(markdown: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
     """Replace (or add) the ``## Torc`` section of docs/benchmarks.md."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
