@@ -6,6 +6,7 @@ errors after retries, shared models, and survival of a lost Serve state.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -116,6 +117,32 @@ def test_shared_model_and_restart_survival(platform, stores):
     resp = wait_route(f"{url}/predictions/m1", json={"x": "direct"}, timeout_s=60)
     assert resp.status_code == 200
     assert resp.json()["x"] == "direct"
+
+    # scale the registered workflow (extension): the driver gets 2 replicas and keeps answering
+    resp = httpx.put(f"{url}/workflows/kept", params={"min_worker": 2, "max_worker": 2}, timeout=60)
+    assert resp.status_code == 202, resp.text
+    deadline = time.monotonic() + 120
+    replicas = 0
+    while time.monotonic() < deadline:
+        app = serve.status().applications.get("p-wf-kept")
+        driver = app.deployments.get("WorkflowDriver") if app else None
+        replicas = (
+            sum(
+                v
+                for k, v in driver.replica_states.items()
+                if str(getattr(k, "value", k)) == "RUNNING"
+            )
+            if driver
+            else 0
+        )
+        if replicas == 2:
+            break
+        time.sleep(0.5)
+    assert replicas == 2
+    assert (
+        httpx.post(f"{url}/wfpredict/kept", content=b"three", timeout=30).json()["m2"]["x"]
+        == "three"
+    )
 
     assert httpx.delete(f"{url}/workflows/kept", timeout=60).status_code == 200
     assert httpx.delete(f"{url}/models/m1", timeout=60).status_code == 200
