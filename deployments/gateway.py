@@ -77,14 +77,29 @@ class RoutingCache:
         snap = await asyncio.to_thread(load_snapshot, self.engine, self.builtin_url)
         self.snapshot, self.loaded_at = snap, time.monotonic()
 
-    async def get(self) -> Snapshot:
-        """The snapshot; only the very first request waits for the database."""
-        if self.snapshot is None:
+    async def _refresh_quietly(self) -> None:
+        try:
             await self._load()
+        except Exception as exc:  # keep serving the last good snapshot while the DB is away
+            logger.warning("routing refresh failed: %s", exc)
+            self.loaded_at = time.monotonic()
+
+    async def get(self) -> Snapshot:
+        """The snapshot; only the very first request waits for the database.
+
+        Raises:
+            GatewayError: 503 when there is no snapshot yet and the database cannot be read.
+        """
+        if self.snapshot is None:
+            try:
+                await self._load()
+            except Exception as exc:
+                logger.warning("routing table unavailable: %s", exc)
+                raise GatewayError(503, "routing table unavailable") from None
         elif time.monotonic() - self.loaded_at > self.ttl_s and (
             self._refresh is None or self._refresh.done()
         ):
-            self._refresh = asyncio.create_task(self._load())
+            self._refresh = asyncio.create_task(self._refresh_quietly())
         assert self.snapshot is not None
         return self.snapshot
 
