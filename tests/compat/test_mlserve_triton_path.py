@@ -1,5 +1,7 @@
-"""A triton registered with a ``path`` the platform can write: the model directory is copied into
-its repository and loaded by name (no file overrides), version pins included.
+"""A triton registered with a ``path`` the platform can write.
+
+The model directory is copied into its repository and loaded by name (no file overrides),
+version pins included.
 """
 
 from __future__ import annotations
