@@ -250,6 +250,7 @@ class HotPath:
         seen: set[int] = set()
         events: dict[int, list[dict[str, Any]]] = defaultdict(list)
         finished: dict[int, list[int]] = defaultdict(list)
+        rows: list[dict[str, Any]] = []
         for entry in entries:
             job_id = int(entry["job_id"])
             try:
@@ -277,31 +278,70 @@ class HotPath:
                 "so": _tail(result.get("stdout")),
                 "se": _tail(result.get("stderr")),
             }
-            result_id = sql.rows(
-                "INSERT INTO torc_results (workflow_id, job_id, run_id, attempt_id, "
-                "compute_node_id, "
-                "return_code, exec_time_minutes, completion_time, status, peak_memory_bytes, "
-                "avg_memory_bytes, peak_cpu_percent, avg_cpu_percent, stdout, stderr) VALUES "
-                "(:w, :j, :run, :a, :n, :rc, :et, :ct, :s, :pm, :am, :pc, :ac, :so, :se) "
-                "RETURNING id",
-                values,
-            )[0][0]
-            sql.run(
-                "UPDATE torc_jobs SET status = :s, current_result_id = :r, "
-                "active_compute_node_id = NULL "
-                "WHERE id = :j",
-                {"s": status, "r": result_id, "j": job_id},
-            )
+            rows.append(values)
             events[job[1]].append(_event(job_id, job[2], job[5], status, return_code=values["rc"]))
             if status in FINISHED:
                 finished[job[1]].append(job_id)
             done.append(row_to_job((*job[:5], status, *job[6:12])))
+        if rows:
+            self._write_results(sql, rows)
         for wf, ids in finished.items():
             events[wf] += self._unblock(sql, ids)
         for wf, datas in events.items():
             sql.events(wf, datas)
         self.session.commit()
         return done, errors
+
+    @staticmethod
+    def _write_results(sql: Sql, rows: list[dict[str, Any]]) -> None:
+        """One multi-row INSERT of the results, one UPDATE of the jobs per final status."""
+        columns = (
+            "w",
+            "j",
+            "run",
+            "a",
+            "n",
+            "rc",
+            "et",
+            "ct",
+            "s",
+            "pm",
+            "am",
+            "pc",
+            "ac",
+            "so",
+            "se",
+        )
+        params: dict[str, Any] = {}
+        tuples = []
+        for i, row in enumerate(rows):
+            params.update({f"{c}{i}": row[c] for c in columns})
+            tuples.append("(" + ", ".join(f":{c}{i}" for c in columns) + ")")
+        result_ids = {
+            job_id: result_id
+            for result_id, job_id in sql.rows(
+                "INSERT INTO torc_results (workflow_id, job_id, run_id, attempt_id, "
+                "compute_node_id, return_code, exec_time_minutes, completion_time, status, "
+                "peak_memory_bytes, avg_memory_bytes, peak_cpu_percent, avg_cpu_percent, stdout, "
+                f"stderr) VALUES {', '.join(tuples)} RETURNING id, job_id",
+                params,
+            )
+        }
+        by_status: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            by_status[row["s"]].append(row["j"])
+        for status, job_ids in by_status.items():
+            params = {"s": status}
+            whens = []
+            for i, job_id in enumerate(job_ids):
+                params[f"k{i}"], params[f"r{i}"] = job_id, result_ids[job_id]
+                whens.append(f"WHEN :k{i} THEN :r{i}")
+            sql.run(
+                f"UPDATE torc_jobs SET status = :s, active_compute_node_id = NULL, "
+                f"current_result_id = CASE id {' '.join(whens)} END "
+                f"WHERE id IN ({sql.expand('u', job_ids, params)})",
+                params,
+            )
 
     @staticmethod
     def _check(
