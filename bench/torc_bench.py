@@ -349,7 +349,7 @@ def verdict(rows: list[dict[str, Any]]) -> str:
             "machine (see the `/ping` baseline of the same run; server and runners share the "
             "CPUs), so per-job completion stays below 500/s here; `batch_complete_jobs` (one "
             "request and one transaction per claimed batch, what the built-in Ray runner uses) "
-            "is how the target is met."
+            "is the path that can reach it."
         )
     return "\n".join(lines)
 
