@@ -63,7 +63,12 @@ def _make_engine(url: str) -> sa.Engine:
 
 
 class RoutingCache:
-    """The latest routing snapshot; refreshed in the background once older than ``ttl_s``."""
+    """The latest routing snapshot, re-read from the database every ``ttl_s`` in the background.
+
+    A refresh loop (started with the first request, on the replica's event loop) keeps the
+    staleness bounded by ``ttl_s`` plus one query, whatever the traffic; requests never wait for
+    the database except the very first one.
+    """
 
     def __init__(self, engine: sa.Engine, builtin_url: str, ttl_s: float) -> None:
         self.engine = engine
@@ -71,18 +76,19 @@ class RoutingCache:
         self.ttl_s = ttl_s
         self.snapshot: Snapshot | None = None
         self.loaded_at = 0.0
-        self._refresh: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     async def _load(self) -> None:
         snap = await asyncio.to_thread(load_snapshot, self.engine, self.builtin_url)
         self.snapshot, self.loaded_at = snap, time.monotonic()
 
-    async def _refresh_quietly(self) -> None:
-        try:
-            await self._load()
-        except Exception as exc:  # keep serving the last good snapshot while the DB is away
-            logger.warning("routing refresh failed: %s", exc)
-            self.loaded_at = time.monotonic()
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s)
+            try:
+                await self._load()
+            except Exception as exc:  # keep serving the last good snapshot while the DB is away
+                logger.warning("routing refresh failed: %s", exc)
 
     async def get(self) -> Snapshot:
         """The snapshot; only the very first request waits for the database.
@@ -96,10 +102,8 @@ class RoutingCache:
             except Exception as exc:
                 logger.warning("routing table unavailable: %s", exc)
                 raise GatewayError(503, "routing table unavailable") from None
-        elif time.monotonic() - self.loaded_at > self.ttl_s and (
-            self._refresh is None or self._refresh.done()
-        ):
-            self._refresh = asyncio.create_task(self._refresh_quietly())
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_forever())
         assert self.snapshot is not None
         return self.snapshot
 

@@ -33,12 +33,17 @@ def _files(name: str) -> list[tuple[str, tuple[str, bytes]]]:
 def _wait(predicate, timeout_s: float = 60, what: str = "condition"):
     deadline = time.monotonic() + timeout_s
     last = None
+    error = ""
     while time.monotonic() < deadline:
-        last = predicate()
+        try:
+            last = predicate()
+        except httpx.HTTPError as exc:
+            last = None
+            error = repr(exc)
         if last:
             return last
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
+    raise AssertionError(f"timed out waiting for {what}: {last!r} {error}")
 
 
 def _infer(client: httpclient.InferenceServerClient, headers: dict[str, str]) -> None:
@@ -167,7 +172,13 @@ def test_real_triton_and_builtin_through_app_gateway(api, platform, tritonserver
     _wait(lambda: not real.is_model_ready(MODEL), what="unload on the real triton")
     detail = api.get(f"/api/models/{model_id}").json()["data"]
     assert [t["id"] for t in detail["tritons"]] == [0]
-    time.sleep(1.5)
+
+    def only_builtin():
+        r = gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": key})
+        return r.headers.get("x-mlserve-upstream") == platform.host_port
+
+    _wait(only_builtin, what="gateway routing table refreshed")
+    time.sleep(1.5)  # one more refresh period: the round robin must not find the triton again
     for _ in range(3):
         r = gw.post(f"/apps/e2e_app/{MODEL}", json=body, headers={"apikey": key})
         assert r.status_code == 200

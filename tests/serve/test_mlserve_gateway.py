@@ -32,7 +32,10 @@ def _wait(predicate, timeout_s: float = 90, what: str = "condition"):
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
-        last = predicate()
+        try:
+            last = predicate()
+        except httpx.HTTPError as exc:  # the ingress may reset connections during a redeploy
+            last = repr(exc)
         if last is True:
             return
         time.sleep(0.3)
