@@ -8,7 +8,7 @@ session dependency plus a sync endpoint cost (measured: ~3x the latency under lo
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,4 +38,4 @@ async def in_session(factory: sessionmaker[Session], work: Callable[[Session], T
     return await run_in_threadpool(call)
 
 
-__all__ = ["Any", "SessionFactoryDep", "in_session"]
+__all__ = ["SessionFactoryDep", "in_session"]
