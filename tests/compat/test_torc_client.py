@@ -356,3 +356,35 @@ def test_dependency_cycle_rejected_with_named_cycle(api: DefaultApi) -> None:
     message = json.loads(cycle.value.body)["error"]["message"]
     assert message == f"Dependency cycle detected: a (id {a}) -> b (id {b}) -> a (id {a})"
     assert set(_statuses(api, wf).values()) == {"uninitialized"}
+
+
+def test_file_mtime_change_and_manual_reset_reinitialize_consumers(api: DefaultApi) -> None:
+    wf = _workflow(api, "files")
+    src = api.create_file(FileModel(workflow_id=wf, name="src", path="/in.csv", st_mtime=100.0))
+    mid = api.create_file(FileModel(workflow_id=wf, name="mid", path="/mid.csv"))
+    first = api.create_job(
+        JobModel(
+            workflow_id=wf,
+            name="reader",
+            command="r",
+            input_file_ids=[src.id],
+            output_file_ids=[mid.id],
+        )
+    ).id
+    second = api.create_job(
+        JobModel(workflow_id=wf, name="writer", command="w", input_file_ids=[mid.id])
+    ).id
+    node = _node(api, wf)
+    api.initialize_jobs(wf)
+    while jobs := api.claim_next_jobs(wf).jobs:
+        for job in jobs:
+            _finish(api, wf, job.id, node)
+    api.update_file(src.id, FileModel(workflow_id=wf, name="src", path="/in.csv", st_mtime=200.0))
+    assert api.process_changed_job_inputs(wf, dry_run=True).reinitialized_jobs == ["reader"]
+    # What the torc CLI does for a changed file: reset the consumer by hand, then re-initialize.
+    reset = api.manage_status_change(first, "uninitialized", _run_id(api, wf))
+    assert reset.status == "uninitialized"
+    assert api.get_job(second).status == "uninitialized"  # direct dependents follow
+    _bump_run(api, wf)
+    api.initialize_jobs(wf, only_uninitialized=True)
+    assert _statuses(api, wf) == {"reader": "ready", "writer": "blocked"}
