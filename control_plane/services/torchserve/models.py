@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
@@ -242,7 +243,14 @@ class TorchServeModelService:
                 manifest=manifest.raw or {},
             )
             self.session.add(row)
-            self.session.commit()
+            try:
+                self.session.commit()
+            except IntegrityError as exc:  # a concurrent registration of the same version won
+                raise ts_error(
+                    409,
+                    "ConflictStatusException",
+                    f"Model version {version} is already registered for model {name}",
+                ) from exc
         except BaseException:
             self.session.rollback()
             self.store.discard(model_dir)

@@ -49,6 +49,8 @@ def register_startup_archives(
                 done.append(name or url)
             except DomainError as exc:
                 logger.info("startup model %s not registered: %s", entry, exc.message)
+            except Exception:  # never let one archive stop the control plane from starting
+                logger.exception("startup model %s failed", entry)
     for entry in settings.torchserve.load_workflows:
         name, url = _split(entry)
         with session_factory() as session:
@@ -60,4 +62,6 @@ def register_startup_archives(
                 done.append(name or url)
             except DomainError as exc:
                 logger.info("startup workflow %s not registered: %s", entry, exc.message)
+            except Exception:  # never let one archive stop the control plane from starting
+                logger.exception("startup workflow %s failed", entry)
     return done

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
@@ -149,7 +150,12 @@ class WorkflowService:
                 loaded_at_startup=loaded_at_startup,
             )
             self.session.add(row)
-            self.session.commit()
+            try:
+                self.session.commit()
+            except IntegrityError as exc:  # a concurrent registration of the same name won
+                raise ts_error(
+                    409, "ConflictStatusException", f"Workflow {name} is already registered."
+                ) from exc
         except BaseException:
             self.session.rollback()
             for path in cleanup:
