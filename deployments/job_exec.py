@@ -131,6 +131,23 @@ class TorcApiError(RuntimeError):
         self.message = message
 
 
+def credentials_from_env() -> tuple[str, str] | None:
+    """HTTP Basic credentials for a control plane that requires them on management APIs.
+
+    ``TORC_PASSWORD`` (with ``TORC_USER`` or ``$USER``), as the torc CLI reads them, else the
+    platform admin (``CP_AUTH__ADMIN_USER``/``CP_AUTH__ADMIN_PASSWORD``) when both are set in
+    the environment the Ray workers inherit.
+    """
+    if os.environ.get("TORC_PASSWORD"):
+        user = os.environ.get("TORC_USER") or os.environ.get("USER", "admin")
+        return user, os.environ["TORC_PASSWORD"]
+    admin = os.environ.get("CP_AUTH__ADMIN_USER")
+    secret = os.environ.get("CP_AUTH__ADMIN_PASSWORD")
+    if admin and secret:
+        return admin, secret
+    return None
+
+
 @dataclass
 class TorcRest:
     """Minimal synchronous client of ``/torc-service/v1``."""
@@ -142,7 +159,9 @@ class TorcRest:
         base = self.url.rstrip("/")
         if not base.endswith("/torc-service/v1"):
             base += "/torc-service/v1"
-        self._client = httpx.Client(base_url=base, timeout=self.timeout_s)
+        self._client = httpx.Client(
+            base_url=base, timeout=self.timeout_s, auth=credentials_from_env()
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; returns the JSON body.

@@ -48,3 +48,17 @@ def test_run_command_terminates_process_group_past_runtime(tmp_path: Path) -> No
 def test_job_resources_parse_requirements() -> None:
     res = job_resources({"num_cpus": 2, "num_gpus": 0, "memory": "512k", "runtime": "PT1M30S"})
     assert res == {"num_cpus": 2.0, "num_gpus": 0.0, "memory": 524288.0, "runtime_s": 90.0}
+
+
+def test_runner_credentials_come_from_the_environment(monkeypatch) -> None:
+    from deployments.job_exec import credentials_from_env
+
+    for name in ("TORC_PASSWORD", "TORC_USER", "CP_AUTH__ADMIN_USER", "CP_AUTH__ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    assert credentials_from_env() is None
+    monkeypatch.setenv("CP_AUTH__ADMIN_USER", "root")
+    monkeypatch.setenv("CP_AUTH__ADMIN_PASSWORD", "s3cret")
+    assert credentials_from_env() == ("root", "s3cret")
+    monkeypatch.setenv("TORC_USER", "alice")
+    monkeypatch.setenv("TORC_PASSWORD", "pw")
+    assert credentials_from_env() == ("alice", "pw")
