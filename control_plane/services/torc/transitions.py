@@ -27,8 +27,8 @@ from control_plane.services.torc.common import (
     get_workflow_or_raise,
     job_event,
 )
+from control_plane.services.torc.completion import CompletionPath
 from control_plane.services.torc.graph import downstream
-from control_plane.services.torc.hot import HotPath
 from control_plane.services.torc.jobs import get_job_or_raise
 from control_plane.services.torc.relations import job_dict, load_relations
 from control_plane.services.torc.txn import begin_write, bulk_status, is_sqlite, run_retrying
@@ -125,7 +125,7 @@ class JobTransitionService:
         entry = {"job_id": job_id, "status": status, "run_id": run_id, "result": result}
 
         def work() -> dict[str, Any]:
-            done, errors = HotPath(self.session).complete_many([entry])
+            done, errors = CompletionPath(self.session).complete_many([entry])
             if errors:
                 raise errors[0][1]
             return done[0]
@@ -143,7 +143,7 @@ class JobTransitionService:
             return {"completed": [], "errors": []}
 
         def work() -> dict[str, Any]:
-            done, errors = HotPath(self.session).complete_many(completions, workflow_id)
+            done, errors = CompletionPath(self.session).complete_many(completions, workflow_id)
             return {
                 "completed": [j["id"] for j in done],
                 "errors": [{"job_id": job_id, "message": exc.message} for job_id, exc in errors],
