@@ -140,7 +140,8 @@ class ModelStoreService:
             raise BadRequestError("the upload names the same file twice", code="duplicate_file")
         for upload, rel in zip(files, targets, strict=True):
             copy_stream(upload.stream, dest / rel, budget)
-        return None
+        # files named "<model>/config.pbtxt", "<model>/1/model.py": a whole directory upload
+        return hoist_single_dir(dest)
 
     def create(self, name: str | None, files: builtins.list[IncomingFile]) -> int:
         """Store a new model from ``files[]`` (loose files or one zip/tar.gz of the model dir).

@@ -51,6 +51,16 @@ async def test_create_model_from_files_lays_out_triton_repository(admin: httpx.A
     )
     assert resp.status_code == 201, resp.text
     assert (_store(admin) / "models" / "bare" / "1" / "model.py").is_file()
+    # a directory upload: every part under "<model>/", the name taken from the directory
+    resp = await admin.post(
+        "/api/models",
+        files=[
+            ("files[]", ("dirup/config.pbtxt", CONFIG.replace(b"add_sub", b"dirup"))),
+            ("files[]", ("dirup/1/model.py", MODEL_PY)),
+        ],
+    )
+    assert resp.status_code == 201, resp.text
+    assert (_store(admin) / "models" / "dirup" / "1" / "model.py").is_file()
 
 
 async def test_create_model_from_zip_and_tar_archives(admin: httpx.AsyncClient):
