@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from control_plane.api.mlserve.deps import AdminDep, SessionDep, SettingsDep
+from control_plane.api.mlserve.envelopes import created, with_data, with_status
 from control_plane.api.mlserve.models import json_body, parse_body
 from control_plane.schemas.mlserve.apps import ClientAppCreate, ClientAppUpdate, RouteCreate
 from control_plane.schemas.mlserve.common import StatusOk
@@ -30,11 +31,7 @@ def create_app(
     """Create an app; the response also carries the app (seed planned shape)."""
     service = ClientAppService(session, settings)
     app_id = service.create(body)
-    return {
-        "id": app_id,
-        "status": "ok",
-        **service.get(str(app_id)).model_dump(mode="json", exclude={"id"}),
-    }
+    return created(app_id, service.get(str(app_id)).model_dump(mode="json"))
 
 
 @router.get("/apps/{ident}", operation_id="apiAppGet")
@@ -42,16 +39,17 @@ def get_app(
     ident: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """One app (``{"data": ...}``)."""
-    return {"data": ClientAppService(session, settings).get(ident).model_dump(mode="json")}
+    return with_data(ClientAppService(session, settings).get(ident).model_dump(mode="json"))
 
 
 @router.patch("/apps/{ident}", operation_id="apiAppUpdate")
 def update_app(
     ident: str, body: ClientAppUpdate, _admin: AdminDep, session: SessionDep, settings: SettingsDep
-) -> StatusOk:
-    """Change an app."""
-    ClientAppService(session, settings).update(ident, body)
-    return StatusOk()
+) -> dict[str, Any]:
+    """Change an app (``status`` plus the updated app)."""
+    service = ClientAppService(session, settings)
+    app_id = service.update(ident, body)
+    return with_status(service.get(str(app_id)).model_dump(mode="json"))
 
 
 @router.delete("/apps/{ident}", operation_id="apiAppDelete")

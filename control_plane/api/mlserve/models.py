@@ -16,6 +16,7 @@ from control_plane.api.mlserve.deps import (
     SettingsDep,
     read_multipart,
 )
+from control_plane.api.mlserve.envelopes import created
 from control_plane.errors import BadRequestError
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.schemas.mlserve.models import LoadRequest, ModelPatch
@@ -108,7 +109,8 @@ async def create_model(
     fields, files = await read_multipart(request, settings.store.max_upload_bytes)
     store = _store(session, gateway, settings)
     model_id = await run_in_threadpool(store.create, fields.get("name") or None, files)
-    return {"id": model_id, "status": "ok"}
+    model = await run_in_threadpool(store.get, str(model_id))
+    return created(model_id, model.model_dump(mode="json"))
 
 
 @router.get("/models/{ident}", operation_id="apiModelGet")
@@ -120,7 +122,12 @@ def get_model(
     settings: SettingsDep,
     triton_id: str | None = None,
 ) -> dict[str, Any]:
-    """Model detail: config, versions and each loaded triton's metadata (``{"data": ...}``)."""
+    """Model detail: the seed's planned fields, its "Now" ``config`` and the full ``data``.
+
+    Top level: ``versions`` are version objects with counts and ``config`` is
+    ``{"host:port": metadata}`` (seed); ``data`` holds the detail with ``versions`` as numbers
+    and ``config`` as the store's Triton config (reference).
+    """
     detail = _store(session, gateway, settings).detail(ident).model_dump(mode="json")
     if triton_id is not None:
         detail["tritons"] = [
@@ -128,7 +135,8 @@ def get_model(
         ]
         keys = {f"{t['host']}:{t['port']}" for t in detail["tritons"]}
         detail["servers"] = {k: v for k, v in detail["servers"].items() if k in keys}
-    return {"data": detail}
+    planned = {**detail, "versions": detail["version_details"], "config": detail["servers"]}
+    return {**planned, "data": detail}
 
 
 @router.patch("/models/{ident}", operation_id="apiModelUpdate", openapi_extra=json_body(ModelPatch))

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from control_plane.api.mlserve.deps import AdminDep, GatewayDep, SessionDep, SettingsDep
+from control_plane.api.mlserve.envelopes import created, with_data, with_status
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.schemas.mlserve.tritons import TritonCreate, TritonUpdate
 from control_plane.services.mlserve.tritons import TritonService
@@ -34,16 +35,18 @@ def create_triton(
     gateway: GatewayDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
-    """Register a triton (no probe on the way)."""
-    return {"id": TritonService(session, gateway, settings).create(body), "status": "ok"}
+    """Register a triton (no probe on the way: ``state`` is ``unknown`` in this answer)."""
+    service = TritonService(session, gateway, settings)
+    new_id = service.create(body)
+    return created(new_id, service.get(str(new_id), probe=False).model_dump(mode="json"))
 
 
 @router.get("/tritons/{ident}", operation_id="apiTritonGet")
 def get_triton(
     ident: str, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    """One triton (``{"data": ...}``)."""
-    return {"data": TritonService(session, gateway, settings).get(ident).model_dump(mode="json")}
+    """One triton (its fields, also under ``data``)."""
+    return with_data(TritonService(session, gateway, settings).get(ident).model_dump(mode="json"))
 
 
 @router.patch("/tritons/{ident}", operation_id="apiTritonUpdate")
@@ -54,10 +57,11 @@ def update_triton(
     session: SessionDep,
     gateway: GatewayDep,
     settings: SettingsDep,
-) -> StatusOk:
-    """Change a triton's registration."""
-    TritonService(session, gateway, settings).update(ident, body)
-    return StatusOk()
+) -> dict[str, Any]:
+    """Change a triton's registration (``status`` plus the updated triton)."""
+    service = TritonService(session, gateway, settings)
+    triton_id = service.update(ident, body)
+    return with_status(service.get(str(triton_id), probe=False).model_dump(mode="json"))
 
 
 @router.delete("/tritons/{ident}", operation_id="apiTritonDelete")

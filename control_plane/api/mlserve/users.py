@@ -13,6 +13,7 @@ from control_plane.api.mlserve.deps import (
     UserServiceDep,
     lower_headers,
 )
+from control_plane.api.mlserve.envelopes import with_data
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.schemas.mlserve.users import KeyRotated, UserCreate, UserCreated, UserUpdate
 from control_plane.services.mlserve.apps import ClientAppService
@@ -37,7 +38,7 @@ def create_user(body: UserCreate, _admin: AdminDep, users: UserServiceDep) -> Us
 def get_user(ident: str, request: Request, users: UserServiceDep) -> dict[str, Any]:
     """One user (admins: anyone; users: themselves)."""
     users.require_self_or_admin(lower_headers(request), ident)
-    return {"data": users.get(ident).model_dump(mode="json")}
+    return with_data(users.get(ident).model_dump(mode="json"))
 
 
 @router.patch("/users/{ident}", operation_id="apiUserUpdate")

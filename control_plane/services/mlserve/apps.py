@@ -123,8 +123,8 @@ class ClientAppService:
         self.session.commit()
         return app.id
 
-    def update(self, ident: str, body: ClientAppUpdate) -> None:
-        """Partial update; ``host: ""`` clears the upstream override.
+    def update(self, ident: str, body: ClientAppUpdate) -> int:
+        """Partial update (``host: ""`` clears the upstream override); returns the id.
 
         Raises:
             NotFoundError: unknown app.
@@ -154,6 +154,7 @@ class ClientAppService:
         if body.retries is not None:
             app.retries = body.retries
         self.session.commit()
+        return app.id
 
     def delete(self, ident: str) -> None:
         """Delete an app with its routes and memberships."""

@@ -99,14 +99,15 @@ class TritonService:
             self._read(t, s, models.get(t.id, [])) for t, s in zip(tritons, states, strict=True)
         ]
 
-    def get(self, ident: str) -> TritonRead:
-        """One triton by id or name, with a live state.
+    def get(self, ident: str, *, probe: bool = True) -> TritonRead:
+        """One triton by id or name, with a live state (``unknown`` without the probe).
 
         Raises:
             NotFoundError: unknown triton.
         """
         triton = resolve(self.session, TritonServer, ident, "triton")
-        return self._read(triton, self._states([triton])[0], self._models().get(triton.id, []))
+        state = self._states([triton])[0] if probe else "unknown"
+        return self._read(triton, state, self._models().get(triton.id, []))
 
     def _check_unique(self, host: str, port: int, name: str, exclude: int | None = None) -> None:
         for other in self.session.scalars(select(TritonServer)):
@@ -148,8 +149,8 @@ class TritonService:
             ) from None
         return triton.id
 
-    def update(self, ident: str, body: TritonUpdate) -> None:
-        """Change an external triton's registration.
+    def update(self, ident: str, body: TritonUpdate) -> int:
+        """Change an external triton's registration; returns its id.
 
         Raises:
             NotFoundError: unknown triton.
@@ -174,6 +175,7 @@ class TritonService:
         if body.path is not None:
             triton.path = body.path or None
         self.session.commit()
+        return triton.id
 
     def delete(self, ident: str) -> None:
         """Forget a triton and its load records (nothing is sent to it).

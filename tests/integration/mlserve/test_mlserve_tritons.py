@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import free_port
-from tests.integration.mlserve.conftest import create_model
+from tests.integration.mlserve.conftest import add_sub_files, create_model
 
 
 async def test_triton_crud_and_validation(admin: httpx.AsyncClient):
@@ -28,9 +28,9 @@ async def test_triton_crud_and_validation(admin: httpx.AsyncClient):
         {"ip": "h", "port": 1, "bogus": 1},
     ):
         assert (await admin.post("/api/tritons", json=body)).status_code == 400, body
-    assert (
-        await admin.patch(f"/api/tritons/{tid}", json={"gpus": 2, "name": "gpu-box"})
-    ).json() == {"status": "ok"}
+    patched = (await admin.patch(f"/api/tritons/{tid}", json={"gpus": 2, "name": "gpu-box"})).json()
+    assert patched["status"] == "ok"
+    assert patched["name"] == "gpu-box"
     assert (await admin.get("/api/tritons/gpu-box")).json()["data"]["gpus"] == 2
     listed = (await admin.get("/api/tritons")).json()["tritons"]
     assert [t["id"] for t in listed] == [0, tid]
@@ -104,3 +104,29 @@ async def test_model_loaded_through_v2_repository_shows_on_builtin(
     assert [t["id"] for t in model["tritons"]] == [0]
     assert (await admin.post("/v2/repository/models/via_v2/unload")).status_code == 200
     assert (await admin.get("/api/models/via_v2")).json()["data"]["tritons"] == []
+
+
+async def test_responses_carry_both_seed_shapes(admin: httpx.AsyncClient):
+    """Planned "Response" fields and "Response Now" envelopes at once (the issue's rule)."""
+    created = (await admin.post("/api/tritons", json={"ip": "127.0.0.1", "port": "1"})).json()
+    assert {"id", "name", "host", "ip", "port", "gpus", "state", "create_at"} <= set(created)
+    got = (await admin.get(f"/api/tritons/{created['id']}")).json()
+    assert got["data"]["port"] == got["port"] == "1"
+    assert got["state"] in ("ready", "live", "offline")
+    files = add_sub_files("shapes")
+    model = (await admin.post("/api/models", data={"name": "shapes"}, files=files)).json()
+    assert model["status"] == "ok"
+    assert {"id", "name", "latest_version", "inference_count", "state", "create_at"} <= set(model)
+    detail = (await admin.get("/api/models/shapes")).json()
+    assert detail["versions"][0]["version"] == 1
+    assert detail["versions"][0]["state"] == "ready"
+    assert detail["config"] == {}  # seed "Now": {"host:port": metadata} of loaded servers
+    assert detail["data"]["versions"] == [1]
+    assert detail["data"]["config"]["name"] == "shapes"
+    app = (await admin.post("/api/apps", json={"name": "shapes"})).json()
+    assert {"id", "name", "retries", "routes", "consumers", "create_at", "update_at"} <= set(app)
+    assert (await admin.patch("/api/apps/shapes", json={"retries": 1})).json()["retries"] == 1
+    assert (await admin.get("/api/apps/shapes")).json()["retries"] == 1
+    user = (await admin.get("/api/users/admin")).json()
+    assert user["name"] == user["data"]["name"] == "admin"
+    assert "password" not in user
