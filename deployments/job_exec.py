@@ -213,3 +213,64 @@ def parse_runtime(text: str) -> float:
         return 60.0
     factors = (31557600, 2629800, 604800, 86400, 3600, 60, 1)
     return float(sum(float(g or 0) * f for g, f in zip(match.groups(), factors, strict=True)))
+
+
+def completion_entry(
+    workflow_id: int, job_id: int, run_id: int, compute_node_id: int, outcome: dict[str, Any]
+) -> dict[str, Any]:
+    """One ``batch_complete_jobs`` entry from a ``run_command`` outcome."""
+    result = {
+        "job_id": job_id,
+        "workflow_id": workflow_id,
+        "run_id": run_id,
+        "compute_node_id": compute_node_id,
+        "return_code": outcome["return_code"],
+        "exec_time_minutes": outcome["exec_time_minutes"],
+        "completion_time": outcome["completion_time"],
+        "status": outcome["status"],
+        "stdout": outcome.get("stdout"),
+        "stderr": outcome.get("stderr"),
+    }
+    return {"job_id": job_id, "status": outcome["status"], "run_id": run_id, "result": result}
+
+
+def terminate_orphans(api: TorcRest, workflow_id: int, own_node_ids: set[int]) -> int:
+    """Complete jobs left ``running`` by a dead runner as ``terminated``.
+
+    A dead runner's Ray compute nodes are still marked active (it never deactivated them); its
+    running jobs would otherwise stay lost in ``running``. Those nodes are marked inactive.
+
+    Returns:
+        How many jobs were terminated.
+    """
+    params = {"workflow_id": workflow_id, "is_active": "true"}
+    nodes = api.request("GET", "/compute_nodes", params=params)["items"]
+    stale = [
+        n["id"]
+        for n in nodes
+        if n.get("compute_node_type") == "ray" and n["id"] not in own_node_ids
+    ]
+    run_id = api.request("GET", f"/workflows/{workflow_id}/status")["run_id"]
+    count = 0
+    for node_id in stale:
+        query = {"workflow_id": workflow_id, "active_compute_node_id": node_id}
+        for job in api.request("GET", "/jobs", params=query)["items"]:
+            if job["status"] != "running":
+                continue
+            outcome = {
+                "return_code": -1,
+                "exec_time_minutes": 0.0,
+                "completion_time": now_iso(),
+                "status": "terminated",
+                "stderr": "the runner that started this job died",
+            }
+            body = completion_entry(workflow_id, job["id"], run_id, node_id, outcome)["result"]
+            try:
+                api.request(
+                    "POST", f"/jobs/{job['id']}/complete_job/terminated/{run_id}", json=body
+                )
+                count += 1
+            except TorcApiError:
+                continue
+        api.request("PUT", f"/compute_nodes/{node_id}", json={"is_active": False})
+    return count

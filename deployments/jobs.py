@@ -25,7 +25,15 @@ from ray import serve
 from ray.serve import Application
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from deployments.job_exec import TorcApiError, TorcRest, job_resources, now_iso, run_command
+from deployments.job_exec import (
+    TorcApiError,
+    TorcRest,
+    completion_entry,
+    job_resources,
+    now_iso,
+    run_command,
+    terminate_orphans,
+)
 
 logger = logging.getLogger(__name__)
 GIB = 1024**3
@@ -154,48 +162,9 @@ class JobRunner:
                 )
 
     def terminate_orphans(self) -> int:
-        """Complete jobs left ``running`` by a dead runner as ``terminated``.
-
-        A dead runner's Ray compute nodes are still marked active; its running jobs would
-        otherwise stay lost in ``running``.
-        """
-        params = {"workflow_id": self.workflow_id, "is_active": "true"}
-        nodes = self.api.request("GET", "/compute_nodes", params=params)["items"]
+        """Complete jobs a dead runner left ``running`` as ``terminated`` (see job_exec)."""
         ours = {n.compute_node_id for n in self.nodes.values()}
-        stale = [
-            n["id"] for n in nodes if n.get("compute_node_type") == "ray" and n["id"] not in ours
-        ]
-        run_id = self.api.request("GET", f"/workflows/{self.workflow_id}/status")["run_id"]
-        count = 0
-        for node_id in stale:
-            jobs = self.api.request(
-                "GET",
-                "/jobs",
-                params={"workflow_id": self.workflow_id, "active_compute_node_id": node_id},
-            )["items"]
-            for job in jobs:
-                if job["status"] != "running":
-                    continue
-                body = {
-                    "job_id": job["id"],
-                    "workflow_id": self.workflow_id,
-                    "run_id": run_id,
-                    "compute_node_id": node_id,
-                    "return_code": -1,
-                    "exec_time_minutes": 0.0,
-                    "completion_time": now_iso(),
-                    "status": "terminated",
-                    "stderr": "the runner that started this job died",
-                }
-                try:
-                    self.api.request(
-                        "POST", f"/jobs/{job['id']}/complete_job/terminated/{run_id}", json=body
-                    )
-                    count += 1
-                except TorcApiError as exc:
-                    logger.warning("could not terminate orphan job %s: %s", job["id"], exc.message)
-            self.api.request("PUT", f"/compute_nodes/{node_id}", json={"is_active": False})
-        return count
+        return terminate_orphans(self.api, self.workflow_id, ours)
 
     # -- claiming and launching --------------------------------------------------------------
     def _requirements(self, rr_id: int | None) -> dict[str, float]:
@@ -301,28 +270,12 @@ class JobRunner:
 
     def _complete(self, finished: list[tuple[Running, dict[str, Any]]]) -> None:
         """Record finished jobs with one ``batch_complete_jobs`` call."""
-        entries = []
-        for item, outcome in finished:
-            result = {
-                "job_id": item.job["id"],
-                "workflow_id": self.workflow_id,
-                "run_id": item.run_id,
-                "compute_node_id": item.node.compute_node_id,
-                "return_code": outcome["return_code"],
-                "exec_time_minutes": outcome["exec_time_minutes"],
-                "completion_time": outcome["completion_time"],
-                "status": outcome["status"],
-                "stdout": outcome.get("stdout"),
-                "stderr": outcome.get("stderr"),
-            }
-            entries.append(
-                {
-                    "job_id": item.job["id"],
-                    "status": outcome["status"],
-                    "run_id": item.run_id,
-                    "result": result,
-                }
+        entries = [
+            completion_entry(
+                self.workflow_id, item.job["id"], item.run_id, item.node.compute_node_id, outcome
             )
+            for item, outcome in finished
+        ]
         try:
             answer = self.api.request(
                 "POST",
