@@ -65,6 +65,8 @@ async def mlserve_startup(app: FastAPI) -> None:
                 session.rollback()  # another replica created it first
             try:
                 ensure_gateway_app(session, app.state.gateway, settings)
+            except IntegrityError:
+                session.rollback()  # another control-plane replica recorded it at the same time
             except DomainError as exc:
                 logger.warning("recording the apps gateway failed: %s", exc.message)
 
