@@ -20,6 +20,7 @@ from control_plane.errors import BadRequestError, PayloadTooLargeError
 
 CHUNK = 1024 * 1024
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
+ROOT_FILES = ("config.pbtxt",)
 
 
 @dataclass
@@ -210,3 +211,10 @@ def override_files(model_dir: Path, versions: Iterable[int]) -> dict[str, bytes]
         if "/" not in rel or top in wanted:
             files[f"file:{rel}"] = (model_dir / rel).read_bytes()
     return files
+
+
+def default_place(rel: PurePosixPath) -> PurePosixPath:
+    """Where a bare file name goes in a new model: config and labels at the root, else ``1/``."""
+    if len(rel.parts) > 1 or rel.name in ROOT_FILES or rel.suffix == ".txt":
+        return rel
+    return PurePosixPath("1") / rel

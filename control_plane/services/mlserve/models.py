@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -22,16 +21,13 @@ from sqlalchemy.orm import Session
 
 from control_plane.db.tables.mlserve import ModelInfo, ModelLoad, ModelVersion, TritonServer
 from control_plane.db.tables.registered_models import RegisteredModel
-from control_plane.errors import AlreadyExistsError, BadRequestError, DomainError, InvalidStateError
-from control_plane.integrations import triton_client
+from control_plane.errors import AlreadyExistsError, BadRequestError, InvalidStateError
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.schemas.mlserve.models import (
     ModelDetail,
     ModelPatch,
     ModelRead,
-    ModelTritonDetail,
     ModelTritonRef,
-    VersionRead,
     VersionUploaded,
 )
 from control_plane.services.mlserve.loads import LoadService
@@ -47,30 +43,19 @@ from control_plane.services.mlserve.model_files import (
     ByteBudget,
     IncomingFile,
     copy_stream,
+    default_place,
     extract_archive,
     hoist_single_dir,
     is_archive,
     safe_relpath,
     version_dirs,
 )
+from control_plane.services.mlserve.model_views import ms_to_dt, safe_stats, triton_view, with_stats
 from control_plane.services.mlserve.targets import triton_address, triton_url
 from control_plane.services.mlserve.versions import VersionService
 from control_plane.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-ROOT_FILES = ("config.pbtxt",)
-
-
-def default_place(rel: PurePosixPath) -> PurePosixPath:
-    """Where a bare file name goes in a new model: config and labels at the root, else ``1/``."""
-    if len(rel.parts) > 1 or rel.name in ROOT_FILES or rel.suffix == ".txt":
-        return rel
-    return PurePosixPath("1") / rel
-
-
-def _ms_to_dt(ms: int) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
 class ModelStoreService:
@@ -207,7 +192,7 @@ class ModelStoreService:
         if not urls:
             return []
         with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
-            results = pool.map(lambda url: _safe_stats(url, model.name), urls)
+            results = pool.map(lambda url: safe_stats(url, model.name), urls)
         return [entry for entries in results for entry in entries]
 
     def _read(
@@ -242,7 +227,7 @@ class ModelStoreService:
             tritons=refs,
             state="READY" if any(r.state == "READY" for r in refs) else "UNAVAILABLE",
             inference_count=sum(int(s.get("inference_count") or 0) for s in stats),
-            last_inference=_ms_to_dt(last),
+            last_inference=ms_to_dt(last),
             create_at=model.created_at,
         )
 
@@ -259,7 +244,7 @@ class ModelStoreService:
         stats: dict[int, builtins.list[dict[str, Any]]] = {m.id: [] for m in models}
         if calls:
             with ThreadPoolExecutor(max_workers=min(16, len(calls))) as pool:
-                results = pool.map(lambda call: _safe_stats(call[2], call[1]), calls)
+                results = pool.map(lambda call: safe_stats(call[2], call[1]), calls)
                 for (model_id, _name, _url), entries in zip(calls, results, strict=True):
                     stats[model_id].extend(entries)
         return [self._read(m, stats[m.id]) for m in models]
@@ -274,7 +259,7 @@ class ModelStoreService:
         base = self._read(model)
         records = self.loads.records(model.id)
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(records)))) as pool:
-            views = list(pool.map(lambda rec: self._triton_view(model, *rec), records))
+            views = list(pool.map(lambda rec: triton_view(self.settings, model, *rec), records))
         try:
             config = self.read_config(self.model_dir(model), model.name)
         except BadRequestError as exc:
@@ -287,34 +272,9 @@ class ModelStoreService:
             config=config,
             servers=servers,
             tritons=views,
-            version_details=_with_stats(self.versions.list(model), views),
+            version_details=with_stats(self.versions.list(model), views),
         )
         return ModelDetail(**data)
-
-    def _triton_view(
-        self, model: RegisteredModel, load: ModelLoad, triton: TritonServer
-    ) -> ModelTritonDetail:
-        host, port = triton_address(self.settings, triton)
-        url = triton_url(self.settings, triton)
-        view = ModelTritonDetail(
-            id=triton.id,
-            name=triton.name,
-            ip=host,
-            host=host,
-            port=str(port),
-            version=load.version,
-            state="UNAVAILABLE",
-            metadata=None,
-        )
-        try:
-            view.state = "READY" if triton_client.model_ready(url, model.name) else "UNAVAILABLE"
-            view.metadata = triton_client.model_metadata(url, model.name)
-            view.stats = _safe_stats(url, model.name)
-            if view.state == "READY":
-                view.config = _safe_config(url, model.name)
-        except DomainError as exc:
-            view.error = exc.message
-        return view
 
     # -- update ----------------------------------------------------------------------------
     def patch(self, ident: str, body: ModelPatch) -> None:
@@ -432,29 +392,3 @@ class ModelStoreService:
         if model.source_dir.startswith("models/"):
             shutil.rmtree(model_dir, ignore_errors=True)
         self.versions.drop_staging(model.id)
-
-
-def _with_stats(versions: list[VersionRead], views: list[ModelTritonDetail]) -> list[VersionRead]:
-    """Per-version inference/execution counts and last inference, summed over the tritons."""
-    for entry in versions:
-        stats = [s for v in views for s in v.stats if str(s.get("version")) == str(entry.version)]
-        entry.inference_count = sum(int(s.get("inference_count") or 0) for s in stats)
-        entry.execution_count = sum(int(s.get("execution_count") or 0) for s in stats)
-        entry.last_inference = _ms_to_dt(
-            max((int(s.get("last_inference") or 0) for s in stats), default=0)
-        )
-    return versions
-
-
-def _safe_stats(url: str, name: str) -> builtins.list[dict[str, Any]]:
-    try:
-        return triton_client.model_stats(url, name, timeout_s=triton_client.PROBE_TIMEOUT_S)
-    except DomainError:
-        return []
-
-
-def _safe_config(url: str, name: str) -> dict[str, Any] | None:
-    try:
-        return triton_client.model_config(url, name, timeout_s=triton_client.PROBE_TIMEOUT_S)
-    except DomainError:
-        return None

@@ -18,11 +18,11 @@ from control_plane.services.mlserve.model_config import (
 from control_plane.services.mlserve.model_files import (
     ByteBudget,
     copy_stream,
+    default_place,
     override_files,
     safe_relpath,
     version_dirs,
 )
-from control_plane.services.mlserve.models import default_place
 from control_plane.services.mlserve.security import (
     VerifiedCache,
     api_key_digest,
