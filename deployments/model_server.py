@@ -6,7 +6,6 @@ metadata, ready, config, stats and infer requests for the model directly (no con
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -21,8 +20,8 @@ from starlette.responses import JSONResponse, Response
 from deployments.backends import ModelBackend, load_backend
 from deployments.errors import InferenceError, InferenceServerError, InvalidInput, ModelNotFound
 from deployments.specs import ModelSpec
-from deployments.stats import StatsBook, triton_model_stats
-from deployments.stats_store import get_stats_store, totals_from
+from deployments.stats import triton_model_stats
+from deployments.stats_store import StatsReporter, totals_from
 from deployments.v2_codec import (
     HEADER_LENGTH,
     DecodedRequest,
@@ -32,7 +31,6 @@ from deployments.v2_codec import (
 )
 
 logger = logging.getLogger(__name__)
-FLUSH_PERIOD_S = 1.0
 
 
 def _error(exc: InferenceServerError) -> JSONResponse:
@@ -53,9 +51,8 @@ class TritonModelServer:
             for v in self.spec.served_versions
         }
         self.latest = max(self.backends)
-        self.book = StatsBook()
-        self.store = get_stats_store()
-        self._flusher: asyncio.Task[None] | None = None
+        self.reporter = StatsReporter()
+        self.book = self.reporter.book
         self.batching = self.spec.dynamic_batching and self.spec.max_batch_size > 0
         if self.batching:
             self._execute_batched.set_max_batch_size(self.spec.max_batch_size)
@@ -65,7 +62,7 @@ class TritonModelServer:
     # -- routing ---------------------------------------------------------------------------
     async def __call__(self, request: Request) -> Response:
         """Route ``/v2/models/<name>[/versions/<v>][/ready|/config|/stats|/infer]``."""
-        self._ensure_flusher()
+        self.reporter.ensure_started()
         path = request.url.path
         rest = (
             path[path.find(self.prefix) + len(self.prefix) :].rstrip("/")
@@ -187,27 +184,10 @@ class TritonModelServer:
         return results
 
     # -- statistics ------------------------------------------------------------------------
-    def _ensure_flusher(self) -> None:
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
-
-    async def _flush(self) -> None:
-        delta = self.book.drain()
-        if delta:
-            await self.store.merge.remote(delta)
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_PERIOD_S)
-            try:
-                await self._flush()
-            except Exception:
-                logger.warning("stats flush failed", exc_info=True)
-
     async def stats(self, version: int | None = None) -> dict[str, Any]:
         """Triton statistics for this model (all served versions or one)."""
-        await self._flush()
-        totals = totals_from(await self.store.get.remote(self.spec.name))
+        await self.reporter.flush()
+        totals = totals_from(await self.reporter.store.get.remote(self.spec.name))
         versions = [version] if version is not None else sorted(self.backends)
         return {
             "model_stats": [

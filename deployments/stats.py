@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,15 +74,17 @@ class StatsBook:
     """Per-replica counters; ``drain`` hands the increments to the shared store."""
 
     def __init__(self) -> None:
-        self.pending: dict[tuple[str, int], VersionStats] = {}
+        self.pending: dict[tuple[str, int | str], VersionStats] = {}
+        # Workflow chains record from worker threads while the loop drains.
+        self._lock = threading.Lock()
 
-    def _get(self, model: str, version: int) -> VersionStats:
+    def _get(self, model: str, version: int | str) -> VersionStats:
         return self.pending.setdefault((model, version), VersionStats())
 
     def request(
         self,
         model: str,
-        version: int,
+        version: int | str,
         *,
         ok: bool,
         total_ns: int,
@@ -92,6 +95,21 @@ class StatsBook:
         batch: int = 1,
     ) -> None:
         """Record one request's outcome and its phase durations."""
+        with self._lock:
+            self._record(
+                model, version, ok, total_ns, (queue_ns, input_ns, infer_ns, output_ns), batch
+            )
+
+    def _record(
+        self,
+        model: str,
+        version: int | str,
+        ok: bool,
+        total_ns: int,
+        phases: tuple[int, int, int, int],
+        batch: int,
+    ) -> None:
+        queue_ns, input_ns, infer_ns, output_ns = phases
         stats = self._get(model, version)
         key = "success" if ok else "fail"
         stats.durations[key][0] += 1
@@ -109,8 +127,12 @@ class StatsBook:
             stats.inference_count += batch
             stats.last_inference_ms = int(time.time() * 1000)
 
-    def execution(self, model: str, version: int, *, batch_size: int, infer_ns: int) -> None:
+    def execution(self, model: str, version: int | str, *, batch_size: int, infer_ns: int) -> None:
         """Record one model execution of ``batch_size`` batch elements."""
+        with self._lock:
+            self._execution(model, version, batch_size, infer_ns)
+
+    def _execution(self, model: str, version: int | str, batch_size: int, infer_ns: int) -> None:
         stats = self._get(model, version)
         stats.execution_count += 1
         entry = stats.batches.setdefault(batch_size, [0, 0, 0, 0])
@@ -119,9 +141,9 @@ class StatsBook:
 
     def drain(self) -> dict[str, dict[str, Any]]:
         """Take the accumulated increments, keyed ``"model/version"``."""
-        delta = {f"{m}/{v}": s.to_dict() for (m, v), s in self.pending.items()}
-        self.pending = {}
-        return delta
+        with self._lock:
+            pending, self.pending = self.pending, {}
+        return {f"{m}/{v}": s.to_dict() for (m, v), s in pending.items()}
 
 
 def merge_delta(totals: dict[str, VersionStats], delta: dict[str, dict[str, Any]]) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import ray
 
-from deployments.stats import VersionStats, merge_delta
+from deployments.stats import StatsBook, VersionStats, merge_delta
+
+logger = logging.getLogger(__name__)
+FLUSH_PERIOD_S = 1.0
 
 STORE_NAME = "platform-model-stats"
 STORE_NAMESPACE = "platform"
@@ -40,9 +45,51 @@ def get_stats_store() -> Any:
 
 
 def totals_from(raw: dict[str, dict[str, Any]]) -> dict[tuple[str, int], VersionStats]:
-    """Decode ``StatsStore.get`` output."""
+    """Decode ``StatsStore.get`` output of numbered (Triton) versions."""
     result = {}
     for key, data in raw.items():
         model, _, version = key.rpartition("/")
-        result[(model, int(version))] = VersionStats.from_dict(data)
+        if version.isdigit():
+            result[(model, int(version))] = VersionStats.from_dict(data)
     return result
+
+
+class StatsReporter:
+    """A replica's counters, pushed to the cluster's StatsStore every second.
+
+    Replicas record into ``book`` on the hot path (no remote call); the increments travel in
+    one fire-and-forget batch per period.
+    """
+
+    def __init__(self) -> None:
+        self.book = StatsBook()
+        self._store: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def store(self) -> Any:
+        """The StatsStore actor handle, looked up on first use (replicas run inside Ray)."""
+        if self._store is None:
+            self._store = get_stats_store()
+        return self._store
+
+    def ensure_started(self) -> None:
+        """Start the periodic flush on the running event loop (first request)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def flush(self) -> None:
+        """Push what was recorded since the last flush."""
+        if not ray.is_initialized():
+            return  # a deployment class used as a plain object (unit tests): keep counting locally
+        delta = self.book.drain()
+        if delta:
+            await self.store.merge.remote(delta)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_PERIOD_S)
+            try:
+                await self.flush()
+            except Exception:
+                logger.warning("stats flush failed", exc_info=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +32,7 @@ from deployments.backends.torchserve_handler import (
     load_manifest,
     request_row,
 )
+from deployments.stats_store import StatsReporter
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +68,34 @@ def load_version(name: str, spec: dict[str, Any], max_bytes: int) -> TorchServeH
 
 
 def make_predictor(
-    handler: TorchServeHandler, batch_size: int, max_batch_delay_ms: int
+    handler: TorchServeHandler,
+    batch_size: int,
+    max_batch_delay_ms: int,
+    handler_ns: dict[int, int] | None = None,
 ) -> Predictor:
-    """An async per-item predictor; with ``batch_size > 1`` items are batched by ``serve.batch``."""
+    """An async per-item predictor; with ``batch_size > 1`` items are batched by ``serve.batch``.
+
+    When ``handler_ns`` is given, the handler time of each row is stored under ``id(row)`` so
+    the caller can split its latency into queue and compute (``ts_queue_latency_microseconds``).
+    """
+    timings = handler_ns if handler_ns is not None else {}
+
+    def timed_predict(
+        rows: list[dict[str, Any]], headers: list[dict[str, str]]
+    ) -> list[HandlerOutput]:
+        start = time.perf_counter_ns()
+        try:
+            return handler.predict(rows, headers)
+        finally:
+            if handler_ns is not None:
+                elapsed = time.perf_counter_ns() - start
+                for row in rows:
+                    timings[id(row)] = elapsed
+
     if batch_size <= 1:
 
         async def single(row: dict[str, Any], headers: dict[str, str]) -> HandlerOutput:
-            outputs = await asyncio.to_thread(handler.predict, [row], [headers])
+            outputs = await asyncio.to_thread(timed_predict, [row], [headers])
             return outputs[0]
 
         return single
@@ -81,7 +104,7 @@ def make_predictor(
     async def batched(
         rows: list[dict[str, Any]], headers: list[dict[str, str]]
     ) -> list[HandlerOutput]:
-        return await asyncio.to_thread(handler.predict, rows, headers)
+        return await asyncio.to_thread(timed_predict, rows, headers)
 
     return cast(Predictor, batched)
 
@@ -95,10 +118,15 @@ class TSModelServer:
         max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
         self.predictors: dict[str, Predictor] = {}
         self.timeouts: dict[str, float] = {}
+        self.handler_ns: dict[int, int] = {}
+        self.reporter = StatsReporter()
         for version, spec in args["versions"].items():
             handler = load_version(self.name, spec, max_bytes)
             self.predictors[version] = make_predictor(
-                handler, int(spec.get("batch_size", 1)), int(spec.get("max_batch_delay", 100))
+                handler,
+                int(spec.get("batch_size", 1)),
+                int(spec.get("max_batch_delay", 100)),
+                self.handler_ns,
             )
             self.timeouts[version] = float(spec.get("response_timeout", 120))
 
@@ -122,19 +150,37 @@ class TSModelServer:
                 "ModelVersionNotFoundException",
                 f"Model version: {version} does not exist for model: {self.name}",
             )
+        self.reporter.ensure_started()
+        started = time.perf_counter_ns()
         row, headers = await request_row(request)
         try:
             output = await asyncio.wait_for(
                 self.predictors[version](row, headers), timeout=self.timeouts[version]
             )
         except HandlerError as exc:
+            self._record(version, row, started, ok=False)
             return ts_error(exc.code, "InternalServerException", exc.message)
         except TimeoutError:
+            self._record(version, row, started, ok=False)
             return ts_error(408, "RequestTimeoutException", "Timed out waiting for the model")
+        self._record(version, row, started, ok=output.status < 400)
         response = Response(output.body, status_code=output.status, headers=output.headers)
         if output.content_type:
             response.headers["content-type"] = output.content_type
         return response
+
+    def _record(self, version: str, row: dict[str, Any], started_ns: int, *, ok: bool) -> None:
+        """TorchServe metrics: total latency, and queue time = total minus handler time."""
+        total = time.perf_counter_ns() - started_ns
+        compute = self.handler_ns.pop(id(row), 0)
+        self.reporter.book.request(
+            f"ts:{self.name}",
+            version,
+            ok=ok,
+            total_ns=total,
+            queue_ns=max(total - compute, 0),
+            infer_ns=compute,
+        )
 
 
 def deployment_options(min_workers: int, max_workers: int, max_ongoing: int) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from deployments.graph import (
     run_dag,
     validate_dag,
 )
+from deployments.stats_store import StatsReporter
 from deployments.ts_model import (
     DEPLOYMENT_NAME,
     Predictor,
@@ -75,6 +76,13 @@ class WorkflowDriver:
                 handler, int(spec.get("batch_size", 1)), int(spec.get("max_batch_delay", 50))
             )
         self.chain = self._chain_plan()
+        self.reporter = StatsReporter()
+
+    def _record_node(self, node: str, started_ns: int, *, ok: bool) -> None:
+        """Per-node latency and outcome (``platform_workflow_node_*`` metrics)."""
+        self.reporter.book.request(
+            f"wf:{self.name}:{node}", 0, ok=ok, total_ns=time.perf_counter_ns() - started_ns
+        )
 
     def _chain_plan(self) -> list[str] | None:
         """Nodes in order when the whole DAG is a chain of unbatched in-process nodes.
@@ -102,6 +110,7 @@ class WorkflowDriver:
             config = self.configs[node]
             timeout_s = int(config.get("timeout_ms", 10000)) / 1000.0
             attempts = max(0, int(config.get("retry_attempts", 1))) + 1
+            node_started = time.perf_counter_ns()
             for attempt in range(attempts):
                 started = time.monotonic()
                 try:
@@ -113,7 +122,9 @@ class WorkflowDriver:
                         break
                     logger.warning("node %s attempt %d exceeded timeout-ms", node, attempt + 1)
                 if attempt == attempts - 1:
+                    self._record_node(node, node_started, ok=False)
                     raise NodeExecutionError(node)
+            self._record_node(node, node_started, ok=True)
             data = {"body": bytearray(output)}
         return output
 
@@ -127,12 +138,19 @@ class WorkflowDriver:
             result: bytes = await self.handles[node].predict_row.remote(row, headers)
             return result
 
-        return await call_with_retry(
-            node,
-            attempt,
-            int(config.get("retry_attempts", 1)),
-            int(config.get("timeout_ms", 10000)),
-        )
+        started = time.perf_counter_ns()
+        try:
+            result = await call_with_retry(
+                node,
+                attempt,
+                int(config.get("retry_attempts", 1)),
+                int(config.get("timeout_ms", 10000)),
+            )
+        except NodeExecutionError:
+            self._record_node(node, started, ok=False)
+            raise
+        self._record_node(node, started, ok=True)
+        return result
 
     async def run(self, row: dict[str, Any], headers: dict[str, str]) -> bytes:
         """Run the DAG on one request row; returns the wfpredict body."""
@@ -160,6 +178,7 @@ class WorkflowDriver:
 
     async def __call__(self, request: Request) -> Response:
         """``/wfpredict/<name>``: any method, as in TorchServe."""
+        self.reporter.ensure_started()
         row, headers = await request_row(request)
         try:
             body = await self.run(row, headers)
