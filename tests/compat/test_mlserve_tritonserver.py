@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,12 @@ def test_tritonserver_loads_repo_model_and_infers_binary(tritonserver):
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(tritonserver.url)
-    assert client.is_server_ready()
+    # The server is shared: an earlier test's asynchronous unload may still be in progress, and
+    # strict readiness is false until it finishes.
+    deadline = time.monotonic() + 60
+    while not client.is_server_ready() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.is_server_ready(), client.get_model_repository_index()
     client.load_model("add_sub")
     assert client.is_model_ready("add_sub"), tritonserver.log()[-2000:]
     meta = client.get_model_metadata("add_sub")
