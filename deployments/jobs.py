@@ -38,6 +38,7 @@ from deployments.job_exec import (
 logger = logging.getLogger(__name__)
 GIB = 1024**3
 RUNTIME_GRACE_S = 15.0
+PROGRESS_LOG_PERIOD_S = 5.0
 
 
 @ray.remote(max_retries=0)
@@ -113,6 +114,7 @@ class JobRunner:
         self.rr_cache: dict[int, dict[str, float]] = {}
         self.stop_event = threading.Event()
         self.summary: dict[str, int] = {"completed": 0, "failed": 0, "terminated": 0}
+        self._last_progress_log = 0.0
         self.started = time.time()
 
     # -- compute nodes ---------------------------------------------------------------------
@@ -242,7 +244,36 @@ class JobRunner:
             finished.append((item, self._outcome(ref, item)))
         if finished:
             self._complete(finished)
+            self._log_progress()
         return len(done)
+
+    def _log_progress(self) -> None:
+        """Log done/total at most every few seconds (the same ratio is the
+        ``torc_workflow_progress_ratio`` metric on the platform's /metrics)."""
+        now = time.monotonic()
+        if now - self._last_progress_log < PROGRESS_LOG_PERIOD_S:
+            return
+        self._last_progress_log = now
+        try:
+            total = self.api.request(
+                "GET", "/jobs", params={"workflow_id": self.workflow_id, "limit": 1}
+            )
+            completed = self.api.request(
+                "GET",
+                "/jobs",
+                params={"workflow_id": self.workflow_id, "limit": 1, "status": "completed"},
+            )
+        except TorcApiError as exc:
+            logger.warning("progress lookup failed: %s", exc.message)
+            return
+        logger.info(
+            "workflow %s progress: %s/%s jobs completed; this runner: %s, running now: %d",
+            self.workflow_id,
+            completed.get("total_count", "?"),
+            total.get("total_count", "?"),
+            dict(self.summary),
+            len(self.running),
+        )
 
     def _enforce_runtime(self) -> None:
         """Backstop for a task that outlives its runtime (e.g. a hung worker): cancel it."""
