@@ -47,14 +47,17 @@ def numpy_dtype(datatype: str) -> np.dtype:
         raise InvalidInput(f"unsupported datatype '{datatype}'") from None
 
 
+_DATATYPE_BY_NUMPY = {dtype: name for name, dtype in NUMPY_BY_DATATYPE.items() if name != "BYTES"}
+
+
 def datatype_of(array: np.ndarray) -> str:
     """The API datatype of a numpy array (object/str/bytes arrays are BYTES)."""
     if array.dtype.kind in ("O", "S", "U"):
         return "BYTES"
-    for name, dtype in NUMPY_BY_DATATYPE.items():
-        if dtype == array.dtype:
-            return name
-    raise InvalidInput(f"no Triton datatype for numpy dtype {array.dtype}")
+    name = _DATATYPE_BY_NUMPY.get(array.dtype.newbyteorder("="))
+    if name is None:
+        raise InvalidInput(f"no Triton datatype for numpy dtype {array.dtype}")
+    return name
 
 
 def element_size(datatype: str) -> int:

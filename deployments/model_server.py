@@ -63,7 +63,7 @@ class TritonModelServer:
     async def __call__(self, request: Request) -> Response:
         """Route ``/v2/models/<name>[/versions/<v>][/ready|/config|/stats|/infer]``."""
         self.reporter.ensure_started()
-        path = request.url.path
+        path = request.scope["path"]
         rest = (
             path[path.find(self.prefix) + len(self.prefix) :].rstrip("/")
             if self.prefix in path
@@ -110,8 +110,9 @@ class TritonModelServer:
     # -- inference -------------------------------------------------------------------------
     async def _infer(self, request: Request, version: int) -> Response:
         start = time.perf_counter_ns()
-        body = decompress(await request.body(), request.headers.get("content-encoding"))
-        header_length = request.headers.get(HEADER_LENGTH)
+        headers_in = request.headers
+        body = decompress(await request.body(), headers_in.get("content-encoding"))
+        header_length = headers_in.get(HEADER_LENGTH)
         try:
             length = int(header_length) if header_length is not None else None
         except ValueError:

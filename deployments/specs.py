@@ -42,6 +42,9 @@ class TensorSpec:
     optional: bool = False
 
 
+_DERIVED = ("input_shapes", "required_inputs", "output_names")
+
+
 @dataclass
 class ModelSpec:
     """Everything the platform needs to know about one model directory.
@@ -70,6 +73,15 @@ class ModelSpec:
     max_queue_delay_us: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Per-request lookups (decode validation) use these instead of scanning lists.
+        batch = [-1] if self.max_batch_size > 0 else []
+        self.input_shapes: dict[str, tuple[str, tuple[int, ...]]] = {
+            t.name: (t.datatype, tuple(batch) + t.dims) for t in self.inputs
+        }
+        self.required_inputs = [t.name for t in self.inputs if not t.optional]
+        self.output_names = [t.name for t in self.outputs]
+
     @property
     def metadata_platform(self) -> str:
         """What ``GET /v2/models/<m>`` reports as platform."""
@@ -94,7 +106,7 @@ class ModelSpec:
 
     def to_json(self) -> str:
         """Serialise for handing to a replica (Serve builder args)."""
-        data = dict(self.__dict__)
+        data = {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
         data["inputs"] = [t.__dict__ for t in self.inputs]
         data["outputs"] = [t.__dict__ for t in self.outputs]
         return json.dumps(data)

@@ -79,7 +79,10 @@ class StatsBook:
         self._lock = threading.Lock()
 
     def _get(self, model: str, version: int | str) -> VersionStats:
-        return self.pending.setdefault((model, version), VersionStats())
+        stats = self.pending.get((model, version))
+        if stats is None:  # hot path: build the (costly) dataclass only once per drain period
+            stats = self.pending[(model, version)] = VersionStats()
+        return stats
 
     def request(
         self,

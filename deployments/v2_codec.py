@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -98,9 +99,13 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], byte
 
 def _shape_of(entry: dict[str, Any], name: str) -> tuple[int, ...]:
     shape = entry.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise InvalidInput(f"input '{name}' must have a 'shape' of non-negative integers")
-    return tuple(shape)
+    if type(shape) is list:
+        for dim in shape:
+            if type(dim) is not int or dim < 0:
+                break
+        else:
+            return tuple(shape)
+    raise InvalidInput(f"input '{name}' must have a 'shape' of non-negative integers")
 
 
 def _json_data(
@@ -108,7 +113,7 @@ def _json_data(
 ) -> np.ndarray:
     if "data" not in entry:
         raise InvalidInput(f"input '{name}' has neither 'data' nor binary_data_size")
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)
     data = entry["data"]
     if datatype == "BYTES":
         flat = np.asarray(data, dtype=object).ravel()
@@ -145,7 +150,7 @@ def _binary_data(
             f"{offset}, body has {len(tail) - offset}"
         )
     chunk = tail[offset : offset + size]
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)
     if datatype == "BYTES":
         return decode_bytes_tensor(chunk, count).reshape(shape)
     dtype = numpy_dtype(datatype)
@@ -157,25 +162,29 @@ def _binary_data(
     return np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).reshape(shape)
 
 
-def _check_against_model(name: str, datatype: str, shape: tuple[int, ...], spec: ModelSpec) -> None:
-    tensor = next((t for t in spec.inputs if t.name == name), None)
-    if tensor is None:
+def _check_against_model(
+    name: str, datatype: str, shape: tuple[int, ...], spec: ModelSpec
+) -> None:
+    known = spec.input_shapes.get(name)
+    if known is None:
         raise InvalidInput(f"unexpected inference input '{name}' for model '{spec.name}'")
-    if datatype != tensor.datatype:
+    expected_type, expected = known
+    if datatype != expected_type:
         raise InvalidInput(
             f"input '{name}' data-type is '{datatype}', but model '{spec.name}' expects "
-            f"'{tensor.datatype}'"
+            f"'{expected_type}'"
         )
-    expected = ([-1] if spec.max_batch_size > 0 else []) + list(tensor.dims)
-    got = list(shape)
-    ok = len(got) == len(expected) and all(
-        e == -1 or e == g for e, g in zip(expected, got, strict=True)
+    if len(shape) == len(expected):
+        for want, got in zip(expected, shape, strict=True):
+            if want != -1 and want != got:
+                break
+        else:
+            return
+    raise InvalidInput(
+        f"unexpected shape for input '{name}' for model '{spec.name}'. Expected "
+        f"{json.dumps(list(expected), separators=(',', ':'))}, got "
+        f"{json.dumps(list(shape), separators=(',', ':'))}"
     )
-    if not ok:
-        raise InvalidInput(
-            f"unexpected shape for input '{name}' for model '{spec.name}'. Expected "
-            f"{json.dumps(expected, separators=(',', ':'))}, got {json.dumps(got, separators=(',', ':'))}"
-        )
 
 
 def decode_request(body: bytes, header_length: int | None, spec: ModelSpec) -> DecodedRequest:
@@ -211,7 +220,7 @@ def decode_request(body: bytes, header_length: int | None, spec: ModelSpec) -> D
         inputs[name] = array
     if offset != len(tail):
         raise InvalidInput(f"binary data has {len(tail) - offset} unused trailing bytes")
-    required = [t.name for t in spec.inputs if not t.optional]
+    required = spec.required_inputs
     missing = [n for n in required if n not in inputs]
     if missing:
         raise InvalidInput(
@@ -230,7 +239,7 @@ def decode_request(body: bytes, header_length: int | None, spec: ModelSpec) -> D
             )
     request_params = header.get("parameters") or {}
     default_binary = bool(request_params.get("binary_data_output", False))
-    known = [o.name for o in spec.outputs]
+    known = spec.output_names
     wanted = header.get("outputs")
     binary: dict[str, bool] = {}
     if wanted:

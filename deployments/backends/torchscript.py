@@ -23,6 +23,7 @@ class TorchScriptBackend(TensorBackend):
         # One intra-op thread per replica unless the config asks for more: replicas share cores.
         torch.set_num_threads(int(spec.parameters.get("torch_num_threads", "1") or 1))
         self.device = torch.device(device)
+        self.on_cpu = self.device.type == "cpu"
         path = model_dir / str(version) / spec.model_filename
         self.module = torch.jit.load(str(path), map_location=self.device)
         self.module.eval()
@@ -37,7 +38,8 @@ class TorchScriptBackend(TensorBackend):
             array = inputs[tensor_spec.name]
             if array.dtype == np.object_:
                 raise InvalidInput("BYTES inputs are not supported by the pytorch backend")
-            tensors.append(torch.from_numpy(np.ascontiguousarray(array)).to(self.device))
+            tensor = torch.from_numpy(np.ascontiguousarray(array))
+            tensors.append(tensor if self.on_cpu else tensor.to(self.device))
         with torch.inference_mode():
             result: Any = self.module(*tensors)
         if isinstance(result, dict):
