@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import ServeGateway
+from control_plane.services.leases import release, try_acquire
 from control_plane.services.serve_apps import MANAGED_APP_PREFIX, ServeAppService
 
 logger = logging.getLogger(__name__)
+LEASE_NAME = "reconciler"
 
 
 @dataclass
@@ -29,6 +34,7 @@ class ReconcileReport:
     deleted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: bool = False
 
 
 def reconcile_once(session: Session, gateway: ServeGateway) -> ReconcileReport:
@@ -66,10 +72,20 @@ class Reconciler:
         self.gateway = gateway
         self.period_s = period_s
         self.last_report: ReconcileReport | None = None
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def run_once(self) -> ReconcileReport:
-        """One pass in a fresh session."""
+    def run_once(self, *, force: bool = False) -> ReconcileReport:
+        """One pass in a fresh session, if this replica holds the reconciler lease.
+
+        Args:
+            force: reconcile even without the lease (tests, manual runs).
+        """
         with self.session_factory() as session:
+            ttl = self.period_s * 2 + 1.0  # renewed every period; a dead holder frees it soon
+            if not force and not try_acquire(session, LEASE_NAME, self.holder, ttl):
+                report = ReconcileReport(started_at=datetime.now(UTC), skipped=True)
+                self.last_report = report
+                return report
             report = reconcile_once(session, self.gateway)
         if report.applied or report.deleted or report.failed:
             logger.info(
@@ -82,10 +98,17 @@ class Reconciler:
         return report
 
     async def run_forever(self) -> None:
-        """Reconcile now and then every period until cancelled."""
-        while True:
+        """Reconcile now and then every period until cancelled (then give the lease up)."""
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.run_once)
+                except Exception:
+                    logger.exception("reconciler pass failed")
+                await asyncio.sleep(self.period_s)
+        finally:
             try:
-                await asyncio.to_thread(self.run_once)
-            except Exception:
-                logger.exception("reconciler pass failed")
-            await asyncio.sleep(self.period_s)
+                with self.session_factory() as session:
+                    release(session, LEASE_NAME, self.holder)
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                logger.warning("could not release the reconciler lease", exc_info=True)
