@@ -32,4 +32,5 @@ def build_control_plane(args: dict[str, Any]) -> Application:
     class ControlPlane:
         """The management APIs, one FastAPI app."""
 
-    return ControlPlane.bind()
+    app: Application = ControlPlane.bind()  # type: ignore[attr-defined]
+    return app

@@ -249,7 +249,8 @@ class JobRunner:
 
     def _log_progress(self) -> None:
         """Log done/total at most every few seconds (the same ratio is the
-        ``torc_workflow_progress_ratio`` metric on the platform's /metrics)."""
+        ``torc_workflow_progress_ratio`` metric on the platform's /metrics).
+        """
         now = time.monotonic()
         if now - self._last_progress_log < PROGRESS_LOG_PERIOD_S:
             return

@@ -55,8 +55,10 @@ class TritonModelServer:
         self.book = self.reporter.book
         self.batching = self.spec.dynamic_batching and self.spec.max_batch_size > 0
         if self.batching:
-            self._execute_batched.set_max_batch_size(self.spec.max_batch_size)
-            self._execute_batched.set_batch_wait_timeout_s(self.spec.max_queue_delay_us / 1e6)
+            self._execute_batched.set_max_batch_size(self.spec.max_batch_size)  # type: ignore[attr-defined]
+            self._execute_batched.set_batch_wait_timeout_s(  # type: ignore[attr-defined]
+                self.spec.max_queue_delay_us / 1e6
+            )
         logger.info("model %s versions %s on %s", self.spec.name, list(self.backends), device)
 
     # -- routing ---------------------------------------------------------------------------
@@ -208,4 +210,7 @@ class TritonModelServer:
 def build_triton_model(args: dict[str, Any]) -> Application:
     """Application builder: ``args`` = {spec (JSON), model_dir, options (deployment options)}."""
     options = dict(args.get("options") or {})
-    return TritonModelServer.options(**options).bind(args["spec"], args["model_dir"])
+    app: Application = TritonModelServer.options(**options).bind(  # type: ignore[attr-defined]
+        args["spec"], args["model_dir"]
+    )
+    return app

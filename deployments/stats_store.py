@@ -17,7 +17,7 @@ STORE_NAME = "platform-model-stats"
 STORE_NAMESPACE = "platform"
 
 
-@ray.remote(num_cpus=0, max_concurrency=64)
+@ray.remote(num_cpus=0, max_concurrency=64)  # type: ignore[call-overload]
 class StatsStore:
     """Totals per ``model/version``; replicas push increments, readers get totals."""
 
@@ -39,7 +39,7 @@ class StatsStore:
 
 def get_stats_store() -> Any:
     """The cluster's stats actor, created on first use (detached: it outlives replicas)."""
-    return StatsStore.options(
+    return StatsStore.options(  # type: ignore[attr-defined]
         name=STORE_NAME, namespace=STORE_NAMESPACE, lifetime="detached", get_if_exists=True
     ).remote()
 

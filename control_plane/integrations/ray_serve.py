@@ -88,7 +88,8 @@ class RayServeGateway:
         """Total cluster resources from ``ray.cluster_resources()``."""
         import ray
 
-        return {k: float(v) for k, v in ray.cluster_resources().items()}
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        return {k: float(v) for k, v in resources.items()}
 
     def cluster_nodes(self) -> list[dict[str, Any]]:
         """Ray's node table, trimmed to what the status view shows."""
@@ -105,7 +106,7 @@ class RayServeGateway:
                     if not k.startswith("node:")
                 },
             }
-            for node in ray.nodes()
+            for node in ray.nodes()  # type: ignore[no-untyped-call]
         ]
 
     def call(self, app_name: str, method: str, *args: Any) -> Any:

@@ -55,5 +55,8 @@ def job_counts(session: Session) -> JobCounts:
             func.sum(TorcResult.exec_time_minutes),
         ).group_by(TorcResult.workflow_id, TorcResult.status)
     )
-    counts.results = {(int(w), str(s)): (int(n), float(m or 0.0) * 60.0) for w, s, n, m in rows}
+    counts.results = {
+        (int(r[0]), str(r[1])): (int(r[2]), float(r[3] or 0.0) * 60.0)  # type: ignore[misc]
+        for r in rows
+    }
     return counts

@@ -110,5 +110,5 @@ class Reconciler:
             try:
                 with self.session_factory() as session:
                     release(session, LEASE_NAME, self.holder)
-            except Exception:  # noqa: BLE001 - best effort on shutdown
+            except Exception:
                 logger.warning("could not release the reconciler lease", exc_info=True)

@@ -66,7 +66,7 @@ class TritonModelService:
 
     def repository_names(self) -> list[str]:
         """Model directories in the repository plus models known only to the registry."""
-        names = set()
+        names: set[str] = set()
         if self.repo_root.is_dir():
             names.update(
                 p.name

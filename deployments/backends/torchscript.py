@@ -25,7 +25,7 @@ class TorchScriptBackend(TensorBackend):
         self.device = torch.device(device)
         self.on_cpu = self.device.type == "cpu"
         path = model_dir / str(version) / spec.model_filename
-        self.module = torch.jit.load(str(path), map_location=self.device)
+        self.module = torch.jit.load(str(path), map_location=self.device)  # type: ignore[no-untyped-call]
         self.module.eval()
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

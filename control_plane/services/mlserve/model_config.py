@@ -33,7 +33,7 @@ def _repeated(fd: Any) -> bool:
 
 def _numbers(message: Any, data: Any) -> Any:
     """Turn the string-encoded int64 fields of ``data`` back into ints, by the descriptor."""
-    from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-untyped]
+    from google.protobuf.descriptor import FieldDescriptor
 
     if not isinstance(data, dict):
         return data
@@ -66,7 +66,7 @@ def parse_pbtxt(text: str) -> dict[str, Any]:
     Raises:
         BadRequestError: the text is not a valid ModelConfig.
     """
-    from google.protobuf import json_format, text_format  # type: ignore[import-untyped]
+    from google.protobuf import json_format, text_format
 
     pb = _pb()
     try:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0001_mlserve'
 down_revision = None
 branch_labels = ('mlserve',)
