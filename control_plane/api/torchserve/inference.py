@@ -25,11 +25,11 @@ def ping() -> PrettyJSONResponse:
     return PrettyJSONResponse({"status": "Healthy"})
 
 
-@router.api_route("/predictions/{model_name}", methods=_ANY, operation_id="predict_fallback")
+# Any method (as TorchServe); kept out of the OpenAPI document because one operation id cannot
+# name several methods, and the model's own application answers these paths once it runs.
+@router.api_route("/predictions/{model_name}", methods=_ANY, include_in_schema=False)
 @router.api_route(
-    "/predictions/{model_name}/{model_version}",
-    methods=_ANY,
-    operation_id="predict_version_fallback",
+    "/predictions/{model_name}/{model_version}", methods=_ANY, include_in_schema=False
 )
 def predict_fallback(
     model_name: str,
@@ -51,7 +51,7 @@ def predict_fallback(
     )
 
 
-@router.api_route("/wfpredict/{workflow_name}", methods=_ANY, operation_id="wfpredict_fallback")
+@router.api_route("/wfpredict/{workflow_name}", methods=_ANY, include_in_schema=False)
 def wfpredict_fallback(
     workflow_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> PrettyJSONResponse:
