@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -53,7 +52,12 @@ def _fp32_inputs(a, b, binary=True):
 
 def test_server_health_and_metadata(triton):
     assert triton.is_server_live()
-    assert triton.is_server_ready()
+    # Strict readiness: the session's platform is shared, and models other modules loaded (or
+    # that a restart test is bringing back) must all be READY first.
+    deadline = time.monotonic() + 120
+    while not triton.is_server_ready() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert triton.is_server_ready(), triton.get_model_repository_index()
     meta = triton.get_server_metadata()
     assert "binary_tensor_data" in meta["extensions"]
     assert "model_repository" in meta["extensions"]
