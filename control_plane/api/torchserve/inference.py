@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
+from control_plane.api.torchserve.deps import ModelServiceDep, WorkflowServiceDep
 from control_plane.api.torchserve.responses import PrettyJSONResponse
 from control_plane.services.torchserve.errors import ts_error
-from control_plane.services.torchserve.models import TorchServeModelService, not_found
-from control_plane.services.torchserve.workflows import WorkflowService, workflow_not_found
+from control_plane.services.torchserve.models import not_found
+from control_plane.services.torchserve.workflows import workflow_not_found
 
 router = APIRouter()
 _ANY = ["GET", "POST", "PUT", "DELETE", "PATCH"]
@@ -33,13 +33,10 @@ def ping() -> PrettyJSONResponse:
 )
 def predict_fallback(
     model_name: str,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
     model_version: str | None = None,
 ) -> PrettyJSONResponse:
     """No running application for this model: 404 unknown, 503 no worker."""
-    service = TorchServeModelService(session, gateway, settings)
     if not service.exists(model_name):
         raise not_found(model_name)
     service.get_or_raise(model_name, model_version)
@@ -52,11 +49,9 @@ def predict_fallback(
 
 
 @router.api_route("/wfpredict/{workflow_name}", methods=_ANY, include_in_schema=False)
-def wfpredict_fallback(
-    workflow_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> PrettyJSONResponse:
+def wfpredict_fallback(workflow_name: str, service: WorkflowServiceDep) -> PrettyJSONResponse:
     """No running application for this workflow: 404 unknown, 503 not ready."""
-    if not WorkflowService(session, gateway, settings).exists(workflow_name):
+    if not service.exists(workflow_name):
         raise workflow_not_found(workflow_name)
     raise ts_error(
         503, "ServiceUnavailableException", f"Workflow {workflow_name} has no worker ready."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
+from control_plane.api.torchserve.deps import ModelServiceDep
 from control_plane.api.torchserve.responses import (
     PrettyJSONResponse,
     params_from,
@@ -20,49 +20,37 @@ router = APIRouter()
 
 
 @router.post("/models", operation_id="register_model")
-async def register_model(
-    request: Request, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> PrettyJSONResponse:
+async def register_model(request: Request, service: ModelServiceDep) -> PrettyJSONResponse:
     """Register a .mar from the model store or an allowed URL."""
     params = parse_params(RegisterModelParams, await params_from(request))
-    service = TorchServeModelService(session, gateway, settings)
     result = await run_in_threadpool(service.register, RegisterModel(**params.model_dump()))
     return status_response(result.message, result.status_code)
 
 
 @router.get("/models", operation_id="list_models")
 def list_models(
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
     limit: str | None = None,
     next_page_token: str | None = None,
 ) -> PrettyJSONResponse:
     """List registered models (default versions) with TorchServe's pagination."""
-    body = TorchServeModelService(session, gateway, settings).list_page(limit, next_page_token)
+    body = service.list_page(limit, next_page_token)
     return PrettyJSONResponse(body)
 
 
 @router.get("/models/{model_name}", operation_id="describe_model")
-def describe_model(
-    model_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> PrettyJSONResponse:
+def describe_model(model_name: str, service: ModelServiceDep) -> PrettyJSONResponse:
     """Describe the default version of a model."""
-    return PrettyJSONResponse(
-        TorchServeModelService(session, gateway, settings).describe(model_name)
-    )
+    return PrettyJSONResponse(service.describe(model_name))
 
 
 @router.get("/models/{model_name}/{model_version}", operation_id="describe_model_version")
 def describe_model_version(
     model_name: str,
     model_version: str,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
 ) -> PrettyJSONResponse:
     """Describe one version (or ``all``) of a model."""
-    service = TorchServeModelService(session, gateway, settings)
     return PrettyJSONResponse(service.describe(model_name, model_version))
 
 
@@ -82,16 +70,13 @@ def _scale(
 @router.put("/models/{model_name}", operation_id="scale_model")
 def scale_model(
     model_name: str,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
     min_worker: int | None = Query(default=None),
     max_worker: int | None = Query(default=None),
     synchronous: bool = False,
     timeout: int = -1,
 ) -> PrettyJSONResponse:
     """Scale the default version's workers."""
-    service = TorchServeModelService(session, gateway, settings)
     return _scale(service, model_name, None, min_worker, max_worker, synchronous, timeout)
 
 
@@ -99,16 +84,13 @@ def scale_model(
 def scale_model_version(
     model_name: str,
     model_version: str,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
     min_worker: int | None = Query(default=None),
     max_worker: int | None = Query(default=None),
     synchronous: bool = False,
     timeout: int = -1,
 ) -> PrettyJSONResponse:
     """Scale one version's workers."""
-    service = TorchServeModelService(session, gateway, settings)
     return _scale(service, model_name, model_version, min_worker, max_worker, synchronous, timeout)
 
 
@@ -116,23 +98,17 @@ def scale_model_version(
 def set_default_version(
     model_name: str,
     model_version: str,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
 ) -> PrettyJSONResponse:
     """Make a version the default."""
-    result = TorchServeModelService(session, gateway, settings).set_default(
-        model_name, model_version
-    )
+    result = service.set_default(model_name, model_version)
     return status_response(result.message, result.status_code)
 
 
 @router.delete("/models/{model_name}", operation_id="unregister_model")
-def unregister_model(
-    model_name: str, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> PrettyJSONResponse:
+def unregister_model(model_name: str, service: ModelServiceDep) -> PrettyJSONResponse:
     """Unregister every version of a model."""
-    result = TorchServeModelService(session, gateway, settings).unregister(model_name)
+    result = service.unregister(model_name)
     return status_response(result.message, result.status_code)
 
 
@@ -140,12 +116,8 @@ def unregister_model(
 def unregister_model_version(
     model_name: str,
     model_version: str,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    service: ModelServiceDep,
 ) -> PrettyJSONResponse:
     """Unregister one version of a model."""
-    result = TorchServeModelService(session, gateway, settings).unregister(
-        model_name, model_version
-    )
+    result = service.unregister(model_name, model_version)
     return status_response(result.message, result.status_code)
