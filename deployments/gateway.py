@@ -2,8 +2,8 @@
 
 One Serve application at route prefix ``/apps``. Routing data comes from the database through
 ``gateway_routing`` (cached, refreshed in the background), so the hot path is: Serve ingress ->
-this replica -> HTTP keep-alive to the model's inference endpoint (the platform's own port for
-the built-in server, or an external triton).
+this replica -> the model: a DeploymentHandle call straight into the model's replica for the
+built-in server, or HTTP keep-alive to an external triton (``gateway_upstream``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import sqlalchemy as sa
 from ray import serve
 from ray.serve import Application
@@ -40,6 +39,7 @@ from deployments.gateway_routing import (
     response_headers,
     upstream_headers,
 )
+from deployments.gateway_upstream import Reply, UpstreamDown, Upstreams
 
 logger = logging.getLogger(__name__)
 
@@ -152,26 +152,11 @@ class AppsGateway:
             args["builtin_url"],
             float(args.get("routes_ttl_s", 1.0)),
         )
-        self.timeout = aiohttp.ClientTimeout(
-            total=float(args.get("upstream_timeout_s", 300.0)), sock_connect=3.0
-        )
-        self._session: aiohttp.ClientSession | None = None
+        self.upstreams = Upstreams(args)
         self.passwords = PasswordCache()
         self.round_robin: dict[int, itertools.count[int]] = {}
         self.cooldown: dict[str, float] = {}
         self._metrics()
-
-    def _client(self) -> aiohttp.ClientSession:
-        # aiohttp (measured ~2x httpx's request rate here) with raw bodies: no decompression, and
-        # no automatic headers, so the upstream sees exactly what the caller sent.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=60),
-                timeout=self.timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            )
-        return self._session
 
     def _metrics(self) -> None:
         from ray.serve import metrics
@@ -303,50 +288,45 @@ class AppsGateway:
         query: str,
     ) -> Response:
         attempts = 1 + max(0, found.app.retries)
-        last: tuple[int, list[tuple[str, str]], bytes] | None = None
-        session = self._client()
+        last: Reply | None = None
+        assert found.route is not None
+        model = found.route.model_name
         for attempt in range(attempts):
             node = nodes[attempt % len(nodes)]
-            url = node + found.upstream_path + (f"?{query}" if query else "")
             sent = time.perf_counter()
             try:
-                async with session.request(
-                    method, url, data=body, headers=headers, allow_redirects=False
-                ) as upstream:
-                    raw = await upstream.read()
-                    status, got = upstream.status, list(upstream.headers.items())
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
-                logger.info(
-                    "upstream %s failed (%s), attempt %d/%d",
-                    node,
-                    type(exc).__name__,
-                    attempt + 1,
-                    attempts,
+                reply = await self.upstreams.send(
+                    node, model, method, found.upstream_path, query, headers, body
                 )
+            except UpstreamDown as exc:
+                self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
+                logger.info("upstream %s failed, attempt %d/%d", exc, attempt + 1, attempts)
                 continue
-            if status in RETRY_STATUSES:
-                last = (status, got, raw)
+            if reply.status in RETRY_STATUSES:
+                last = reply
                 self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
                 continue
-            return self._relay(status, got, raw, node, sent)
+            return _relay(reply, sent)
         if last is not None:
-            return self._relay(*last, "", time.perf_counter())
+            return _relay(last, time.perf_counter(), source=False)
         raise GatewayError(502, BAD_UPSTREAM)
 
-    def _relay(
-        self, status: int, headers: list[tuple[str, str]], raw: bytes, node: str, sent: float
-    ) -> Response:
-        response = Response(raw, status_code=status)
-        response.raw_headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers(headers)
-        ] + [(b"content-length", str(len(raw)).encode())]
-        response.headers["X-MLServe-Upstream-Latency"] = (
-            f"{(time.perf_counter() - sent) * 1000:.2f}"
-        )
-        if node:
-            response.headers["X-MLServe-Upstream"] = node.removeprefix("http://")
-        return response
+
+def _relay(reply: Reply, sent: float, *, source: bool = True) -> Response:
+    """The upstream answer as the gateway's response (hop-by-hop headers dropped)."""
+    raw = reply.body
+    response = Response(raw, status_code=reply.status)
+    extra = [
+        (b"content-length", str(len(raw)).encode()),
+        (b"x-mlserve-upstream-latency", f"{(time.perf_counter() - sent) * 1000:.2f}".encode()),
+    ]
+    if source:
+        extra.append((b"x-mlserve-upstream", reply.source.encode("latin-1")))
+    response.raw_headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in response_headers(reply.headers)
+    ] + extra
+    return response
 
 
 def build_gateway(args: dict[str, Any]) -> Application:

@@ -7,6 +7,7 @@ own runner does, so it works from any node of the cluster).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+logger = logging.getLogger(__name__)
 
 MAX_CAPTURE_BYTES = 64 * 1024
 KILL_GRACE_S = 5.0
@@ -234,14 +237,21 @@ def completion_entry(
     return {"job_id": job_id, "status": outcome["status"], "run_id": run_id, "result": result}
 
 
-def terminate_orphans(api: TorcRest, workflow_id: int, own_node_ids: set[int]) -> int:
-    """Complete jobs left ``running`` by a dead runner as ``terminated``.
+def recover_orphans(
+    api: TorcRest, workflow_id: int, own_node_ids: set[int], max_attempts: int = 3
+) -> dict[str, int]:
+    """Re-run jobs a dead runner left ``running``; give up on them after ``max_attempts``.
 
-    A dead runner's Ray compute nodes are still marked active (it never deactivated them); its
-    running jobs would otherwise stay lost in ``running``. Those nodes are marked inactive.
+    A dead runner's Ray compute nodes are still marked active (it never deactivated them) and
+    its running jobs would otherwise stay lost in ``running``. Their processes died with it (Ray
+    tasks share their owner's fate), so each such job goes back to ``ready`` with
+    ``attempt_id + 1`` (torc's ``retry``) and runs again: a node, runner or whole-cluster loss
+    does not lose work. A job already on its ``max_attempts``-th attempt is completed as
+    ``terminated`` instead, so one that keeps killing its runner cannot loop forever. The stale
+    compute nodes are marked inactive.
 
     Returns:
-        How many jobs were terminated.
+        ``{"retried": n, "terminated": m}``.
     """
     params = {"workflow_id": workflow_id, "is_active": "true"}
     nodes = api.request("GET", "/compute_nodes", params=params)["items"]
@@ -251,26 +261,36 @@ def terminate_orphans(api: TorcRest, workflow_id: int, own_node_ids: set[int]) -
         if n.get("compute_node_type") == "ray" and n["id"] not in own_node_ids
     ]
     run_id = api.request("GET", f"/workflows/{workflow_id}/status")["run_id"]
-    count = 0
+    counts = {"retried": 0, "terminated": 0}
     for node_id in stale:
         query = {"workflow_id": workflow_id, "active_compute_node_id": node_id}
         for job in api.request("GET", "/jobs", params=query)["items"]:
             if job["status"] != "running":
                 continue
-            outcome = {
-                "return_code": -1,
-                "exec_time_minutes": 0.0,
-                "completion_time": now_iso(),
-                "status": "terminated",
-                "stderr": "the runner that started this job died",
-            }
-            body = completion_entry(workflow_id, job["id"], run_id, node_id, outcome)["result"]
             try:
+                if int(job.get("attempt_id") or 1) < max_attempts:
+                    api.request(
+                        "POST",
+                        f"/jobs/{job['id']}/retry/{run_id}",
+                        params={"max_retries": max_attempts},
+                    )
+                    counts["retried"] += 1
+                    continue
+                outcome = {
+                    "return_code": -1,
+                    "exec_time_minutes": 0.0,
+                    "completion_time": now_iso(),
+                    "status": "terminated",
+                    "stderr": f"the runners of all {max_attempts} attempts of this job died",
+                }
+                body = completion_entry(workflow_id, job["id"], run_id, node_id, outcome)["result"]
                 api.request(
                     "POST", f"/jobs/{job['id']}/complete_job/terminated/{run_id}", json=body
                 )
-                count += 1
-            except TorcApiError:
-                continue
+                counts["terminated"] += 1
+            except TorcApiError as exc:  # another runner got there first
+                logger.info("orphaned job %s left as is: %s", job["id"], exc)
         api.request("PUT", f"/compute_nodes/{node_id}", json={"is_active": False})
-    return count
+    if any(counts.values()):
+        logger.info("recovered jobs left running by a dead runner: %s", counts)
+    return counts

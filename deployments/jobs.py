@@ -31,8 +31,8 @@ from deployments.job_exec import (
     completion_entry,
     job_resources,
     now_iso,
+    recover_orphans,
     run_command,
-    terminate_orphans,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class JobRunner:
         remove_app_when_done: bool = False,
         idle_timeout_s: float | None = None,
         recover_orphans: bool = False,
+        orphan_max_attempts: int = 3,
     ) -> None:
         self.api = TorcRest(url)
         self.workflow_id = workflow_id
@@ -108,7 +109,8 @@ class JobRunner:
         self.max_parallel_jobs = max_parallel_jobs
         self.remove_app_when_done = remove_app_when_done
         self.idle_timeout_s = idle_timeout_s
-        self.recover_orphans = recover_orphans
+        self.recover_orphans_on_start = recover_orphans
+        self.orphan_max_attempts = orphan_max_attempts
         self.nodes: dict[str, RayNode] = {}
         self.running: dict[Any, Running] = {}
         self.rr_cache: dict[int, dict[str, float]] = {}
@@ -163,10 +165,10 @@ class JobRunner:
                     "could not deactivate compute node %s: %s", node.compute_node_id, exc
                 )
 
-    def terminate_orphans(self) -> int:
-        """Complete jobs a dead runner left ``running`` as ``terminated`` (see job_exec)."""
+    def recover_orphans(self) -> dict[str, int]:
+        """Re-run (or, past ``orphan_max_attempts``, terminate) jobs a dead runner left running."""
         ours = {n.compute_node_id for n in self.nodes.values()}
-        return terminate_orphans(self.api, self.workflow_id, ours)
+        return recover_orphans(self.api, self.workflow_id, ours, self.orphan_max_attempts)
 
     # -- claiming and launching --------------------------------------------------------------
     def _requirements(self, rr_id: int | None) -> dict[str, float]:
@@ -341,8 +343,8 @@ class JobRunner:
             workflow.get("compute_node_wait_for_new_jobs_seconds", 90)
         )
         self.register_nodes()
-        if self.recover_orphans:
-            self.terminate_orphans()
+        if self.recover_orphans_on_start:
+            self.recover_orphans()
         last_refresh = last_activity = time.monotonic()
         try:
             while not self.stop_event.is_set():
@@ -441,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recover-orphans",
         action="store_true",
-        help="Terminate jobs left running by a dead runner (only if no other runner is active).",
+        help="Re-run jobs left running by a dead runner, up to 3 attempts per job (only if no "
+        "other runner is active).",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

@@ -37,6 +37,31 @@ def _error(exc: InferenceServerError) -> JSONResponse:
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
+def _request(
+    method: str, path: str, query_string: str, headers: list[tuple[str, str]], body: bytes
+) -> Request:
+    """A Starlette request over a synthetic ASGI scope whose body is already in memory."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method.upper(),
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query_string.encode(),
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "client": None,
+        "server": None,
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(scope, receive)
+
+
 @serve.deployment(name="TritonModel", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
 class TritonModelServer:
     """Loads every served version at start and answers the model's v2 endpoints."""
@@ -82,6 +107,40 @@ class TritonModelServer:
             if path.rstrip("/").endswith("/ready"):
                 return Response(status_code=400)  # readiness answers 200 or 400, nothing else
             return _error(exc)
+
+    async def handle_raw(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The HTTP entry point for DeploymentHandle callers (the apps gateway).
+
+        Builds the Starlette request the ingress would have built and runs ``__call__`` on it,
+        so JSON, binary tensors and content encodings behave exactly as over HTTP.
+
+        Args:
+            method: HTTP method.
+            path: request path; only ``/v2/models/<this model>[/...]``, the paths the ingress
+                routes to this application, are served.
+            query_string: the raw query string, without ``?``.
+            headers: request headers as (name, value) pairs.
+            body: the request body as received (still compressed, if it was).
+
+        Returns:
+            ``(status, headers, body)`` of the response.
+        """
+        if path != self.prefix and not path.startswith(self.prefix + "/"):
+            response: Response = _error(ModelNotFound(f"no route {path}"))
+        else:
+            response = await self(_request(method, path, query_string, headers, body))
+        return (
+            response.status_code,
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
+            bytes(response.body),
+        )
 
     async def _dispatch(self, request: Request, rest: str, version: int | None) -> Response:
         method = request.method

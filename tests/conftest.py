@@ -1,5 +1,6 @@
 """Shared fixtures: settings, databases (SQLite and PostgreSQL), the app with a fake gateway,
-and one Ray Serve platform per test session."""
+and one Ray Serve platform per test session.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -29,10 +31,15 @@ AdminCheck = Callable[[dict[str, str]], bool]
 
 
 class RequestIdMiddleware:
-    """Sets the request id contextvar and echoes it as ``x-request-id``."""
+    """Sets the request id contextvar and echoes it as ``x-request-id``.
+
+    Also names the control-plane process that answered (``x-served-by: <host>:<pid>``), so
+    operators running several control-plane replicas can tell which one served a request.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.served_by = f"{socket.gethostname()}:{os.getpid()}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,6 +57,7 @@ class RequestIdMiddleware:
                 headers = list(message.get("headers", []))
                 if not any(k == b"x-request-id" for k, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-served-by", self.served_by))
                 message["headers"] = headers
             await send(message)
 

@@ -1,5 +1,6 @@
 """A real Prometheus scrapes the running platform (configs/prometheus.yml, adapted to the test's
-ports); the Grafana dashboard only queries metrics that are really exported."""
+ports); the Grafana dashboard only queries metrics that are really exported.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import re
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np

@@ -1,15 +1,12 @@
 """`serve run serve_config.yaml` as a user runs it: health, a model load, and a full restart
-(new Ray cluster) that serves the model again with no load call."""
+(new Ray cluster) that serves the model again with no load call.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -20,39 +17,9 @@ import yaml
 
 from tests.conftest import ROOT, free_port, ray_test_env
 from tests.model_repos import write_add_sub
+from tests.serve_run import start_serve_run, stop_serve_run, wait_http_ok
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
-
-
-def _start(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    serve = Path(sys.executable).with_name("serve")
-    return subprocess.Popen(
-        [str(serve), "run", str(config)], cwd=ROOT, env=env,
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-
-
-def _wait(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve run exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not ready after {timeout_s}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)  # serve run started by a script ignores SIGINT
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def test_serve_run_config_serves_and_survives_restart(tmp_path):
@@ -69,21 +36,21 @@ def test_serve_run_config_serves_and_survives_restart(tmp_path):
     log = tmp_path / "serve.log"
     url = f"http://127.0.0.1:{port}"
 
-    proc = _start(config_path, env, log)
+    proc = start_serve_run(config_path, env, log)
     try:
-        _wait(url + "/v2/health/ready", proc, log)
+        wait_http_ok(url + "/v2/health/ready", proc, log)
         assert httpx.get(url + "/healthz").json() == {"status": "ok"}
         assert httpx.get(url + "/docs").status_code == 200
         client = httpclient.InferenceServerClient(f"127.0.0.1:{port}", network_timeout=180)
         client.load_model("add_sub")
         assert client.is_model_ready("add_sub")
     finally:
-        _stop(proc)
+        stop_serve_run(proc)
     assert (tmp_path / "var" / "platform.db").exists()
 
-    proc = _start(config_path, env, log)
+    proc = start_serve_run(config_path, env, log)
     try:
-        _wait(url + "/v2/models/add_sub/ready", proc, log)
+        wait_http_ok(url + "/v2/models/add_sub/ready", proc, log)
         client = httpclient.InferenceServerClient(f"127.0.0.1:{port}", network_timeout=180)
         a = np.ones((1, 4), dtype=np.float32)
         inputs = [httpclient.InferInput(n, [1, 4], "FP32") for n in ("INPUT0", "INPUT1")]
@@ -91,5 +58,5 @@ def test_serve_run_config_serves_and_survives_restart(tmp_path):
             tensor.set_data_from_numpy(a)
         np.testing.assert_allclose(client.infer("add_sub", inputs).as_numpy("OUTPUT0"), 2 * a)
     finally:
-        _stop(proc)
+        stop_serve_run(proc)
         shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -1,5 +1,6 @@
 """Differential test: the same python-backend model directories on a real tritonserver 2.51 and
-on this platform must give the same metadata, outputs and error statuses."""
+on this platform must give the same metadata, outputs and error statuses.
+"""
 
 from __future__ import annotations
 

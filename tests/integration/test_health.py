@@ -6,6 +6,8 @@ async def test_healthz_returns_ok(client: httpx.AsyncClient) -> None:
     assert resp.status_code == 200
     assert resp.json() == {"status": "ok"}
     assert resp.headers["x-request-id"]
+    host, _, pid = resp.headers["x-served-by"].rpartition(":")
+    assert host and int(pid) > 0
 
 
 async def test_unknown_route_returns_json_404(client: httpx.AsyncClient) -> None:

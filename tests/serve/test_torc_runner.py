@@ -169,34 +169,48 @@ def test_run_on_ray_endpoint_runs_workflow_then_removes_its_app(platform: Any) -
     client.close()
 
 
-def test_restarted_runner_terminates_jobs_its_dead_predecessor_left_running(
+def test_restarted_runner_reruns_jobs_its_dead_predecessor_left_running(
     platform: Any, tmp_path: Path
 ) -> None:
     from deployments.jobs import JobRunner
 
     client = httpx.Client(base_url=platform.url, timeout=30)
     wf = _post(client, "/workflows", {"name": "orphans", "user": "test"})["id"]
-    lost = _post(client, "/jobs", {"workflow_id": wf, "name": "lost", "command": "sleep 100"})["id"]
-    after = {"workflow_id": wf, "name": "after", "command": "echo after", "depends_on_job_ids": []}
+    lost = _post(client, "/jobs", {"workflow_id": wf, "name": "lost", "command": "echo again"})
+    spent = _post(client, "/jobs", {"workflow_id": wf, "name": "spent", "command": "echo no"})
+    after = {"workflow_id": wf, "name": "after", "command": "echo after"}
+    after["depends_on_job_ids"] = [lost["id"]]
     _post(client, "/jobs", after)
     _post(client, f"/workflows/{wf}/initialize_jobs")
-    # A previous runner registered a Ray node, claimed and started "lost", then died.
+    # A previous runner registered a Ray node, claimed and started both jobs, then died.
     dead = {"workflow_id": wf, "hostname": "gone", "compute_node_type": "ray", "is_active": True}
     dead_node = _post(client, "/compute_nodes", dead)["id"]
-    assert [
-        j["id"] for j in _post(client, f"/workflows/{wf}/claim_next_jobs", limit=1)["jobs"]
-    ] == [lost]
-    started = client.put(B + f"/jobs/{lost}/start_job/0/{dead_node}")
-    assert started.json()["status"] == "running"
+    claimed = _post(client, f"/workflows/{wf}/claim_next_jobs", limit=2)["jobs"]
+    assert {j["id"] for j in claimed} == {lost["id"], spent["id"]}
+    for job_id in (lost["id"], spent["id"]):
+        started = client.put(B + f"/jobs/{job_id}/start_job/0/{dead_node}")
+        assert started.json()["status"] == "running"
+    # "spent" is already on its last allowed attempt.
+    retried = client.post(B + f"/jobs/{spent['id']}/retry/0", params={"max_retries": 2})
+    assert retried.json()["attempt_id"] == 2
+    _post(client, f"/workflows/{wf}/claim_next_jobs", limit=1)
+    client.put(B + f"/jobs/{spent['id']}/start_job/0/{dead_node}")
 
     runner = JobRunner(
-        platform.url, wf, log_dir=str(tmp_path), poll_interval_s=0.1, recover_orphans=True
+        platform.url,
+        wf,
+        log_dir=str(tmp_path),
+        poll_interval_s=0.1,
+        recover_orphans=True,
+        orphan_max_attempts=2,
     )
     summary = runner.run()
     jobs = _jobs(client, wf)
-    assert jobs["lost"]["status"] == "terminated"
+    assert jobs["lost"]["status"] == "completed"
+    assert jobs["lost"]["attempt_id"] == 2
     assert jobs["after"]["status"] == "completed"
-    assert summary["completed"] == 1
+    assert jobs["spent"]["status"] == "terminated"
+    assert summary["completed"] == 2
     node = client.get(B + f"/compute_nodes/{dead_node}").json()
     assert node["is_active"] is False
     client.close()

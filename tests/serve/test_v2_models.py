@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import httpx
 import numpy as np
 import pytest
 import tritonclient.http as httpclient

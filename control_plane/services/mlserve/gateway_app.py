@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.integrations.serve_types import AppSpec, ServeGateway
 from control_plane.services.serve_apps import ServeAppService, app_name, spec_hash
+from control_plane.services.triton_models import model_app_name
 from control_plane.settings import Settings
 
 OWNER = "gw"
@@ -29,6 +30,8 @@ def gateway_spec(settings: Settings) -> AppSpec:
         args={
             "database_url": settings.database_url,
             "builtin_url": settings.public_url.rstrip("/"),
+            # the gateway calls models on the built-in server through handles to these apps
+            "builtin_app": model_app_name("{model}"),
             "routes_ttl_s": ROUTES_TTL_S,
             "upstream_timeout_s": UPSTREAM_TIMEOUT_S,
             "max_ongoing_requests": max(64, settings.serving.max_ongoing_requests),

@@ -3,7 +3,12 @@ import numpy as np
 from deployments.backends import InferenceRequest, load_backend
 from deployments.errors import InferenceError
 from deployments.specs import load_model_spec
-from tests.model_repos import write_add_sub, write_failing_model, write_onnx_add, write_torchscript_linear
+from tests.model_repos import (
+    write_add_sub,
+    write_failing_model,
+    write_onnx_add,
+    write_torchscript_linear,
+)
 
 
 def _req(a, b):
