@@ -27,11 +27,24 @@ class StoreSettings(BaseModel):
 
     root: str = Field(
         default="",
-        description="Store root directory. Empty means ``<data_dir>/store``. On a multi-node cluster "
-        "this must be a path every node sees (shared filesystem).",
+        description="Store root directory. Empty means ``<data_dir>/store``. On a multi-node "
+        "cluster this must be a path every node sees (shared filesystem), unless ``url`` is set.",
     )
     max_upload_bytes: int = Field(
         default=2 * 1024**3, ge=1, description="Largest accepted upload or download, in bytes."
+    )
+    url: str = Field(
+        default="",
+        description="Object-store URL of the artifact store (fsspec, e.g. ``s3://bucket/prefix``; "
+        "``pip install .[s3]`` for S3). When set, artifacts are published there and replicas "
+        "download them to a node-local cache, so no shared filesystem is needed; the root "
+        "stays each control-plane replica's working copy.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec storage options passed to every node (e.g. ``endpoint_url``). Not "
+        "for secrets: they are recorded with each application; give credentials through the "
+        "environment (AWS_* variables, instance roles).",
     )
 
 

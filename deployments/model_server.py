@@ -17,6 +17,7 @@ from ray.serve import Application
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from deployments.artifacts import resolve_local
 from deployments.backends import ModelBackend, load_backend
 from deployments.errors import InferenceError, InferenceServerError, InvalidInput, ModelNotFound
 from deployments.specs import ModelSpec
@@ -66,7 +67,11 @@ def _request(
 class TritonModelServer:
     """Loads every served version at start and answers the model's v2 endpoints."""
 
-    def __init__(self, spec_json: str, model_dir: str) -> None:
+    def __init__(
+        self, spec_json: str, model_dir: str, artifact: dict[str, Any] | None = None
+    ) -> None:
+        if artifact:  # published to the object store: use this node's cached copy
+            model_dir = resolve_local({"model_dir": model_dir, **artifact})["model_dir"]
         self.spec = ModelSpec.from_json(spec_json)
         self.prefix = f"/v2/models/{self.spec.name}"
         device = "cuda" if ray.get_gpu_ids() else "cpu"
@@ -267,9 +272,15 @@ class TritonModelServer:
 
 
 def build_triton_model(args: dict[str, Any]) -> Application:
-    """Application builder: ``args`` = {spec (JSON), model_dir, options (deployment options)}."""
+    """Application builder: ``args`` = {spec (JSON), model_dir, options (deployment options)}.
+
+    With an object-store artifact store, ``model_dir_uri``/``model_dir_token``/``store_options``
+    travel to the replica, which downloads the model there (never reading this node's disk).
+    """
     options = dict(args.get("options") or {})
+    keys = ("model_dir_uri", "model_dir_token", "store_options")
+    artifact = {k: args[k] for k in keys if k in args}
     app: Application = TritonModelServer.options(**options).bind(  # type: ignore[attr-defined]
-        args["spec"], args["model_dir"]
+        args["spec"], args["model_dir"], artifact or None
     )
     return app

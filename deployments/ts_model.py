@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deployments.archives import ensure_extracted
+from deployments.artifacts import resolve_local
 from deployments.backends.torchserve_handler import (
     HandlerError,
     HandlerOutput,
@@ -47,7 +48,8 @@ def ts_error(code: int, ts_type: str, message: str) -> Response:
 
 
 def load_version(name: str, spec: dict[str, Any], max_bytes: int) -> TorchServeHandler:
-    """Load one model version from its (extracted) archive."""
+    """Load one model version from its (extracted) archive (node-local copies if published)."""
+    spec = resolve_local(spec)
     model_dir = ensure_extracted(Path(spec["archive"]), Path(spec["model_dir"]), max_bytes)
     add_dependency_path(model_dir)
     manifest = load_manifest(model_dir)

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deployments.archives import ensure_extracted
+from deployments.artifacts import resolve_local
 from deployments.backends.torchserve_handler import TorchServeHandler, request_row
 from deployments.graph import (
     NodeExecutionError,
@@ -54,6 +55,7 @@ class WorkflowDriver:
     def __init__(self, args: dict[str, Any], handles: dict[str, DeploymentHandle[Any]]) -> None:
         self.name: str = args["name"]
         max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
+        args = resolve_local(args)  # node-local copies when the store is an object store
         war_dir = ensure_extracted(Path(args["archive"]), Path(args["war_dir"]), max_bytes)
         self.dag = validate_dag({k: list(v) for k, v in args["dag"].items()})
         self.configs: dict[str, dict[str, int]] = args["node_configs"]

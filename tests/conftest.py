@@ -197,3 +197,9 @@ def _wait_http_ok(url: str, timeout_s: float) -> None:
             last = exc
         time.sleep(0.3)
     raise TimeoutError(f"{url} not ready after {timeout_s}s: {last}")
+
+
+# A real S3 endpoint (moto's server), imported here so every tier can use the fixture.
+from tests.s3_server import s3_server_fixture  # noqa: E402
+
+__all__ = ["s3_server_fixture"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from control_plane.db.tables.serve_apps import ServeAppRecord
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import AppSpec, AppState, ServeGateway
+from control_plane.services.artifact_store import ArtifactStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +45,12 @@ def spec_hash(spec: AppSpec) -> str:
 class ServeAppService:
     """Records desired applications and applies them to Ray Serve."""
 
-    def __init__(self, session: Session, gateway: ServeGateway) -> None:
+    def __init__(
+        self, session: Session, gateway: ServeGateway, artifacts: ArtifactStore | None = None
+    ) -> None:
         self.session = session
         self.gateway = gateway
+        self.artifacts = artifacts
 
     def put(self, spec: AppSpec, *, owner: str, apply: bool = True) -> ServeAppRecord:
         """Upsert the desired app (committing), then apply it unless it is unchanged and applied.
@@ -58,6 +63,8 @@ class ServeAppService:
         Returns:
             The stored record.
         """
+        if self.artifacts is not None:  # publish what replicas will download
+            spec = replace(spec, args=self.artifacts.stage(spec.args))
         digest = spec_hash(spec)
         record = self.session.get(ServeAppRecord, spec.name)
         if record is None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from control_plane.db.tables.registered_models import RegisteredModel
 from control_plane.errors import BadRequestError, NotFoundError, UpstreamUnavailableError
 from control_plane.integrations.serve_types import AppSpec, AppState, ServeGateway
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.model_repository import (
     check_model_name,
     ensure_inside,
@@ -57,7 +58,8 @@ class TritonModelService:
         self.settings = settings
         self.store_root = settings.store_root
         self.repo_root = self.store_root / "models"
-        self.apps = ServeAppService(session, gateway)
+        self.artifacts = ArtifactStore.from_settings(settings)
+        self.apps = ServeAppService(session, gateway, self.artifacts)
 
     # -- queries ---------------------------------------------------------------------------
     def get(self, name: str) -> RegisteredModel | None:
@@ -66,13 +68,7 @@ class TritonModelService:
 
     def repository_names(self) -> list[str]:
         """Model directories in the repository plus models known only to the registry."""
-        names: set[str] = set()
-        if self.repo_root.is_dir():
-            names.update(
-                p.name
-                for p in self.repo_root.iterdir()
-                if p.is_dir() and not p.name.startswith(".")
-            )
+        names = {n for n in self.artifacts.list_dirs("models") if not n.startswith(".")}
         names.update(self.session.scalars(select(RegisteredModel.name)))
         return sorted(names)
 
@@ -200,6 +196,7 @@ class TritonModelService:
             write_override_files(self.store_root / source_dir, files)
         else:
             source_dir = f"models/{name}"
+            self.artifacts.fetch(source_dir)  # only in the object store: mirror it here first
             if not (self.repo_root / name).is_dir():
                 raise BadRequestError(
                     f"failed to load '{name}', failed to poll from model repository: no model "

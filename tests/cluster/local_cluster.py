@@ -9,6 +9,7 @@ the machine (``ray stop`` would kill them all).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -62,14 +63,10 @@ class RayNode:
         """Kill every process of this node (workers first would leave orphans; kill all at once)."""
         victims = [*self.processes()]
         for victim in victims:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 victim.kill()
-            except psutil.NoSuchProcess:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=30)
         psutil.wait_procs(victims, timeout=15)
 

@@ -16,6 +16,7 @@ then ``serve run`` on a copy of ``serve_config.yaml`` that only changes configur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -171,10 +172,8 @@ def _start_platform(
 def _kill_all(cluster: LocalCluster, proc: subprocess.Popen) -> None:
     """The whole cluster dies at once (no graceful Serve shutdown), then the driver."""
     cluster.stop()
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, 9)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 
@@ -244,7 +243,8 @@ def test_two_nodes_two_control_planes_on_postgres(tmp_path: Path, pg_url: str) -
             "the spread workflow",
         )
         results = api.get(TORC + "/results", params={"workflow_id": wf_id}).json()["items"]
-        assert len(results) == 6 and all(r["return_code"] == 0 for r in results)
+        assert len(results) == 6
+        assert all(r["return_code"] == 0 for r in results)
         nodes = api.get(TORC + "/compute_nodes", params={"workflow_id": wf_id}).json()["items"]
         assert len(nodes) == 2
         assert {r["compute_node_id"] for r in results} == {n["id"] for n in nodes}

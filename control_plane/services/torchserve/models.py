@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import ServeGateway
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
     MODEL_OWNER,
@@ -94,7 +95,7 @@ class TorchServeModelService:
         self.gateway = gateway
         self.settings = settings
         self.store = TorchServeStore(settings)
-        self.apps = ServeAppService(session, gateway)
+        self.apps = ServeAppService(session, gateway, ArtifactStore.from_settings(settings))
 
     # -- queries -------------------------------------------------------------------------
     def versions(self, name: str) -> list[TorchServeModel]:

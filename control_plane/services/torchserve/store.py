@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from control_plane.errors import DomainError
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.torchserve.errors import from_archive, ts_error
 from control_plane.settings import Settings
 from deployments.archives import ArchiveError, safe_extract
@@ -66,6 +67,10 @@ class TorchServeStore:
         if ".." in url:
             raise ts_error(404, not_found_type, f"Relative path is not allowed in url: {url}")
         path = store / Path(url).name
+        if url and Path(url).name and not path.exists():  # maybe only in the object store
+            ArtifactStore.from_settings(self.settings).fetch(
+                path.relative_to(self.settings.store_root).as_posix()
+            )
         if not url or not Path(url).name or not path.exists():
             if workflow:
                 raise ts_error(404, not_found_type, f"Workflow not found in workflow store: {url}")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import AppSpec, ServeGateway
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
     WORKFLOW_BUILDER,
@@ -53,7 +54,7 @@ class WorkflowService:
         self.gateway = gateway
         self.settings = settings
         self.store = TorchServeStore(settings)
-        self.apps = ServeAppService(session, gateway)
+        self.apps = ServeAppService(session, gateway, ArtifactStore.from_settings(settings))
 
     def get_or_raise(self, name: str) -> TorchServeWorkflow:
         """The workflow, or TorchServe's 404."""
