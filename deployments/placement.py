@@ -74,6 +74,9 @@ def deployment_options(
         "max_ongoing_requests": policy.max_ongoing_requests,
         "ray_actor_options": {"num_cpus": policy.num_cpus, "num_gpus": need},
     }
+    per_node = int(spec.parameters.get("ray_max_replicas_per_node", "0") or 0)
+    if per_node > 0:  # hard anti-affinity: replicas on distinct nodes (Serve's spread is soft)
+        options["max_replicas_per_node"] = per_node
     if low == high:
         options["num_replicas"] = low
     else:

@@ -123,8 +123,19 @@ class LocalCluster:
         )
         self.wait_for_nodes(1)
         for label in labels[1:]:
-            self._start(label, [f"--address={self.address}", "--node-ip-address=127.0.0.1"])
+            self.add_node(label, wait=False)
         self.wait_for_nodes(len(labels))
+
+    def add_node(self, label: str, *, wait: bool = True) -> RayNode:
+        """Join one more worker node (what an autoscaler does after a node loss)."""
+        node = self._start(label, [f"--address={self.address}", "--node-ip-address=127.0.0.1"])
+        if wait:
+            deadline = time.monotonic() + 120
+            while label not in self.alive_nodes().values():
+                if time.monotonic() > deadline or node.proc.poll() is not None:
+                    raise AssertionError(f"node {label} did not join:\n{_tail(node.log)}")
+                time.sleep(1)
+        return node
 
     def probe(self, code: str, timeout_s: float = 60) -> object:
         """Run ``code`` in a fresh driver connected to this cluster; it sets ``result``."""

@@ -2,22 +2,27 @@
 
 ``ray start --head`` and ``ray start --address=...`` (each node with its own resource label),
 then ``serve run`` on a copy of ``serve_config.yaml`` that only changes configuration:
-``RAY_ADDRESS``, the PostgreSQL URL, a shared store path and ``num_replicas: 2``. It shows:
+``RAY_ADDRESS``, the PostgreSQL URL, an S3 artifact store (``store.url``, a real S3 API served
+by moto) and ``num_replicas: 2``. The operator puts the model repository and the archives in
+the bucket only. It shows:
 
 - both control-plane replicas answer, and what one records the other serves;
 - a model with 2 replicas gets one on each node and answers;
 - Torc jobs run on both nodes;
-- killing the worker node's raylet leaves the platform answering and Serve replaces the lost
-  replicas on the surviving node;
-- a whole-cluster restart (every Ray process killed, a new cluster, ``serve run`` again) on the
-  same PostgreSQL and store brings back the model, the TorchServe workflow, the MLServe app and
-  the job that was running when the cluster died.
+- killing the worker node's raylet leaves the platform answering, and Serve replaces the lost
+  replicas (the model's on a node that joins afterwards: it allows one replica per node);
+- replicas load the model from the object store into their node's cache;
+- a whole-cluster restart (every Ray process killed, the control plane's local working copy of
+  the store deleted, a new cluster with empty caches, ``serve run`` again) on the same
+  PostgreSQL and bucket brings back the model, the TorchServe workflow, the MLServe app and the
+  job that was running when the cluster died.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +33,12 @@ import httpx
 import pytest
 import yaml
 
+from deployments.artifacts import RemoteStore
 from tests.cluster.local_cluster import LocalCluster
 from tests.conftest import ROOT, create_pg_database, drop_pg_database, free_port, ray_test_env
 from tests.integration.torchserve.builders import ECHO_HANDLER, make_mar, make_war
 from tests.model_repos import write_add_sub
+from tests.s3_server import CREDENTIALS, S3Server
 from tests.serve_run import start_serve_run, stop_serve_run, wait_http_ok
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow, pytest.mark.postgres]
@@ -110,16 +117,21 @@ def pg_url_fixture(postgres_admin_url: str) -> Iterator[str]:
         drop_pg_database(postgres_admin_url, url)
 
 
-def _write_artifacts(store: Path, work: Path) -> None:
-    """A 2-instance python model, a .mar and a .war in the shared store (as an operator would)."""
-    model = write_add_sub(store / "models", MODEL)
+def _write_artifacts(operator: Path, work: Path, url: str, options: dict[str, str]) -> None:
+    """A 2-instance python model, a .mar and a .war, uploaded to the bucket as an operator would."""
+    model = write_add_sub(operator / "models", MODEL)
     config = (model / "config.pbtxt").read_text().replace("count: 1", "count: 2")
+    config += 'parameters { key: "ray_max_replicas_per_node" value: { string_value: "1" } }\n'
     (model / "config.pbtxt").write_text(config.replace('"add_sub"', f'"{MODEL}"'))
-    make_mar(store / "model-store", "echo", ECHO_HANDLER, work=work / "echo")
-    make_war(store / "wf-store", "pipeline", WF_SPEC, WF_FUNCTIONS, work=work / "wf")
+    make_mar(operator / "model-store", "echo", ECHO_HANDLER, work=work / "echo")
+    make_war(operator / "wf-store", "pipeline", WF_SPEC, WF_FUNCTIONS, work=work / "wf")
+    bucket = RemoteStore(url, options)
+    bucket.publish(model, f"models/{MODEL}")
+    bucket.publish(operator / "model-store" / "echo.mar", "model-store/echo.mar")
+    bucket.publish(operator / "wf-store" / "pipeline.war", "wf-store/pipeline.war")
 
 
-def _config(tmp_path: Path, port: int, pg_url: str, store: Path) -> Path:
+def _config(tmp_path: Path, port: int, pg_url: str, store: dict[str, Any]) -> Path:
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     config["http_options"]["port"] = port
     args = config["applications"][0]["args"]
@@ -129,7 +141,7 @@ def _config(tmp_path: Path, port: int, pg_url: str, store: Path) -> Path:
             "num_replicas": 2,
             "public_url": f"http://127.0.0.1:{port}",
             "db": {"url": pg_url},
-            "store": {"root": str(store)},
+            "store": store,
         }
     )
     path = tmp_path / "serve_config.yaml"
@@ -177,13 +189,20 @@ def _kill_all(cluster: LocalCluster, proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
-def test_two_nodes_two_control_planes_on_postgres(tmp_path: Path, pg_url: str) -> None:
-    store = tmp_path / "shared-store"
-    _write_artifacts(store, tmp_path / "src")
+def test_two_nodes_two_control_planes_on_postgres(
+    tmp_path: Path, pg_url: str, s3_server: S3Server
+) -> None:
+    bucket = s3_server.make_bucket("scale-out")
+    store_url = f"{bucket}/platform"
+    operator = tmp_path / "operator"
+    _write_artifacts(operator, tmp_path / "src", store_url, s3_server.options())
+    working_copy = tmp_path / "cp-store"
+    store = {"root": str(working_copy), "url": store_url, "options": s3_server.options()}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = _config(tmp_path, port, pg_url, store)
-    env = {**os.environ, **ray_test_env(fast_ingress=True)}
+    env = {**os.environ, **ray_test_env(fast_ingress=True), **CREDENTIALS}
+    env["PLATFORM_ARTIFACT_CACHE"] = str(tmp_path / "cache-1")
     env.pop("RAY_ADDRESS", None)
     log = tmp_path / "serve.log"
 
@@ -229,6 +248,8 @@ def test_two_nodes_two_control_planes_on_postgres(tmp_path: Path, pg_url: str) -
         assert cluster.replicas(f"p-v2-{MODEL}")["TritonModel"] == ["node_head", "node_worker"]
         for _ in range(10):
             assert infer_ok(api) is True
+        cached = list((tmp_path / "cache-1").glob(f"*/{MODEL}/config.pbtxt"))
+        assert cached, "the replicas did not load the model from the object store"
 
         # 4. Torc jobs run on both nodes.
         for i in range(6):
@@ -255,9 +276,10 @@ def test_two_nodes_two_control_planes_on_postgres(tmp_path: Path, pg_url: str) -
         assert api.post("/wfpredict/pipeline", content=b"hello").status_code == 200
         key = api.post("/api/users", json={"name": "bob", "password": "pw-bob"}).json()["key"]
         assert api.post("/api/apps", json={"name": "shop", "retries": 2}).status_code == 201
+        source = operator / "models" / MODEL
         files = [
-            ("files[]", ("config.pbtxt", (store / "models" / MODEL / "config.pbtxt").read_bytes())),
-            ("files[]", ("1/model.py", (store / "models" / MODEL / "1" / "model.py").read_bytes())),
+            ("files[]", ("config.pbtxt", (source / "config.pbtxt").read_bytes())),
+            ("files[]", ("1/model.py", (source / "1" / "model.py").read_bytes())),
         ]
         up = api.post("/api/models", data={"name": "mls_add"}, files=[
             (f, (n, body.replace(MODEL.encode(), b"mls_add"))) for f, (n, body) in files
@@ -276,15 +298,19 @@ def test_two_nodes_two_control_planes_on_postgres(tmp_path: Path, pg_url: str) -
 
         wait_for(via_gateway, 90, "the gateway route")
 
-        # 6. The worker node's raylet dies: the platform keeps answering, replicas come back.
+        # 6. The worker node's raylet dies: the platform keeps answering on the head node, and
+        # the lost replica is replaced on the node that joins next (one replica per node).
         cluster.nodes[1].kill_raylet()
         wait_for(lambda: set(cluster.alive_nodes().values()) == {"node_head"}, 120, "node loss")
-        wait_for(
-            lambda: cluster.replicas(f"p-v2-{MODEL}").get("TritonModel") == ["node_head"] * 2,
-            180,
-            "the lost model replica replaced on the head node",
-        )
         wait_for(lambda: infer_ok(api), 60, "inference after the node loss")
+        cluster.add_node("node_spare")
+        wait_for(
+            lambda: cluster.replicas(f"p-v2-{MODEL}").get("TritonModel")
+            == ["node_head", "node_spare"],
+            180,
+            "the lost model replica replaced on the new node",
+        )
+        assert infer_ok(api) is True
         wait_for(
             lambda: len(cluster.replicas("control-plane")["ControlPlane"]) == 2,
             120,
@@ -312,12 +338,15 @@ def test_two_nodes_two_control_planes_on_postgres(tmp_path: Path, pg_url: str) -
         api.close()
         _kill_all(cluster, proc)
 
-    # 8. A new cluster, the same PostgreSQL and store: everything comes back.
+    # 8. A new cluster, the same PostgreSQL and bucket, no local copy, empty caches: all comes back.
+    shutil.rmtree(working_copy)
+    env["PLATFORM_ARTIFACT_CACHE"] = str(tmp_path / "cache-2")
     cluster, proc = _start_platform(tmp_path, env, config, url, log)
     api = httpx.Client(base_url=url, auth=ADMIN, timeout=240)
     try:
         wait_for(lambda: infer_ok(api), 240, "the model after the restart")
         assert cluster.replicas(f"p-v2-{MODEL}")["TritonModel"] == ["node_head", "node_worker"]
+        assert list((tmp_path / "cache-2").glob(f"*/{MODEL}/config.pbtxt"))
         wf_out = wait_for(
             lambda: api.post("/wfpredict/pipeline", content=b"again").status_code == 200,
             240,

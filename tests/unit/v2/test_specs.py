@@ -119,3 +119,16 @@ def test_fractional_gpus_and_autoscaling_from_parameters(tmp_path):
     assert opts["max_ongoing_requests"] == 32
     fixed = deployment_options(spec, PlacementPolicy(cluster_gpus=1), min_replicas=3, max_replicas=3)
     assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+
+
+def test_max_replicas_per_node_parameter_spreads_replicas_strictly(tmp_path):
+    model = write_torchscript_linear(tmp_path)
+    assert "max_replicas_per_node" not in deployment_options(
+        load_model_spec(model, "linear_ts"), PlacementPolicy(cluster_gpus=0)
+    )
+    text = (model / "config.pbtxt").read_text().replace("count: 1", "count: 2")
+    text += '\nparameters { key: "ray_max_replicas_per_node" value: { string_value: "1" } }\n'
+    (model / "config.pbtxt").write_text(text)
+    opts = deployment_options(load_model_spec(model, "linear_ts"), PlacementPolicy(cluster_gpus=0))
+    assert opts["max_replicas_per_node"] == 1
+    assert opts["num_replicas"] == 2
