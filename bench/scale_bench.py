@@ -34,6 +34,8 @@ DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
 CONCURRENCY = (8, 32)
 CRUD_CYCLES = int(os.environ.get("BENCH_CRUD_CYCLES", "150"))
 TORC = "/torc-service/v1"
+# One replica per node: with 2 replicas, one on each node (Serve's own spread is best-effort).
+PER_NODE = 'parameters { key: "ray_max_replicas_per_node" value: { string_value: "1" } }\n'
 
 CPU_MODEL = '''
 import numpy as np
@@ -64,6 +66,7 @@ def _config(name: str, count: int) -> str:
         'input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
         'output [ { name: "Y" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
         f"instance_group [ {{ kind: KIND_CPU count: {count} }} ]\n"
+        f"{PER_NODE}"
     )
 
 
@@ -74,7 +77,8 @@ def _write_models(repo: Path) -> None:
     (model / "1").mkdir(parents=True, exist_ok=True)
     (model / "1" / "model.py").write_text(CPU_MODEL)
     (model / "config.pbtxt").write_text(_config("cpu_bound", 1))
-    write_add_sub(repo, "tiny")
+    tiny = write_add_sub(repo, "tiny") / "config.pbtxt"
+    tiny.write_text(tiny.read_text().replace('"add_sub"', '"tiny"') + PER_NODE)
 
 
 def _body(model: str) -> bytes:
