@@ -1,4 +1,5 @@
-"""Triton/KServe v2 benchmark: the same small model served by
+"""Triton/KServe v2 benchmark: the same small model served three ways.
+
 (a) this platform over ``/v2/models/<m>/infer``, (b) a bare Ray Serve deployment written here,
 (c) a real tritonserver 2.51 (python backend, numpy forward: the wheel has no pytorch backend).
 
@@ -75,7 +76,8 @@ def _write_triton_model(repo: Path, weights: dict) -> None:
                 out = []
                 for r in requests:
                     x = pb_utils.get_input_tensor_by_name(r, "INPUT__0").as_numpy()
-                    out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT__0", x @ W.T + B)]))
+                    y = pb_utils.Tensor("OUTPUT__0", x @ W.T + B)
+                    out.append(pb_utils.InferenceResponse([y]))
                 return out
     """)
     )
@@ -231,7 +233,8 @@ def main() -> None:
         else "default proxy"
     )
     text = (
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores), Serve ingress: {mode}. "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores), "
+        f"Serve ingress: {mode}. "
         f"Model: TorchScript `nn.Linear({IN}, {OUT})`, JSON v2 request of one row; wrk, 1 thread, "
         f"{DURATION_S} s per cell after a 2 s warm-up. Ratios are throughput relative to (b).\n\n"
         + table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])

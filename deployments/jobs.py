@@ -250,8 +250,9 @@ class JobRunner:
         return len(done)
 
     def _log_progress(self) -> None:
-        """Log done/total at most every few seconds (the same ratio is the
-        ``torc_workflow_progress_ratio`` metric on the platform's /metrics).
+        """Log done/total at most every few seconds.
+
+        The same ratio is the ``torc_workflow_progress_ratio`` metric on the platform's /metrics.
         """
         now = time.monotonic()
         if now - self._last_progress_log < PROGRESS_LOG_PERIOD_S:

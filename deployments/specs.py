@@ -1,5 +1,6 @@
-"""Ray-free model specs: config.pbtxt parsing (tritonclient's model_config_pb2), versions,
-version policy, metadata and the Serve deployment options a model config implies.
+"""Ray-free model specs: config.pbtxt parsing (tritonclient's model_config_pb2) and versions.
+
+Also the version policy, metadata and the Serve deployment options a model config implies.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _served(config: mc.ModelConfig, versions: list[int], pin: int | None) -> lis
     return versions[-max(count, 1) :] if versions else []
 
 
-def _backend_of(config: mc.ModelConfig, model_dir: Path, name: str) -> str:
+def _backend_of(config: mc.ModelConfig, name: str) -> str:
     backend = config.backend or PLATFORM_TO_BACKEND.get(config.platform, "")
     if not backend:
         raise ModelConfigError(
@@ -243,7 +244,7 @@ def load_model_spec(
             f"model configuration name '{config.name}' does not match the model name '{name}'"
         )
     config.name = name
-    backend = _backend_of(config, model_dir, name)
+    backend = _backend_of(config, name)
     platform, default_file = BACKENDS[backend]
     config.backend = backend
     if platform and not config.platform:

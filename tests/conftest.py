@@ -1,5 +1,6 @@
-"""Shared fixtures: settings, databases (SQLite and PostgreSQL), the app with a fake gateway,
-and one Ray Serve platform per test session.
+"""Shared fixtures: settings, databases, the app with a fake gateway, the Ray Serve platform.
+
+Databases are SQLite and PostgreSQL; there is one Ray Serve platform per test session.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def drop_pg_database(admin_url: str, url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], name="db_url")
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], name="db_url"
+)
 def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database per test, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
@@ -95,16 +98,20 @@ def gateway_fixture() -> FakeServeGateway:
 
 
 @pytest.fixture(name="client")
-async def client_fixture(settings: Settings, gateway: FakeServeGateway) -> AsyncIterator[httpx.AsyncClient]:
+async def client_fixture(
+    settings: Settings, gateway: FakeServeGateway
+) -> AsyncIterator[httpx.AsyncClient]:
     """The control-plane app in-process (lifespan run) with the fake Serve gateway."""
     from control_plane.app import create_app
 
     app = create_app(settings, gateway_factory=lambda: gateway)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        client.app = app  # type: ignore[attr-defined]
+        yield client
 
 
 class PlatformHandle:

@@ -32,7 +32,9 @@ class FakeServeGateway:
 
     def status(self) -> dict[str, AppState]:
         return {
-            name: AppState(name=name, status="RUNNING", deployments={"d": DeploymentState("HEALTHY")})
+            name: AppState(
+                name=name, status="RUNNING", deployments={"d": DeploymentState("HEALTHY")}
+            )
             for name in self.apps
         }
 

@@ -76,7 +76,9 @@ def write_echo_all_types(repo: Path, name: str = "echo_types") -> Path:
     for kind in ALL_TYPES:
         config_type = "TYPE_STRING" if kind == "BYTES" else f"TYPE_{kind}"
         tensors.append((kind, config_type))
-    inputs = ",\n".join(f'  {{ name: "IN_{k}" data_type: {t} dims: [ -1 ] optional: true }}' for k, t in tensors)
+    inputs = ",\n".join(
+        f'  {{ name: "IN_{k}" data_type: {t} dims: [ -1 ] optional: true }}' for k, t in tensors
+    )
     outputs = ",\n".join(f'  {{ name: "OUT_{k}" data_type: {t} dims: [ -1 ] }}' for k, t in tensors)
     (model / "config.pbtxt").write_text(
         f'backend: "python"\nmax_batch_size: 0\ninput [\n{inputs}\n]\noutput [\n{outputs}\n]\n'
@@ -89,7 +91,10 @@ def write_echo_all_types(repo: Path, name: str = "echo_types") -> Path:
             def execute(self, requests):
                 responses = []
                 for request in requests:
-                    outs = [pb_utils.Tensor("OUT_" + t.name()[3:], t.as_numpy()) for t in request.inputs()]
+                    outs = [
+                        pb_utils.Tensor("OUT_" + t.name()[3:], t.as_numpy())
+                        for t in request.inputs()
+                    ]
                     responses.append(pb_utils.InferenceResponse(output_tensors=outs))
                 return responses
     '''))
@@ -140,7 +145,9 @@ def write_torchscript_linear(repo: Path, name: str = "linear_ts", *, kind: str =
         layer.weight.copy_(torch.tensor([[1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]]))
         layer.bias.copy_(torch.tensor([1.0, -1.0]))
     torch.jit.script(layer).save(str(model / "1" / "model.pt"))
-    (model / "config.pbtxt").write_text(TORCH_CONFIG.format(name=name, kind=kind, delay_us=delay_us))
+    (model / "config.pbtxt").write_text(
+        TORCH_CONFIG.format(name=name, kind=kind, delay_us=delay_us)
+    )
     return model
 
 

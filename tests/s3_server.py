@@ -32,7 +32,7 @@ class S3Server:
     endpoint: str
 
     def options(self) -> dict[str, str]:
-        """fsspec storage options for s3fs."""
+        """Storage options (fsspec) for s3fs."""
         return {"endpoint_url": self.endpoint}
 
     def make_bucket(self, name: str) -> str:

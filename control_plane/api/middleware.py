@@ -42,6 +42,7 @@ class RequestIdMiddleware:
         self.served_by = f"{socket.gethostname()}:{os.getpid()}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI event: tag HTTP responses with the request id and the server name."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -93,6 +94,7 @@ class ManagementGuardMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI event: let management calls through only from allowed callers."""
         if scope["type"] != "http" or self.allow_remote or not is_management_path(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -124,6 +126,7 @@ class MetricsMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI event: time HTTP requests and record them by route and status."""
         metrics = getattr(self.state, "metrics", None)
         if scope["type"] != "http" or metrics is None:
             await self.app(scope, receive, send)

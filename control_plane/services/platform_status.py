@@ -16,8 +16,10 @@ from control_plane.services.serve_apps import ServeAppService
 def platform_status(
     session: Session, gateway: ServeGateway, reconciler: Reconciler | None
 ) -> dict[str, Any]:
-    """Nodes with resources, each desired/running application with deployment states and
-    replica counts, and the reconciler's last report. Ray being down is reported, not raised.
+    """Nodes with resources, applications and the reconciler's last report.
+
+    Each desired/running application comes with its deployment states and replica counts.
+    Ray being down is reported, not raised.
     """
     ray_error = None
     try:

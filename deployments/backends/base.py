@@ -94,7 +94,7 @@ class TensorBackend(ABC):
                     return False
         return True
 
-    def finalize(self) -> None:
+    def finalize(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Nothing to release by default."""
 
 

@@ -50,6 +50,7 @@ class TorchScriptBackend(TensorBackend):
             values = [result]
         if len(values) < len(self.spec.outputs):
             raise InvalidInput(
-                f"model returned {len(values)} outputs but its config declares {len(self.spec.outputs)}"
+                f"model returned {len(values)} outputs but its config declares "
+                f"{len(self.spec.outputs)}"
             )
         return {o.name: values[i].detach().cpu().numpy() for i, o in enumerate(self.spec.outputs)}

@@ -1,5 +1,7 @@
-"""A real Prometheus scrapes the running platform (configs/prometheus.yml, adapted to the test's
-ports); the Grafana dashboard only queries metrics that are really exported.
+"""A real Prometheus scrapes the running platform; Grafana only queries exported metrics.
+
+Prometheus runs with configs/prometheus.yml, adapted to the test's ports; the Grafana dashboard
+only queries metrics that are really exported.
 """
 
 from __future__ import annotations
@@ -67,11 +69,13 @@ def dashboard_metric_names() -> set[str]:
 
 def test_dashboard_json_is_valid_grafana():
     dashboard = json.loads(DASHBOARD.read_text())
-    assert dashboard["title"] and dashboard["panels"]
+    assert dashboard["title"]
+    assert dashboard["panels"]
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:
-        assert panel["targets"] and all(t["expr"] for t in panel["targets"])
+        assert panel["targets"]
+        assert all(t["expr"] for t in panel["targets"])
         assert panel["datasource"]["type"] == "prometheus"
 
 
@@ -113,7 +117,8 @@ def prometheus_fixture(platform, tmp_path_factory):
 
 
 def _query(prom: str, expr: str) -> float:
-    data = httpx.get(prom + "/api/v1/query", params={"query": expr}, timeout=10).json()["data"]["result"]
+    resp = httpx.get(prom + "/api/v1/query", params={"query": expr}, timeout=10)
+    data = resp.json()["data"]["result"]
     return float(data[0]["value"][1]) if data else 0.0
 
 
@@ -175,10 +180,18 @@ def test_prometheus_sees_inference_job_and_serve_series(prometheus, traffic):
     assert _wait_positive(prometheus, 'sum(nv_inference_request_success{model="prom_model"})') == 20
     assert _wait_positive(prometheus, 'sum(nv_inference_count{model="prom_model"})') == 40
     assert _wait_positive(prometheus, f'sum(torc_jobs{{workflow_id="{traffic}"}})') == 4
-    assert _wait_positive(prometheus, f'sum(torc_job_completions_total{{workflow_id="{traffic}"}})') == 2
+    assert (
+        _wait_positive(prometheus, f'sum(torc_job_completions_total{{workflow_id="{traffic}"}})')
+        == 2
+    )
     assert _wait_positive(prometheus, 'sum(platform_api_requests_total)') > 0
-    assert _wait_positive(prometheus, 'sum(ts_inference_requests_total{model_name="prom_echo"})') >= 5
-    assert _wait_positive(prometheus, 'sum(ts_inference_latency_microseconds{model_name="prom_echo"})') > 0
+    assert (
+        _wait_positive(prometheus, 'sum(ts_inference_requests_total{model_name="prom_echo"})') >= 5
+    )
+    assert (
+        _wait_positive(prometheus, 'sum(ts_inference_latency_microseconds{model_name="prom_echo"})')
+        > 0
+    )
     nodes = 'sum(platform_workflow_node_requests_total{workflow="prom_wf",outcome="success"})'
     assert _wait_positive(prometheus, nodes) >= 10
     assert _wait_positive(prometheus, 'sum(ray_serve_deployment_replica_healthy)') >= 1
@@ -186,6 +199,8 @@ def test_prometheus_sees_inference_job_and_serve_series(prometheus, traffic):
 
 def test_every_dashboard_query_names_an_exported_metric(prometheus, traffic):
     _wait_positive(prometheus, 'count(ray_serve_autoscaling_target_replicas)', timeout_s=60)
-    exported = set(httpx.get(prometheus + "/api/v1/label/__name__/values", timeout=10).json()["data"])
+    exported = set(
+        httpx.get(prometheus + "/api/v1/label/__name__/values", timeout=10).json()["data"]
+    )
     missing = dashboard_metric_names() - exported - HARDWARE_ONLY
     assert not missing, f"dashboard queries metrics nobody exports: {sorted(missing)}"

@@ -1,5 +1,7 @@
-"""`serve run serve_config.yaml` as a user runs it: health, a model load, and a full restart
-(new Ray cluster) that serves the model again with no load call.
+"""`serve run serve_config.yaml` as a user runs it.
+
+Health, a model load, and a full restart (new Ray cluster) that serves the model again with no
+load call.
 """
 
 from __future__ import annotations

@@ -109,13 +109,18 @@ def test_inference_matches_real_torchserve(platform, tmp_path):
                 # a node naming a registered model would share it, a deliberate difference)
                 (ours / kind / archive.name).write_bytes(archive.read_bytes())
     url = platform.url
-    registrations = [("/models", {"url": "parity_echo.mar", "model_name": "echo", "initial_workers": 1}),
-                     ("/models", {"url": "parity_dbl.mar", "model_name": "dbl", "initial_workers": 1})]
+    registrations = [
+        ("/models", {"url": "parity_echo.mar", "model_name": "echo", "initial_workers": 1}),
+        ("/models", {"url": "parity_dbl.mar", "model_name": "dbl", "initial_workers": 1}),
+    ]
     registrations += [("/workflows", {"url": f"parity_{n}.war", "workflow_name": n}) for n in SPECS]
     with TorchServePeer(tmp_path / "ts", store) as peer:
         for path, params in registrations:
             real_params = {**params, "url": params["url"].removeprefix("parity_")}
-            assert httpx.post(peer.management_url + path, params=real_params, timeout=300).status_code == 200
+            assert (
+                httpx.post(peer.management_url + path, params=real_params, timeout=300).status_code
+                == 200
+            )
             assert httpx.post(url + path, params=params, timeout=300).status_code == 200
         mismatches = []
         for path, kwargs in REQUESTS:

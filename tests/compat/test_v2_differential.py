@@ -1,5 +1,7 @@
-"""Differential test: the same python-backend model directories on a real tritonserver 2.51 and
-on this platform must give the same metadata, outputs and error statuses.
+"""Differential test: a real tritonserver 2.51 and this platform must agree.
+
+The same python-backend model directories on both must give the same metadata, outputs and
+error statuses.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def test_config_essentials_match(servers):
     for key in ("name", "backend", "max_batch_size", "input", "output", "version_policy"):
         assert got["platform"][key] == got["triton"][key], key
     assert got["platform"]["dynamic_batching"]["max_queue_delay_microseconds"] == 2000
-    assert got["platform"]["instance_group"][0]["kind"] == got["triton"]["instance_group"][0]["kind"]
+    assert (
+        got["platform"]["instance_group"][0]["kind"] == got["triton"]["instance_group"][0]["kind"]
+    )
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -74,13 +78,23 @@ def test_outputs_match(servers, binary):
     b = np.random.default_rng(1).random((3, 4), dtype=np.float32)
 
     def infer(client):
-        inputs = [httpclient.InferInput("INPUT0", [3, 4], "FP32"), httpclient.InferInput("INPUT1", [3, 4], "FP32")]
+        inputs = [
+            httpclient.InferInput("INPUT0", [3, 4], "FP32"),
+            httpclient.InferInput("INPUT1", [3, 4], "FP32"),
+        ]
         inputs[0].set_data_from_numpy(a, binary_data=binary)
         inputs[1].set_data_from_numpy(b, binary_data=binary)
-        outputs = [httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("OUTPUT0", "OUTPUT1")]
+        outputs = [
+            httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("OUTPUT0", "OUTPUT1")
+        ]
         result = client.infer("diff_add_sub", inputs, outputs=outputs, request_id="same")
         response = result.get_response()
-        return result.as_numpy("OUTPUT0"), result.as_numpy("OUTPUT1"), response["model_version"], response["id"]
+        return (
+            result.as_numpy("OUTPUT0"),
+            result.as_numpy("OUTPUT1"),
+            response["model_version"],
+            response["id"],
+        )
 
     got = _both(servers, infer)
     for mine, theirs in zip(got["platform"], got["triton"], strict=True):
@@ -95,7 +109,10 @@ def test_bytes_and_int64_match(servers):
     ints = np.array([-(2**40), 0, 7], dtype=np.int64)
 
     def infer(client):
-        inputs = [httpclient.InferInput("IN_BYTES", [3], "BYTES"), httpclient.InferInput("IN_INT64", [3], "INT64")]
+        inputs = [
+            httpclient.InferInput("IN_BYTES", [3], "BYTES"),
+            httpclient.InferInput("IN_INT64", [3], "INT64"),
+        ]
         inputs[0].set_data_from_numpy(words)
         inputs[1].set_data_from_numpy(ints)
         result = client.infer("diff_echo", inputs)
@@ -106,22 +123,56 @@ def test_bytes_and_int64_match(servers):
 
 
 BAD_REQUESTS = {
-    "wrong_shape": ("diff_add_sub", {"inputs": [
-        {"name": "INPUT0", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]},
-        {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
-    "wrong_datatype": ("diff_add_sub", {"inputs": [
-        {"name": "INPUT0", "shape": [1, 4], "datatype": "INT32", "data": [1, 2, 3, 4]},
-        {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
-    "unknown_input": ("diff_add_sub", {"inputs": [
-        {"name": "NOPE", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
-        {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
-    "missing_input": ("diff_add_sub", {"inputs": [
-        {"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
-    "batch_too_big": ("diff_add_sub", {"inputs": [
-        {"name": n, "shape": [9, 4], "datatype": "FP32", "data": [0.0] * 36} for n in ("INPUT0", "INPUT1")]}),
-    "unknown_output": ("diff_add_sub", {"inputs": [
-        {"name": n, "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]} for n in ("INPUT0", "INPUT1")],
-        "outputs": [{"name": "NOPE"}]}),
+    "wrong_shape": (
+        "diff_add_sub",
+        {
+            "inputs": [
+                {"name": "INPUT0", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]},
+                {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+            ]
+        },
+    ),
+    "wrong_datatype": (
+        "diff_add_sub",
+        {
+            "inputs": [
+                {"name": "INPUT0", "shape": [1, 4], "datatype": "INT32", "data": [1, 2, 3, 4]},
+                {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+            ]
+        },
+    ),
+    "unknown_input": (
+        "diff_add_sub",
+        {
+            "inputs": [
+                {"name": "NOPE", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+                {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+            ]
+        },
+    ),
+    "missing_input": (
+        "diff_add_sub",
+        {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
+    ),
+    "batch_too_big": (
+        "diff_add_sub",
+        {
+            "inputs": [
+                {"name": n, "shape": [9, 4], "datatype": "FP32", "data": [0.0] * 36}
+                for n in ("INPUT0", "INPUT1")
+            ]
+        },
+    ),
+    "unknown_output": (
+        "diff_add_sub",
+        {
+            "inputs": [
+                {"name": n, "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}
+                for n in ("INPUT0", "INPUT1")
+            ],
+            "outputs": [{"name": "NOPE"}],
+        },
+    ),
     "unknown_model": ("diff_nope", {"inputs": []}),
 }
 
@@ -137,14 +188,19 @@ def test_error_statuses_match(servers, case):
     assert got["platform"].status_code == got["triton"].status_code, (
         case, got["platform"].text, got["triton"].text)
     assert got["platform"].status_code in (400, 404)
-    assert "error" in got["platform"].json() and "error" in got["triton"].json()
+    assert "error" in got["platform"].json()
+    assert "error" in got["triton"].json()
 
 
 def test_model_failure_is_an_error_on_both(servers):
     _, bases = servers
     body = json.dumps({"inputs": [{"name": "X", "shape": [1], "datatype": "FP32", "data": [1.0]}]})
-    got = {k: httpx.post(f"{b}/v2/models/diff_failing/infer", content=body, timeout=60) for k, b in bases.items()}
-    assert got["platform"].status_code >= 400 and got["triton"].status_code >= 400
+    got = {
+        k: httpx.post(f"{b}/v2/models/diff_failing/infer", content=body, timeout=60)
+        for k, b in bases.items()
+    }
+    assert got["platform"].status_code >= 400
+    assert got["triton"].status_code >= 400
     assert "model exploded" in got["platform"].json()["error"]
     assert "model exploded" in got["triton"].json()["error"]
 

@@ -7,7 +7,8 @@ async def test_healthz_returns_ok(client: httpx.AsyncClient) -> None:
     assert resp.json() == {"status": "ok"}
     assert resp.headers["x-request-id"]
     host, _, pid = resp.headers["x-served-by"].rpartition(":")
-    assert host and int(pid) > 0
+    assert host
+    assert int(pid) > 0
 
 
 async def test_unknown_route_returns_json_404(client: httpx.AsyncClient) -> None:

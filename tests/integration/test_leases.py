@@ -34,11 +34,14 @@ def test_only_the_leader_reconciles(db_url):
     engine, factory = _factory(db_url)
     gateway = FakeServeGateway()
     with factory() as session:
-        ServeAppService(session, gateway).put(AppSpec("p-v2-x", "/v2/models/x", "b"), owner="v2", apply=False)
+        ServeAppService(session, gateway).put(
+            AppSpec("p-v2-x", "/v2/models/x", "b"), owner="v2", apply=False
+        )
     first, second = Reconciler(factory, gateway, 5), Reconciler(factory, gateway, 5)
     assert first.run_once().applied == ["p-v2-x"]
     gateway.apps.clear()
     report = second.run_once()
-    assert report.skipped and not gateway.apps
+    assert report.skipped
+    assert not gateway.apps
     assert first.run_once().applied == ["p-v2-x"]
     engine.dispose()

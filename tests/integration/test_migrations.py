@@ -1,4 +1,7 @@
-"""Every migration branch upgrades, downgrades to nothing and upgrades again (SQLite, PostgreSQL)."""
+"""Every migration branch upgrades, downgrades to nothing and upgrades again.
+
+Run on SQLite and on PostgreSQL.
+"""
 
 import sqlalchemy as sa
 

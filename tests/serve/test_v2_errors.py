@@ -56,7 +56,9 @@ def test_wrong_shape_is_400(platform, loaded):
 
 
 def test_wrong_datatype_is_400(platform, loaded):
-    resp = _post(platform, "/v2/models/err_add_sub/infer", _req(datatype="INT32", data=[1, 2, 3, 4]))
+    resp = _post(
+        platform, "/v2/models/err_add_sub/infer", _req(datatype="INT32", data=[1, 2, 3, 4])
+    )
     _assert_error(resp, 400, "data-type is 'INT32'", "expects 'FP32'")
 
 
@@ -66,15 +68,22 @@ def test_unknown_input_is_400(platform, loaded):
 
 
 def test_missing_input_is_400(platform, loaded):
-    body = json.dumps({"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})
+    body = json.dumps(
+        {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    )
     resp = _post(platform, "/v2/models/err_add_sub/infer", body.encode())
     _assert_error(resp, 400, "missing required input(s) ['INPUT1']")
 
 
 def test_batch_too_large_is_400(platform, loaded):
-    body = json.dumps({"inputs": [
-        {"name": n, "shape": [9, 4], "datatype": "FP32", "data": [0.0] * 36} for n in ("INPUT0", "INPUT1")
-    ]})
+    body = json.dumps(
+        {
+            "inputs": [
+                {"name": n, "shape": [9, 4], "datatype": "FP32", "data": [0.0] * 36}
+                for n in ("INPUT0", "INPUT1")
+            ]
+        }
+    )
     resp = _post(platform, "/v2/models/err_add_sub/infer", body.encode())
     _assert_error(resp, 400, "batch-size must be <= 8")
 
@@ -96,7 +105,9 @@ def test_truncated_binary_body_is_400(platform, loaded):
 
 
 def test_header_length_beyond_body_is_400(platform, loaded):
-    resp = _post(platform, "/v2/models/err_add_sub/infer", b"{}", {"Inference-Header-Content-Length": "999"})
+    resp = _post(
+        platform, "/v2/models/err_add_sub/infer", b"{}", {"Inference-Header-Content-Length": "999"}
+    )
     _assert_error(resp, 400, "exceeds the body size")
 
 

@@ -26,7 +26,10 @@ def triton_fixture(platform):
 
 def _infer(client, name, version=""):
     a = np.ones((1, 4), dtype=np.float32)
-    inputs = [httpclient.InferInput("INPUT0", [1, 4], "FP32"), httpclient.InferInput("INPUT1", [1, 4], "FP32")]
+    inputs = [
+        httpclient.InferInput("INPUT0", [1, 4], "FP32"),
+        httpclient.InferInput("INPUT1", [1, 4], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(a)
     inputs[1].set_data_from_numpy(a)
     return client.infer(name, inputs, model_version=version)
@@ -81,18 +84,26 @@ def test_killed_replica_is_replaced_and_model_keeps_answering(platform, triton):
 
 def test_load_with_config_and_file_overrides(platform, triton):
     config = {
-        "name": "pushed", "backend": "python", "max_batch_size": 8,
+        "name": "pushed",
+        "backend": "python",
+        "max_batch_size": 8,
         "input": [{"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("INPUT0", "INPUT1")],
-        "output": [{"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("OUTPUT0", "OUTPUT1")],
+        "output": [
+            {"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("OUTPUT0", "OUTPUT1")
+        ],
     }
-    triton.load_model("pushed", config=json.dumps(config), files={"file:1/model.py": ADD_SUB_MODEL.encode()})
+    triton.load_model(
+        "pushed", config=json.dumps(config), files={"file:1/model.py": ADD_SUB_MODEL.encode()}
+    )
     assert triton.is_model_ready("pushed")
     np.testing.assert_allclose(_infer(triton, "pushed").as_numpy("OUTPUT1"), [[0, 0, 0, 0]])
     assert triton.get_model_config("pushed")["max_batch_size"] == 8
 
 
 def test_version_policy_all_serves_every_version(platform, triton):
-    model = write_add_sub(platform.data_dir / "store" / "models", name="versioned", versions=(1, 2, 3))
+    model = write_add_sub(
+        platform.data_dir / "store" / "models", name="versioned", versions=(1, 2, 3)
+    )
     text = (model / "config.pbtxt").read_text() + "\nversion_policy: { all { } }\n"
     (model / "config.pbtxt").write_text(text)
     triton.load_model("versioned")
@@ -104,8 +115,11 @@ def test_version_policy_all_serves_every_version(platform, triton):
 
 
 def test_version_policy_specific(platform, triton):
-    model = write_add_sub(platform.data_dir / "store" / "models", name="specific", versions=(1, 2, 3))
-    text = (model / "config.pbtxt").read_text() + "\nversion_policy: { specific { versions: [1, 3] } }\n"
+    model = write_add_sub(
+        platform.data_dir / "store" / "models", name="specific", versions=(1, 2, 3)
+    )
+    policy = "\nversion_policy: { specific { versions: [1, 3] } }\n"
+    text = (model / "config.pbtxt").read_text() + policy
     (model / "config.pbtxt").write_text(text)
     triton.load_model("specific")
     assert triton.get_model_metadata("specific")["versions"] == ["1", "3"]
@@ -115,6 +129,8 @@ def test_version_policy_specific(platform, triton):
 def test_repository_index_ready_filter(platform, triton):
     write_add_sub(platform.data_dir / "store" / "models", name="idx_model")
     triton.load_model("idx_model")
-    entries = httpx.post(platform.url + "/v2/repository/index", json={"ready": True}, timeout=30).json()
+    entries = httpx.post(
+        platform.url + "/v2/repository/index", json={"ready": True}, timeout=30
+    ).json()
     assert all(e["state"] == "READY" for e in entries)
     assert "idx_model" in {e["name"] for e in entries}

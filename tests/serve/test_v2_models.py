@@ -36,7 +36,9 @@ def repo_fixture(platform):
 
 @pytest.fixture(scope="module", name="triton")
 def triton_fixture(platform, repo):
-    client = httpclient.InferenceServerClient(platform.host_port, network_timeout=180, connection_timeout=180)
+    client = httpclient.InferenceServerClient(
+        platform.host_port, network_timeout=180, connection_timeout=180
+    )
     yield client
     client.close()
 
@@ -70,13 +72,16 @@ def test_load_infer_unload_python_model(triton):
     assert meta["versions"] == ["2"]
     assert meta["inputs"][0] == {"name": "INPUT0", "datatype": "FP32", "shape": [-1, 4]}
     config = triton.get_model_config("add_sub")
-    assert config["max_batch_size"] == 8 and config["input"][0]["dims"] == [4]
+    assert config["max_batch_size"] == 8
+    assert config["input"][0]["dims"] == [4]
     a = np.arange(8, dtype=np.float32).reshape(2, 4)
     b = np.ones((2, 4), dtype=np.float32)
     for binary in (True, False):
         outputs = [httpclient.InferRequestedOutput("OUTPUT0", binary_data=binary),
                    httpclient.InferRequestedOutput("OUTPUT1", binary_data=binary)]
-        result = triton.infer("add_sub", _fp32_inputs(a, b, binary), outputs=outputs, request_id="r1")
+        result = triton.infer(
+            "add_sub", _fp32_inputs(a, b, binary), outputs=outputs, request_id="r1"
+        )
         np.testing.assert_allclose(result.as_numpy("OUTPUT0"), a * 2 + b)
         np.testing.assert_allclose(result.as_numpy("OUTPUT1"), a * 2 - b)
         assert result.get_response()["model_version"] == "2"
@@ -91,7 +96,8 @@ def test_load_infer_unload_python_model(triton):
     assert err.value.status() == "404"
     assert "no available versions" in err.value.message()
     index = {e["name"]: e for e in triton.get_model_repository_index()}
-    assert index["add_sub"]["state"] == "UNAVAILABLE" and index["add_sub"]["reason"] == "unloaded"
+    assert index["add_sub"]["state"] == "UNAVAILABLE"
+    assert index["add_sub"]["reason"] == "unloaded"
 
 
 def test_all_datatypes_round_trip_json_and_binary(triton):
@@ -102,7 +108,8 @@ def test_all_datatypes_round_trip_json_and_binary(triton):
     }
     for kind in ALL_TYPES:
         if kind not in arrays:
-            dtype = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}.get(kind) or getattr(np, kind.lower())
+            floats = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
+            dtype = floats.get(kind) or getattr(np, kind.lower())
             arrays[kind] = np.array([1, 2, 3], dtype=dtype)
     for binary in (True, False):
         inputs, outputs = [], []
@@ -157,7 +164,10 @@ def test_torchscript_dynamic_batching_visible_in_stats(triton, platform):
 def test_onnx_model_infers(triton):
     triton.load_model("add_onnx")
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    inputs = [httpclient.InferInput("X", [2, 3], "FP32"), httpclient.InferInput("Y", [2, 3], "FP32")]
+    inputs = [
+        httpclient.InferInput("X", [2, 3], "FP32"),
+        httpclient.InferInput("Y", [2, 3], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(x)
     inputs[1].set_data_from_numpy(x)
     result = triton.infer("add_onnx", inputs)

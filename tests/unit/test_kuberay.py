@@ -15,7 +15,8 @@ def _manifest():
 
 def test_rayservice_structure():
     manifest = _manifest()
-    assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] == "RayService"
+    assert manifest["apiVersion"] == "ray.io/v1"
+    assert manifest["kind"] == "RayService"
     cluster = manifest["spec"]["rayClusterConfig"]
     assert cluster["rayVersion"] == "2.60.0"
     pods = [cluster["headGroupSpec"]["template"]["spec"]] + [
@@ -44,6 +45,8 @@ def test_serve_config_is_the_projects():
 
 
 def test_secret_example_names_the_keys_the_manifest_reads():
-    secret = yaml.safe_load((ROOT / "configs" / "kuberay" / "postgres-secret.example.yaml").read_text())
+    secret = yaml.safe_load(
+        (ROOT / "configs" / "kuberay" / "postgres-secret.example.yaml").read_text()
+    )
     assert secret["metadata"]["name"] == "platform-postgres"
     assert set(secret["stringData"]) == {"url", "admin-password"}

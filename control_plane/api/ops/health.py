@@ -33,6 +33,6 @@ async def get_metrics(request: Request) -> Response:
 async def get_platform_status(
     request: Request, session: SessionDep, gateway: GatewayDep
 ) -> dict[str, Any]:
-    """Ray nodes and resources, every application with its deployments, the reconciler's last run."""
+    """Ray nodes and resources, each application and its deployments, the reconciler's last run."""
     reconciler = getattr(request.app.state, "reconciler", None)
     return await run_in_threadpool(platform_status, session, gateway, reconciler)

@@ -35,10 +35,13 @@ async def test_unload_removes_the_app_and_index_says_unloaded(client, gateway):
     assert resp.status_code == 200
     assert "p-v2-add_sub" not in gateway.apps
     index = (await client.post("/v2/repository/index")).json()
-    assert index[0]["state"] == "UNAVAILABLE" and index[0]["reason"] == "unloaded"
+    assert index[0]["state"] == "UNAVAILABLE"
+    assert index[0]["reason"] == "unloaded"
     meta = await client.get("/v2/models/add_sub")
     assert meta.status_code == 404
-    assert meta.json() == {"error": "Request for unknown model: 'add_sub' has no available versions"}
+    assert meta.json() == {
+        "error": "Request for unknown model: 'add_sub' has no available versions"
+    }
 
 
 async def test_unknown_model_errors_use_triton_texts(client):
@@ -48,29 +51,39 @@ async def test_unknown_model_errors_use_triton_texts(client):
     assert (await client.post("/v2/models/ghost/infer", content=b"{}")).status_code == 404
     assert (await client.get("/v2/models/ghost/ready")).status_code == 400
     stats = await client.get("/v2/models/ghost/stats")
-    assert stats.status_code == 400 and "not available" in stats.json()["error"]
+    assert stats.status_code == 400
+    assert "not available" in stats.json()["error"]
     assert (await client.post("/v2/repository/models/ghost/unload")).status_code == 200
 
 
 async def test_load_errors_are_400_with_messages(client):
     repo = _repo(client)
     resp = await client.post("/v2/repository/models/nowhere/load")
-    assert resp.status_code == 400 and "failed to poll from model repository" in resp.json()["error"]
+    assert resp.status_code == 400
+    assert "failed to poll from model repository" in resp.json()["error"]
     model = write_add_sub(repo, name="broken")
     (model / "config.pbtxt").write_text("this is not pbtxt {")
     resp = await client.post("/v2/repository/models/broken/load")
-    assert resp.status_code == 400 and "failed to parse config.pbtxt" in resp.json()["error"]
+    assert resp.status_code == 400
+    assert "failed to parse config.pbtxt" in resp.json()["error"]
     resp = await client.post("/v2/repository/models/broken/load", content=b"{not json")
-    assert resp.status_code == 400 and "failed to parse the request JSON" in resp.json()["error"]
+    assert resp.status_code == 400
+    assert "failed to parse the request JSON" in resp.json()["error"]
     resp = await client.post("/v2/repository/models/x/load", content=json.dumps(
         {"parameters": {"file:1/model.py": base64.b64encode(b"x").decode()}}))
-    assert resp.status_code == 400 and "need a 'config'" in resp.json()["error"]
+    assert resp.status_code == 400
+    assert "need a 'config'" in resp.json()["error"]
 
 
 async def test_load_with_file_override_writes_outside_the_repository(client, gateway):
-    config = {"backend": "python", "max_batch_size": 0,
-              "input": [{"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("INPUT0", "INPUT1")],
-              "output": [{"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("OUTPUT0", "OUTPUT1")]}
+    config = {
+        "backend": "python",
+        "max_batch_size": 0,
+        "input": [{"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("INPUT0", "INPUT1")],
+        "output": [
+            {"name": n, "data_type": "TYPE_FP32", "dims": [4]} for n in ("OUTPUT0", "OUTPUT1")
+        ],
+    }
     body = {"parameters": {"config": json.dumps(config),
                            "file:1/model.py": base64.b64encode(ADD_SUB_MODEL.encode()).decode()}}
     resp = await client.post("/v2/repository/models/pushed/load", content=json.dumps(body))
@@ -89,7 +102,8 @@ async def test_gpu_model_without_gpus_is_pending_with_reason(client, gateway):
 
     write_torchscript_linear(_repo(client), kind="KIND_GPU")
     resp = await client.post("/v2/repository/models/linear_ts/load")
-    assert resp.status_code == 400 and "needs 1 GPU per replica" in resp.json()["error"]
+    assert resp.status_code == 400
+    assert "needs 1 GPU per replica" in resp.json()["error"]
     assert gateway.apps["p-v2-linear_ts"].args["options"]["ray_actor_options"]["num_gpus"] == 1.0
     gateway.resources["GPU"] = 1.0
     resp = await client.post("/v2/repository/models/linear_ts/load")

@@ -30,7 +30,8 @@ def test_python_backend_returns_model_errors(tmp_path):
     model = write_failing_model(tmp_path)
     backend = load_backend(load_model_spec(model, "failing"), model, 1, "cpu")
     [result] = backend.execute([InferenceRequest(inputs={"X": np.ones(1, np.float32)})])
-    assert isinstance(result, InferenceError) and "model exploded" in result.message
+    assert isinstance(result, InferenceError)
+    assert "model exploded" in result.message
 
 
 def test_torchscript_backend_concatenates_a_batch(tmp_path):

@@ -30,9 +30,10 @@ def echo_fixture(tmp_path):
 
 def _json_body(shape=(1, 4)):
     n = int(np.prod(shape))
+    nested = [[1] * shape[1]] * shape[0]
     return json.dumps({"inputs": [
         {"name": "INPUT0", "shape": list(shape), "datatype": "FP32", "data": list(range(n))},
-        {"name": "INPUT1", "shape": list(shape), "datatype": "FP32", "data": [[1] * shape[1]] * shape[0]},
+        {"name": "INPUT1", "shape": list(shape), "datatype": "FP32", "data": nested},
     ]}).encode()
 
 
@@ -41,7 +42,8 @@ def test_decode_json_flat_and_nested(spec):
     assert decoded.batch_size == 2
     assert decoded.request.inputs["INPUT0"].shape == (2, 4)
     assert decoded.request.inputs["INPUT1"].dtype == np.float32
-    assert decoded.outputs == ["OUTPUT0", "OUTPUT1"] and decoded.request.requested_outputs is None
+    assert decoded.outputs == ["OUTPUT0", "OUTPUT1"]
+    assert decoded.request.requested_outputs is None
 
 
 def test_decode_binary_tail(spec):
@@ -68,7 +70,10 @@ def test_bytes_tensor_round_trip():
     ("mutate", "message"),
     [
         (lambda b: b.update(inputs=[]), "non-empty 'inputs'"),
-        (lambda b: b["inputs"][0].update(shape=[1, 3], data=[1, 2, 3]), "Expected [-1,4], got [1,3]"),
+        (
+            lambda b: b["inputs"][0].update(shape=[1, 3], data=[1, 2, 3]),
+            "Expected [-1,4], got [1,3]",
+        ),
         (lambda b: b["inputs"][0].update(datatype="INT32"), "data-type is 'INT32'"),
         (lambda b: b["inputs"][0].update(name="Z"), "unexpected inference input 'Z'"),
         (lambda b: b["inputs"].pop(), "missing required input(s) ['INPUT1']"),
@@ -112,7 +117,12 @@ def test_encode_response_json_and_binary(spec):
     body, headers = encode_response("add_sub", 1, decoded, out)
     parsed = json.loads(body)
     assert headers == {"content-type": "application/json"}
-    assert parsed["outputs"][0] == {"name": "OUTPUT0", "datatype": "FP32", "shape": [1, 4], "data": [1.0] * 4}
+    assert parsed["outputs"][0] == {
+        "name": "OUTPUT0",
+        "datatype": "FP32",
+        "shape": [1, 4],
+        "data": [1.0] * 4,
+    }
     decoded.binary["OUTPUT1"] = True
     body, headers = encode_response("add_sub", 1, decoded, out)
     head_len = int(headers["inference-header-content-length"])
@@ -122,9 +132,13 @@ def test_encode_response_json_and_binary(spec):
 
 
 def test_bytes_outputs_in_json_are_strings(echo):
-    body = json.dumps({"inputs": [{"name": "IN_BYTES", "shape": [2], "datatype": "BYTES", "data": ["hi", "yo"]}]})
+    body = json.dumps(
+        {"inputs": [{"name": "IN_BYTES", "shape": [2], "datatype": "BYTES", "data": ["hi", "yo"]}]}
+    )
     decoded = decode_request(body.encode(), None, echo)
     assert list(decoded.request.inputs["IN_BYTES"]) == [b"hi", b"yo"]
     out = {"OUT_BYTES": decoded.request.inputs["IN_BYTES"]}
     payload, _ = encode_response("echo_types", 1, decoded, out)
-    assert json.loads(payload)["outputs"] == [{"name": "OUT_BYTES", "datatype": "BYTES", "shape": [2], "data": ["hi", "yo"]}]
+    assert json.loads(payload)["outputs"] == [
+        {"name": "OUT_BYTES", "datatype": "BYTES", "shape": [2], "data": ["hi", "yo"]}
+    ]

@@ -24,7 +24,9 @@ def test_paths_escaping_are_refused(path):
 
 
 def test_override_files_written_from_base64(tmp_path):
-    write_override_files(tmp_path / "m", {"file:1/model.py": base64.b64encode(b"print(1)").decode()})
+    write_override_files(
+        tmp_path / "m", {"file:1/model.py": base64.b64encode(b"print(1)").decode()}
+    )
     assert (tmp_path / "m" / "1" / "model.py").read_bytes() == b"print(1)"
     with pytest.raises(BadRequestError, match="not valid base64"):
         write_override_files(tmp_path / "m", {"file:1/model.py": "!!!"})

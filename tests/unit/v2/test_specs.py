@@ -11,13 +11,17 @@ from tests.model_repos import write_add_sub, write_onnx_add, write_torchscript_l
 def test_load_model_spec_reads_python_model(tmp_path):
     write_add_sub(tmp_path, versions=(1, 2))
     spec = load_model_spec(tmp_path / "add_sub", "add_sub")
-    assert spec.backend == "python" and spec.metadata_platform == "python"
-    assert spec.versions == [1, 2] and spec.served_versions == [2]
-    assert spec.dynamic_batching and spec.max_queue_delay_us == 2000
+    assert spec.backend == "python"
+    assert spec.metadata_platform == "python"
+    assert spec.versions == [1, 2]
+    assert spec.served_versions == [2]
+    assert spec.dynamic_batching
+    assert spec.max_queue_delay_us == 2000
     assert spec.config["input"][0]["dims"] == [4]  # numbers, not strings
     assert spec.config["version_policy"] == {"latest": {"num_versions": 1}}
     meta = spec.metadata()
-    assert meta["inputs"][0]["shape"] == [-1, 4] and meta["versions"] == ["2"]
+    assert meta["inputs"][0]["shape"] == [-1, 4]
+    assert meta["versions"] == ["2"]
 
 
 def test_spec_round_trips_through_json(tmp_path):
@@ -32,7 +36,11 @@ def test_platform_names_for_torchscript_and_onnx(tmp_path):
     write_onnx_add(tmp_path)
     ts = load_model_spec(tmp_path / "linear_ts", "linear_ts")
     onnx = load_model_spec(tmp_path / "add_onnx", "add_onnx")
-    assert (ts.backend, ts.platform, ts.model_filename) == ("pytorch", "pytorch_libtorch", "model.pt")
+    assert (ts.backend, ts.platform, ts.model_filename) == (
+        "pytorch",
+        "pytorch_libtorch",
+        "model.pt",
+    )
     assert (onnx.backend, onnx.platform) == ("onnxruntime", "onnxruntime_onnx")
 
 
@@ -46,7 +54,7 @@ def test_config_name_must_match_directory(tmp_path):
 def test_unparseable_config_is_a_config_error(tmp_path):
     model = write_add_sub(tmp_path)
     (model / "config.pbtxt").write_text("max_batch_size: [")
-    with pytest.raises(ModelConfigError, match="failed to parse config.pbtxt"):
+    with pytest.raises(ModelConfigError, match=r"failed to parse config.pbtxt"):
         load_model_spec(model, "add_sub")
 
 
@@ -87,7 +95,8 @@ def test_config_override_replaces_pbtxt(tmp_path):
                 "input": [{"name": "A", "data_type": "TYPE_INT64", "dims": [-1]}],
                 "output": [{"name": "B", "data_type": "TYPE_STRING", "dims": [-1]}]}
     spec = load_model_spec(model, "add_sub", config_override=override)
-    assert spec.inputs[0].datatype == "INT64" and spec.outputs[0].datatype == "BYTES"
+    assert spec.inputs[0].datatype == "INT64"
+    assert spec.outputs[0].datatype == "BYTES"
     with pytest.raises(ModelConfigError):
         load_model_spec(model, "add_sub", config_override=json.dumps({"max_batch_size": "x"}))
 
@@ -99,7 +108,8 @@ def test_gpu_model_gets_gpus_and_reason_without_gpu(tmp_path):
     assert opts["ray_actor_options"]["num_gpus"] == 1.0
     assert not_ready_reason(spec, PlacementPolicy(cluster_gpus=2)) is None
     reason = not_ready_reason(spec, PlacementPolicy(cluster_gpus=0))
-    assert reason and "needs 1 GPU per replica" in reason
+    assert reason
+    assert "needs 1 GPU per replica" in reason
     fallback = PlacementPolicy(cluster_gpus=0, gpu_fallback_to_cpu=True)
     assert not_ready_reason(spec, fallback) is None
     assert deployment_options(spec, fallback)["ray_actor_options"]["num_gpus"] == 0
@@ -117,8 +127,11 @@ def test_fractional_gpus_and_autoscaling_from_parameters(tmp_path):
     assert opts["autoscaling_config"]["min_replicas"] == 2
     assert opts["autoscaling_config"]["max_replicas"] == 4
     assert opts["max_ongoing_requests"] == 32
-    fixed = deployment_options(spec, PlacementPolicy(cluster_gpus=1), min_replicas=3, max_replicas=3)
-    assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+    fixed = deployment_options(
+        spec, PlacementPolicy(cluster_gpus=1), min_replicas=3, max_replicas=3
+    )
+    assert fixed["num_replicas"] == 3
+    assert "autoscaling_config" not in fixed
 
 
 def test_max_replicas_per_node_parameter_spreads_replicas_strictly(tmp_path):
