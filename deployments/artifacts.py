@@ -92,11 +92,33 @@ class RemoteStore:
             return token
         if self.published_token(rel) == token:
             return token
-        for item in sorted(p for p in local.rglob("*") if p.is_file()):
-            self._put(item, f"{target}/{item.relative_to(local).as_posix()}")
+        files = {p.relative_to(local).as_posix(): p for p in local.rglob("*") if p.is_file()}
+        for name in sorted(files):
+            self._put(files[name], f"{target}/{name}")
+        stale = [
+            key
+            for key in self._find(target)
+            if key[len(target) :].lstrip("/") not in files
+            and key[len(target) :].lstrip("/") != TOKEN_OBJECT
+        ]
+        if stale:  # files deleted locally (a removed version) go from the mirror too
+            self.fs.rm(stale)
         self.fs.pipe_file(f"{target}/{TOKEN_OBJECT}", token.encode())
         logger.info("published %s to %s (%s)", local, self.uri(rel), token)
         return token
+
+    def _find(self, target: str) -> list[str]:
+        try:
+            return [str(k) for k in self.fs.find(target)]
+        except (FileNotFoundError, OSError):
+            return []
+
+    def delete(self, rel: str) -> None:
+        """Remove everything stored at ``rel``."""
+        target = self._path(self.uri(rel))
+        keys = self._find(target)
+        if keys:
+            self.fs.rm(keys)
 
     def _put(self, local: Path, target: str) -> None:
         self.fs.makedirs(self.fs._parent(target), exist_ok=True)  # a no-op on object stores

@@ -84,6 +84,31 @@ class ArtifactStore:
             out["store_options"] = self.options
         return out
 
+    def publish(self, rel: str) -> None:
+        """Mirror the local ``rel`` (a model just written or changed) to the object store.
+
+        Raises:
+            UpstreamUnavailableError: the object store could not be written.
+        """
+        local = self.root / rel
+        if self.remote is None or not local.exists():
+            return
+        try:
+            self.remote.publish(local, rel)
+        except Exception as exc:
+            raise UpstreamUnavailableError(
+                f"could not publish {rel} to the artifact store {self.remote.url}: {exc}"
+            ) from exc
+
+    def delete(self, rel: str) -> None:
+        """Remove ``rel`` from the object store (the local copy is the caller's business)."""
+        if self.remote is None:
+            return
+        try:
+            self.remote.delete(rel)
+        except Exception as exc:  # a leftover object costs storage, not correctness
+            logger.warning("could not delete %s from %s: %s", rel, self.remote.url, exc)
+
     def fetch(self, rel: str) -> bool:
         """Mirror ``rel`` from the object store into the local root when it is only there.
 

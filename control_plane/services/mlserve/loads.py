@@ -27,6 +27,7 @@ from control_plane.errors import (
 )
 from control_plane.integrations import triton_client
 from control_plane.integrations.serve_types import ServeGateway
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.mlserve.lookup import resolve
 from control_plane.services.mlserve.model_config import (
     check_config_name,
@@ -103,6 +104,7 @@ class LoadService:
 
     def model_dir(self, model: RegisteredModel) -> Path:
         """The model's directory in the store."""
+        ArtifactStore.from_settings(self.settings).fetch(model.source_dir)
         return self.settings.store_root / model.source_dir
 
     # -- commands --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from control_plane.schemas.mlserve.models import (
     ModelTritonRef,
     VersionUploaded,
 )
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.mlserve.loads import LoadService
 from control_plane.services.mlserve.lookup import check_name, resolve
 from control_plane.services.mlserve.model_config import (
@@ -69,6 +70,7 @@ class ModelStoreService:
         self.staging_root = settings.store_root / ".mlserve-staging"
         self.loads = LoadService(session, gateway, settings)
         self.versions = VersionService(session, settings)
+        self.artifacts = ArtifactStore.from_settings(settings)
 
     # -- helpers ---------------------------------------------------------------------------
     def get_row(self, ident: str) -> RegisteredModel:
@@ -80,7 +82,8 @@ class ModelStoreService:
         return resolve(self.session, RegisteredModel, ident, "model")
 
     def model_dir(self, model: RegisteredModel) -> Path:
-        """The model's store directory."""
+        """The model's store directory (mirrored from the object store if only there)."""
+        self.artifacts.fetch(model.source_dir)
         return self.settings.store_root / model.source_dir
 
     @contextmanager
@@ -182,6 +185,7 @@ class ModelStoreService:
             self.session.rollback()
             shutil.rmtree(target, ignore_errors=True)
             raise
+        self.artifacts.publish(model.source_dir)
         return model.id
 
     # -- read ------------------------------------------------------------------------------
@@ -295,9 +299,13 @@ class ModelStoreService:
             config = merge_config(self.read_config(model_dir, model.name), body.config)
             check_config_name(config, model.name)
             (model_dir / "config.pbtxt").write_text(render_pbtxt(config))
+        old_source = model.source_dir
         if body.name and body.name != model.name:
             self._rename(model, body.name)
         self.session.commit()
+        self.artifacts.publish(model.source_dir)
+        if model.source_dir != old_source:
+            self.artifacts.delete(old_source)
         if body.config:
             self.loads.reload_everywhere(model)
 
@@ -348,6 +356,7 @@ class ModelStoreService:
                 self.read_config(scratch, model.name)
             for file_name in names:
                 shutil.move(str(scratch / file_name), str(model_dir / file_name))
+        self.artifacts.publish(model.source_dir)
         self.loads.reload_everywhere(model)
 
     # -- versions and loads ----------------------------------------------------------------
@@ -364,6 +373,7 @@ class ModelStoreService:
         model = self.get_row(ident)
         result = self.versions.upload(model, files, version=version, offset=offset, check=check)
         if result.status == "ok":
+            self.artifacts.publish(model.source_dir)
             self.loads.reload_everywhere(model)
         return result
 
@@ -371,6 +381,7 @@ class ModelStoreService:
         """Delete a version; tritons serving the model reload (next-highest version)."""
         model = self.get_row(ident)
         if self.versions.delete(model, version):
+            self.artifacts.publish(model.source_dir)
             self.loads.reload_everywhere(model)
 
     def load(self, ident: str, triton_ident: str | int, version: int | None = None) -> None:
@@ -391,4 +402,5 @@ class ModelStoreService:
         self.session.commit()
         if model.source_dir.startswith("models/"):
             shutil.rmtree(model_dir, ignore_errors=True)
+            self.artifacts.delete(model.source_dir)
         self.versions.drop_staging(model.id)

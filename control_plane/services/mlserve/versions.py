@@ -28,6 +28,7 @@ from control_plane.errors import (
     NotFoundError,
 )
 from control_plane.schemas.mlserve.models import VersionRead, VersionUploaded
+from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.mlserve.model_files import (
     ByteBudget,
     IncomingFile,
@@ -117,6 +118,7 @@ class VersionService:
 
     def model_dir(self, model: RegisteredModel) -> Path:
         """The model's store directory."""
+        ArtifactStore.from_settings(self.settings).fetch(model.source_dir)
         return self.settings.store_root / model.source_dir
 
     def staging_dir(self, model: RegisteredModel, version: int) -> Path:

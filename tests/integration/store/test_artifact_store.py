@@ -156,3 +156,31 @@ async def test_v2_load_of_a_model_only_in_s3_deploys_it_from_s3(
     assert args["model_dir_uri"] == f"{settings.store.url}/models/s3_only"
     assert json.loads(args["spec"])["name"] == "s3_only"
     assert args["store_options"] == settings.store.options
+
+
+async def test_mlserve_store_is_mirrored_to_s3_and_read_back_by_another_replica(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    from tests.integration.mlserve.conftest import ADMIN, add_sub_files
+
+    client.auth = ADMIN
+    remote = RemoteStore(settings.store.url, settings.store.options)
+    files = add_sub_files("mirrored")
+    created = await client.post("/api/models", data={"name": "mirrored"}, files=files)
+    assert created.status_code == 201, created.text
+    assert remote.exists("models/mirrored/1/model.py")
+    upload = [("files[]", ("model.py", b"print('v2')\n"))]
+    assert (await client.post("/api/models/mirrored/versions", files=upload)).status_code == 201
+    assert remote.exists("models/mirrored/2/model.py")
+    assert (await client.delete("/api/models/mirrored/versions/2")).status_code == 200
+    assert not remote.exists("models/mirrored/2/model.py")
+
+    # Another control-plane replica (no shared disk) serves the model's config from S3.
+    local = settings.store_root / "models" / "mirrored"
+    shutil.rmtree(local)
+    detail = await client.get("/api/models/mirrored")
+    assert detail.status_code == 200, detail.text
+    assert (local / "config.pbtxt").is_file()
+
+    assert (await client.delete("/api/models/mirrored")).status_code == 200
+    assert not remote.exists("models/mirrored")
