@@ -1,10 +1,11 @@
 """Apps gateway benchmark: direct v2 inference vs the same model through an app route.
 
-The same model is called (a) directly on ``/v2/models/<m>/infer`` and
-(b) through an MLServe app route ``/apps/<app>/<m>`` with a consumer's API key.
+The same model is called (a) directly on ``/v2/models/<m>/infer`` and through an MLServe app
+route ``/apps/<app>/<m>`` with a consumer's API key: (b) with the gateway's default
+``builtin_handles: auto``, (c) with the gateway redeployed with ``builtin_handles: on``.
 
-Throughput and p50/p99 at concurrency 1, 8, 32 with wrk, the throughput ratio (b)/(a) and the
-gateway's added p50 latency. Run: ``python -m bench.gateway_bench`` (or ``make bench``).
+Throughput and p50/p99 at concurrency 1, 8, 32 with wrk, the throughput ratios (b)/(a), (c)/(a)
+and the gateway's added p50 latency. Run: ``python -m bench.gateway_bench`` (or ``make bench``).
 """
 
 from __future__ import annotations
@@ -98,12 +99,14 @@ def _setup(url: str, model_dirs: list[Path]) -> str:
     return str(key)
 
 
-def _wait_ok(url: str, body: bytes, headers: dict[str, str]) -> None:
+def _wait_ok(url: str, body: bytes, headers: dict[str, str]) -> str:
+    """Wait for a 200; returns the ``X-MLServe-Upstream`` it came through (gateway only)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.post(url, content=body, headers=headers, timeout=30).status_code == 200:
-                return
+            resp = httpx.post(url, content=body, headers=headers, timeout=30)
+            if resp.status_code == 200:
+                return resp.headers.get("x-mlserve-upstream", "")
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -146,51 +149,91 @@ def main() -> None:
             ]
         }
     ).encode()
-    sections = []
+    results: dict[str, dict[str, dict[int, LoadResult]]] = {model: {} for model in MODELS}
+    via: dict[str, str] = {}
+    gateway_args = _gateway_args(tmp / "data")
     try:
-        for model, label in MODELS.items():
-            targets = {
-                f"(a) direct /v2/models/{model}/infer": (f"{url}/v2/models/{model}/infer", {}),
-                f"(b) gateway /apps/bench/{model}": (f"{url}/apps/bench/{model}", {"apikey": key}),
-            }
-            for target, headers in targets.values():
-                _wait_ok(target, body, headers)
-            results: dict[str, dict[int, LoadResult]] = {}
-            for name, (target, headers) in targets.items():
-                results[name] = {
-                    c: run_wrk(target, body, connections=c, duration_s=DURATION_S, headers=headers)
-                    for c in CONCURRENCY
-                }
-                print(
-                    name,
+        for mode in ("auto", "on"):
+            if mode == "on":
+                _redeploy_gateway({**gateway_args, "builtin_handles": "on"})
+            for model in MODELS:
+                gated = (f"{url}/apps/bench/{model}", key)
+                targets = (
                     {
-                        c: (round(r.rps), r.p50_ms, r.p99_ms, r.errors)
-                        for c, r in results[name].items()
-                    },
-                    flush=True,
+                        f"(a) direct /v2/models/{model}/infer": (
+                            f"{url}/v2/models/{model}/infer",
+                            "",
+                        ),
+                        "(b) gateway, builtin_handles auto": gated,
+                    }
+                    if mode == "auto"
+                    else {"(c) gateway, builtin_handles on": gated}
                 )
-            sections.append(f"Model: {label}.\n\n" + _table(results))
+                for name, (target, apikey) in targets.items():
+                    headers = {"apikey": apikey} if apikey else {}
+                    seen = _wait_ok(target, body, headers)
+                    if seen:
+                        via[name[:3]] = seen
+                    results[model][name] = {
+                        c: run_wrk(
+                            target, body, connections=c, duration_s=DURATION_S, headers=headers
+                        )
+                        for c in CONCURRENCY
+                    }
+                    print(
+                        model,
+                        name,
+                        {
+                            c: (round(r.rps), r.p50_ms, r.p99_ms, r.errors)
+                            for c, r in results[model][name].items()
+                        },
+                        flush=True,
+                    )
     finally:
         serve.shutdown()
-    mode = (
+    sections = [f"Model: {label}.\n\n" + _table(results[model]) for model, label in MODELS.items()]
+    ingress = (
         "HAProxy ingress + throughput-optimized"
         if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
         else "default proxy"
     )
     text = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores, "
-        f"shared with other work: load average {os.getloadavg()[0]:.1f}), Serve ingress: {mode}. "
+        f"shared with other work: load average {os.getloadavg()[0]:.1f}), "
+        f"Serve ingress: {ingress}. "
         "Models on the built-in server, JSON v2 request of one row; wrk, 1 thread, "
-        f"{DURATION_S} s per cell after a 2 s warm-up. (b) checks an API key, matches the route "
-        "and proxies over keep-alive HTTP (aiohttp) back through the ingress to the same "
-        "endpoint as (a).\n\n" + "\n\n".join(sections) + "\n"
+        f"{DURATION_S} s per cell after a 2 s warm-up. The gateway checks an API key and matches "
+        "the route, then reaches the model either over keep-alive HTTP (aiohttp) back through "
+        "the ingress or with a DeploymentHandle call into the model's replica "
+        "(`TritonModelServer.handle_raw`, the same dispatch as HTTP). (b) is the default, "
+        f"`builtin_handles: auto` (`X-MLServe-Upstream: {via.get('(b)', '?')}`); (c) forces "
+        f"handles (`X-MLServe-Upstream: {via.get('(c)', '?')}`).\n\n" + "\n\n".join(sections) + "\n"
     )
     print(text)
     write_section(ROOT / "docs" / "benchmarks.md", "Gateway", text)
 
 
+def _gateway_args(data_dir: Path) -> dict[str, object]:
+    """The recorded args of the gateway app (``p-gw-apps``)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'platform.db'}")
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text("SELECT args FROM serve_apps WHERE name = 'p-gw-apps'")).scalar()
+    engine.dispose()
+    return dict(json.loads(raw) if isinstance(raw, str) else raw)
+
+
+def _redeploy_gateway(args: dict[str, object]) -> None:
+    from ray import serve
+
+    from deployments.gateway import build_gateway
+
+    serve.run(build_gateway(args), name="p-gw-apps", route_prefix="/apps")
+
+
 def _table(results: dict[str, dict[int, LoadResult]]) -> str:
-    (_direct_name, direct), (_gated_name, gated) = list(results.items())
+    (_direct_name, direct), *gated_rows = list(results.items())
     rows = []
     for name, res in results.items():
         cells = [name]
@@ -201,13 +244,14 @@ def _table(results: dict[str, dict[int, LoadResult]]) -> str:
                 + (f"; {r.errors} errors" if r.errors else "")
             )
         rows.append(cells)
-    ratio = ["gateway / direct"]
-    for c in CONCURRENCY:
-        rps_ratio = gated[c].rps / direct[c].rps if direct[c].rps else 0
-        added = (gated[c].p50_ms / direct[c].p50_ms - 1) * 100 if direct[c].p50_ms else 0
-        extra = gated[c].p50_ms - direct[c].p50_ms
-        ratio.append(f"throughput {rps_ratio:.2f}x; p50 {extra:+.2f} ms ({added:+.0f}%)")
-    rows.append(ratio)
+    for name, gated in gated_rows:
+        ratio = [f"{name[:3]} / direct"]
+        for c in CONCURRENCY:
+            rps_ratio = gated[c].rps / direct[c].rps if direct[c].rps else 0
+            added = (gated[c].p50_ms / direct[c].p50_ms - 1) * 100 if direct[c].p50_ms else 0
+            extra = gated[c].p50_ms - direct[c].p50_ms
+            ratio.append(f"throughput {rps_ratio:.2f}x; p50 {extra:+.2f} ms ({added:+.0f}%)")
+        rows.append(ratio)
     return table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
 
 

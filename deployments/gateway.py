@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -240,17 +241,20 @@ class AppsGateway:
         elif path.startswith(ROUTE_PREFIX + "/"):
             path = path[len(ROUTE_PREFIX) :]
         snap = await self.cache.get()
-        found = match(snap, path, request.method)
+        method = scope["method"]
+        found = match(snap, path, method)
         request.state.match = found
-        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
-        if (
-            found.route is not None
-            and found.route.protocols
-            and scheme not in found.route.protocols
-        ):
-            raise GatewayError(426, "Please use HTTPS protocol")
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        creds = credentials(headers, request.query_params)
+        # Straight from the ASGI scope: Starlette's URL, Headers and QueryParams objects cost
+        # more than the routing itself (profiled), and names in scope["headers"] are lowercase.
+        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        headers = dict(raw_headers)
+        if found.route is not None and found.route.protocols:
+            scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
+            if scheme not in found.route.protocols:
+                raise GatewayError(426, "Please use HTTPS protocol")
+        query = scope.get("query_string", b"").decode("latin-1")
+        params: Mapping[str, str] = request.query_params if "apikey" in query else {}
+        creds = credentials(headers, params)
         consumer = await self._consumer(snap, creds)
         authorize(found.app, consumer)
         request.state.consumer = consumer.name
@@ -260,17 +264,21 @@ class AppsGateway:
         if not nodes:
             raise GatewayError(503, f"no upstream available for model '{found.route.model_name}'")
         body = await request.body()
-        forward = upstream_headers(request.headers.items(), creds)
-        client_ip = request.client.host if request.client else ""
-        prior = request.headers.get("x-forwarded-for")
+        forward = upstream_headers(raw_headers, creds)
+        client = scope.get("client")
+        client_ip = client[0] if client else ""
+        prior = headers.get("x-forwarded-for")
         forward += [
             ("X-Consumer-ID", str(consumer.id)),
             ("X-Consumer-Username", consumer.name),
             ("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip),
             ("X-Forwarded-Prefix", found.prefix),
         ]
-        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "apikey"])
-        return await self._proxy(found, nodes, request.method, body, forward, query)
+        if params:  # the key is hidden from the upstream (hide_credentials)
+            query = urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k != "apikey"]
+            )
+        return await self._proxy(found, nodes, method, body, forward, query)
 
     def _server_level(self, path: str) -> Response:
         if path == "/v2":
@@ -334,7 +342,9 @@ def build_gateway(args: dict[str, Any]) -> Application:
 
     Args:
         args: ``database_url`` and ``builtin_url`` (required); ``routes_ttl_s``,
-            ``upstream_timeout_s``, ``max_ongoing_requests``, ``num_replicas`` (optional).
+            ``upstream_timeout_s``, ``max_ongoing_requests``, ``num_replicas``, and for the
+            built-in server ``builtin_handles`` (``auto``/``on``/``off``), ``builtin_app``
+            (``p-v2-{model}``) and ``builtin_deployment`` (``TritonModel``) (optional).
     """
     args = dict(args or {})
     options: dict[str, Any] = {"max_ongoing_requests": int(args.get("max_ongoing_requests", 256))}

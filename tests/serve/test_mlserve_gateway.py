@@ -9,9 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import sqlalchemy as sa
+import tritonclient.http as httpclient
 from ray import serve
+from sqlalchemy.orm import Session
 
+from control_plane.db.tables.mlserve import ModelLoad, TritonServer
+from control_plane.db.tables.serve_apps import ServeAppRecord
+from deployments.gateway import build_gateway
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.ray
@@ -236,4 +243,149 @@ def test_state_survives_a_restart_of_serve_apps_and_control_plane(api, platform)
     assert [t["id"] for t in model["tritons"]] == [0]
     assert model["tritons"][0]["state"] == "READY"
     api.delete("/api/apps/gw_restart")
+    api.delete(f"/api/models/{name}")
+
+
+def _binary_body() -> tuple[np.ndarray, np.ndarray, bytes, int]:
+    a = np.arange(8, dtype=np.float32).reshape(2, 4)
+    b = np.full((2, 4), 0.5, dtype=np.float32)
+    inputs = [
+        httpclient.InferInput("INPUT0", [2, 4], "FP32"),
+        httpclient.InferInput("INPUT1", [2, 4], "FP32"),
+    ]
+    inputs[0].set_data_from_numpy(a)
+    inputs[1].set_data_from_numpy(b)
+    outputs = [httpclient.InferRequestedOutput("OUTPUT0", binary_data=True)]
+    body, length = httpclient.InferenceServerClient.generate_request_body(inputs, outputs)
+    return a, b, body, int(length)
+
+
+@pytest.fixture(name="handles_on")
+def handles_on_fixture(platform):
+    """The gateway app redeployed with ``builtin_handles: on``, then as it was recorded.
+
+    ``auto`` (the recorded default) uses HTTP behind the HAProxy ingress, where it is faster.
+    """
+    engine = sa.create_engine(f"sqlite:///{platform.data_dir / 'platform.db'}")
+    with Session(engine) as session:
+        args = dict(session.get(ServeAppRecord, "p-gw-apps").args)
+    engine.dispose()
+    serve.run(
+        build_gateway({**args, "builtin_handles": "on"}), name="p-gw-apps", route_prefix="/apps"
+    )
+    yield
+    serve.run(build_gateway(args), name="p-gw-apps", route_prefix="/apps")
+
+
+def test_builtin_models_go_by_handle_and_a_gone_app_is_retried(api, platform, upstream, handles_on):
+    name = "gw_handle_model"
+    app_name = f"p-v2-{name}"
+    model_id = api.post("/api/models", data={"name": name}, files=_files(name)).json()["id"]
+
+    def load():
+        # right after the previous test's control-plane restart a load has failed once with a 500
+        loaded = api.post(f"/api/models/{name}/load", json={"triton_id": 0})
+        return loaded.status_code == 200 or (loaded.status_code, loaded.text[:300])
+
+    _wait(load, timeout_s=60, what="model loaded on the built-in server")
+    key = api.post("/api/users", json={"name": "gw_handle_user", "password": "pw"}).json()["key"]
+    assert api.post("/api/apps", json={"name": "gw_handle", "retries": 1}).status_code == 201
+    assert api.post(f"/api/apps/gw_handle/routes/{name}").status_code == 201
+    assert api.post("/api/users/gw_handle_user/apps/gw_handle/auth").status_code == 200
+    gw = httpx.Client(base_url=platform.url, timeout=60)
+    body = {
+        "inputs": [
+            {"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]},
+            {"name": "INPUT1", "shape": [1, 4], "datatype": "FP32", "data": [1, 1, 1, 1]},
+        ]
+    }
+
+    def infer(**extra):
+        return gw.post(f"/apps/gw_handle/{name}", json=body, headers={"apikey": key, **extra})
+
+    def by_handle():
+        r = infer()
+        ok = r.status_code == 200 and r.json()["outputs"][0]["data"] == [2, 3, 4, 5]
+        return (ok and r.headers.get("x-mlserve-upstream") == f"serve:{app_name}") or (
+            r.status_code,
+            r.headers.get("x-mlserve-upstream"),
+            r.text[:200],
+        )
+
+    _wait(by_handle, what="inference through the model's handle")
+    assert float(infer().headers["x-mlserve-upstream-latency"]) > 0
+
+    # binary tensors (Inference-Header-Content-Length) and a gzip request body, by handle
+    a, b, payload, length = _binary_body()
+    headers = {
+        "apikey": key,
+        "Inference-Header-Content-Length": str(length),
+        "Content-Type": "application/octet-stream",
+        "Content-Encoding": "gzip",
+    }
+    r = gw.post(
+        f"/apps/gw_handle/v2/models/{name}/infer", content=gzip.compress(payload), headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["x-mlserve-upstream"] == f"serve:{app_name}"
+    result = httpclient.InferResult.from_response_body(
+        r.content, header_length=int(r.headers["inference-header-content-length"])
+    )
+    np.testing.assert_allclose(result.as_numpy("OUTPUT0"), a + b)
+    client = httpclient.InferenceServerClient(
+        f"{platform.host_port}/apps/gw_handle", network_timeout=60
+    )
+    inputs = [
+        httpclient.InferInput("INPUT0", [2, 4], "FP32"),
+        httpclient.InferInput("INPUT1", [2, 4], "FP32"),
+    ]
+    inputs[0].set_data_from_numpy(a)
+    inputs[1].set_data_from_numpy(b)
+    got = client.infer(name, inputs, headers={"apikey": key})
+    np.testing.assert_allclose(got.as_numpy("OUTPUT0"), a + b)
+    np.testing.assert_allclose(got.as_numpy("OUTPUT1"), a - b)
+    assert client.is_model_ready(name, headers={"apikey": key})
+    # the handle serves the model's own paths only; the model's errors come back as they are
+    assert (
+        gw.get(f"/apps/gw_handle/v2/models/{name}/versions/7", headers={"apikey": key}).status_code
+        == 404
+    )
+
+    # A second upstream for the model (an "external triton" row), then the built-in app goes away
+    # for good (its desired-app record first, so the reconciler does not bring it back).
+    engine = sa.create_engine(f"sqlite:///{platform.data_dir / 'platform.db'}")
+    with Session(engine) as session:
+        triton = TritonServer(name="gw_handle_fake", host="127.0.0.1", port=upstream.port)
+        session.add(triton)
+        session.flush()
+        session.add(ModelLoad(model_id=model_id, triton_id=triton.id, state="READY"))
+        session.commit()
+        triton_id = triton.id
+
+    def both_used():
+        seen = {infer().headers.get("x-mlserve-upstream") for _ in range(4)}
+        return seen == {f"serve:{app_name}", f"127.0.0.1:{upstream.port}"} or seen
+
+    _wait(both_used, what="routing table with both upstreams")
+    with Session(engine) as session:
+        session.delete(session.get(ServeAppRecord, app_name))
+        session.commit()
+    serve.delete(app_name)
+    upstream.seen.clear()
+    for _ in range(4):  # every other request tries the built-in node first: retried, not failed
+        r = infer()
+        assert r.status_code == 200, r.text
+        assert r.headers["x-mlserve-upstream"] == f"127.0.0.1:{upstream.port}"
+    assert len(upstream.seen) == 4
+    sent = {k.lower(): v for k, v in upstream.seen[-1]["headers"].items()}
+    assert sent["x-consumer-username"] == "gw_handle_user"
+
+    # The app comes back (loaded again) and the gateway's cached handle finds the new replicas.
+    with Session(engine) as session:
+        session.delete(session.get(TritonServer, triton_id))
+        session.commit()
+    engine.dispose()
+    _wait(load, timeout_s=60, what="model loaded again")
+    _wait(by_handle, timeout_s=120, what="the re-created app answering by handle")
+    api.delete("/api/apps/gw_handle")
     api.delete(f"/api/models/{name}")
