@@ -211,7 +211,12 @@ def test_two_nodes_two_control_planes_on_postgres(
     try:
         assert set(cluster.alive_nodes().values()) == {"node_head", "node_worker"}
         # 1. Two control-plane replicas answer, one Serve application.
-        assert len(cluster.replicas("control-plane")["ControlPlane"]) == 2
+        # Ready means one control-plane replica answers; the second may still be starting.
+        wait_for(
+            lambda: len(cluster.replicas("control-plane").get("ControlPlane", [])) == 2,
+            120,
+            "2 control-plane replicas",
+        )
         served = wait_for(
             lambda: len({api.get("/healthz").headers["x-served-by"] for _ in range(30)}) == 2,
             60,
@@ -312,7 +317,7 @@ def test_two_nodes_two_control_planes_on_postgres(
         )
         assert infer_ok(api) is True
         wait_for(
-            lambda: len(cluster.replicas("control-plane")["ControlPlane"]) == 2,
+            lambda: len(cluster.replicas("control-plane").get("ControlPlane", [])) == 2,
             120,
             "2 control-plane replicas again",
         )
@@ -345,7 +350,12 @@ def test_two_nodes_two_control_planes_on_postgres(
     api = httpx.Client(base_url=url, auth=ADMIN, timeout=240)
     try:
         wait_for(lambda: infer_ok(api), 240, "the model after the restart")
-        assert cluster.replicas(f"p-v2-{MODEL}")["TritonModel"] == ["node_head", "node_worker"]
+        wait_for(
+            lambda: cluster.replicas(f"p-v2-{MODEL}").get("TritonModel")
+            == ["node_head", "node_worker"],
+            120,
+            "one model replica per node after the restart",
+        )
         assert list((tmp_path / "cache-2").glob(f"*/{MODEL}/config.pbtxt"))
         wf_out = wait_for(
             lambda: api.post("/wfpredict/pipeline", content=b"again").status_code == 200,

@@ -122,14 +122,20 @@ def _query(prom: str, expr: str) -> float:
     return float(data[0]["value"][1]) if data else 0.0
 
 
-def _wait_positive(prom: str, expr: str, timeout_s: float = 60) -> float:
+def _wait_positive(prom: str, expr: str, timeout_s: float = 60, at_least: float = 0) -> float:
+    """The value once it is above 0 and at least ``at_least``.
+
+    Counters reach Prometheus in steps (replicas flush every second, Prometheus scrapes every
+    second), so a test waits for the count it expects instead of taking the first sample.
+    """
     deadline = time.monotonic() + timeout_s
+    value = 0.0
     while time.monotonic() < deadline:
         value = _query(prom, expr)
-        if value > 0:
+        if value > 0 and value >= at_least:
             return value
         time.sleep(1)
-    raise AssertionError(f"{expr} stayed 0 for {timeout_s}s")
+    raise AssertionError(f"{expr} stayed at {value} (< {max(at_least, 1)}) for {timeout_s}s")
 
 
 @pytest.fixture(scope="module", name="traffic")
@@ -177,23 +183,26 @@ def _torchserve_traffic(platform) -> None:
 
 
 def test_prometheus_sees_inference_job_and_serve_series(prometheus, traffic):
-    assert _wait_positive(prometheus, 'sum(nv_inference_request_success{model="prom_model"})') == 20
-    assert _wait_positive(prometheus, 'sum(nv_inference_count{model="prom_model"})') == 40
-    assert _wait_positive(prometheus, f'sum(torc_jobs{{workflow_id="{traffic}"}})') == 4
-    assert (
-        _wait_positive(prometheus, f'sum(torc_job_completions_total{{workflow_id="{traffic}"}})')
-        == 2
-    )
+    success = 'sum(nv_inference_request_success{model="prom_model"})'
+    assert _wait_positive(prometheus, success, at_least=20) == 20
+    count = 'sum(nv_inference_count{model="prom_model"})'
+    assert _wait_positive(prometheus, count, at_least=40) == 40
+    assert _wait_positive(prometheus, f'sum(torc_jobs{{workflow_id="{traffic}"}})', at_least=4) == 4
+    completions = f'sum(torc_job_completions_total{{workflow_id="{traffic}"}})'
+    assert _wait_positive(prometheus, completions, at_least=2) == 2
     assert _wait_positive(prometheus, 'sum(platform_api_requests_total)') > 0
     assert (
-        _wait_positive(prometheus, 'sum(ts_inference_requests_total{model_name="prom_echo"})') >= 5
+        _wait_positive(
+            prometheus, 'sum(ts_inference_requests_total{model_name="prom_echo"})', at_least=5
+        )
+        >= 5
     )
     assert (
         _wait_positive(prometheus, 'sum(ts_inference_latency_microseconds{model_name="prom_echo"})')
         > 0
     )
     nodes = 'sum(platform_workflow_node_requests_total{workflow="prom_wf",outcome="success"})'
-    assert _wait_positive(prometheus, nodes) >= 10
+    assert _wait_positive(prometheus, nodes, at_least=10) >= 10
     assert _wait_positive(prometheus, 'sum(ray_serve_deployment_replica_healthy)') >= 1
 
 
