@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -172,8 +174,7 @@ def platform_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
         log_to_driver=False,
         _temp_dir=str(tmp_path_factory.mktemp("ray")),
     )
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    port = _start_serve(serve, free_port())
     args: dict[str, object] = {
         "data_dir": str(data_dir),
         "public_url": f"http://127.0.0.1:{port}",
@@ -189,9 +190,27 @@ def platform_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
         ray.shutdown()
 
 
-def _wait_http_ok(url: str, timeout_s: float) -> None:
-    import time
+def _start_serve(serve: Any, port: int, attempts: int = 3) -> int:
+    """``serve.start`` on ``port``, retried on a fresh port when the ingress dies while starting.
 
+    On a loaded 2-core machine Serve's controller can give up on the HAProxy manager actor
+    before it is up (``ActorDiedError: ... killed by ray.kill``); that is the test machine's
+    load, not the platform under test, so the fixture tries again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            serve.start(http_options={"host": "127.0.0.1", "port": port})
+            return port
+        except Exception:
+            if attempt == attempts:
+                raise
+            serve.shutdown()
+            port = free_port()
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+def _wait_http_ok(url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     last: object = None
     while time.monotonic() < deadline:
