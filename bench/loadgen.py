@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _LUA = """
-wrk.method = "POST"
+wrk.method = "{method}"
 wrk.body = io.open("{body}", "rb"):read("*all")
 {headers}
 """
@@ -47,15 +47,16 @@ def run_wrk(
     duration_s: int = 8,
     headers: dict[str, str] | None = None,
     warmup_s: int = 2,
+    method: str = "POST",
 ) -> LoadResult:
-    """POST ``body`` to ``url`` with ``connections`` concurrent connections (1 thread)."""
+    """Send ``body`` to ``url`` (``method``, POST by default) over ``connections`` (1 thread)."""
     wrk = require_wrk()
     with tempfile.TemporaryDirectory() as tmp:
         body_path = Path(tmp) / "body"
         body_path.write_bytes(body)
         header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
         script = Path(tmp) / "post.lua"
-        script.write_text(_LUA.format(body=body_path, headers=header_lines))
+        script.write_text(_LUA.format(method=method, body=body_path, headers=header_lines))
         base = [wrk, "-t1", f"-c{connections}", "-s", str(script), "--latency", "--timeout", "10s"]
         if warmup_s:
             subprocess.run([*base, f"-d{warmup_s}s", url], capture_output=True, check=False)

@@ -102,11 +102,6 @@ def _load(api: httpx.Client, repo: Path, model: str, count: int) -> None:
     resp.raise_for_status()
 
 
-def _replica_nodes(cluster: object, model: str) -> list[str]:
-    replicas = cluster.replicas(f"p-v2-{model}")  # type: ignore[attr-defined]
-    return list(replicas.get("TritonModel", []))
-
-
 def _crud(api: httpx.Client) -> dict[str, list[float]]:
     """Create/get/update/delete a Torc workflow ``CRUD_CYCLES`` times; ms per operation."""
     times: dict[str, list[float]] = {"create": [], "get": [], "update": [], "delete": []}
@@ -125,6 +120,17 @@ def _crud(api: httpx.Client) -> dict[str, list[float]]:
         api.delete(f"{TORC}/workflows/{wf}").raise_for_status()
         times["delete"].append((time.perf_counter() - started) * 1000)
     return times
+
+
+def _measure_control_plane(url: str) -> tuple[dict[str, list[float]], LoadResult]:
+    """Sequential CRUD latencies, then GET-list throughput at 16 connections."""
+    with httpx.Client(base_url=url, timeout=300) as api:
+        times = _crud(api)
+    listing = run_wrk(
+        f"{url}{TORC}/workflows?limit=10", b"", connections=16, duration_s=DURATION_S,
+        method="GET",
+    )
+    return times, listing
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -201,7 +207,7 @@ def main() -> None:
                 results: dict[int, dict[int, LoadResult]] = {}
                 for count in (1, 2):
                     _load(api, store / "models", model, count)
-                    nodes = _replica_nodes(platform.cluster, model)
+                    nodes = platform.cluster.replicas(f"p-v2-{model}").get("TritonModel", [])
                     url = f"{platform.url}/v2/models/{model}/infer"
                     results[count] = {}
                     for c in CONCURRENCY:
@@ -217,23 +223,13 @@ def main() -> None:
                         [model, str(c), f"{two.rps / one.rps:.2f}x",
                          f"{two.p50_ms - one.p50_ms:+.2f} ms"]
                     )
-            crud[2] = _crud(api)
-            crud_get[2] = run_wrk(
-                f"{platform.url}{TORC}/workflows?limit=10", b"", connections=16,
-                duration_s=DURATION_S,
-            )
             api.close()
+            crud[2], crud_get[2] = _measure_control_plane(platform.url)
         finally:
             platform.stop()
         platform = Platform(work, pg_url, store, cp_replicas=1)
         try:
-            api = httpx.Client(base_url=platform.url, timeout=300)
-            crud[1] = _crud(api)
-            crud_get[1] = run_wrk(
-                f"{platform.url}{TORC}/workflows?limit=10", b"", connections=16,
-                duration_s=DURATION_S,
-            )
-            api.close()
+            crud[1], crud_get[1] = _measure_control_plane(platform.url)
         finally:
             platform.stop()
     finally:
@@ -249,7 +245,8 @@ def main() -> None:
              f"{statistics.median(two) / statistics.median(one):.2f}x"]
         )
     crud_rows.append(
-        ["GET list, wrk c=16 (req/s)", f"{crud_get[1].rps:,.0f}", f"{crud_get[2].rps:,.0f}",
+        [f"GET list, wrk c=16 (req/s; non-2xx {crud_get[1].errors} / {crud_get[2].errors})",
+         f"{crud_get[1].rps:,.0f}", f"{crud_get[2].rps:,.0f}",
          f"{crud_get[2].rps / crud_get[1].rps:.2f}x"]
     )
     text = "\n\n".join(
