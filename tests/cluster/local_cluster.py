@@ -60,8 +60,8 @@ class RayNode:
             raylet.kill()
 
     def stop(self) -> None:
-        """Kill every process of this node (workers first would leave orphans; kill all at once)."""
-        victims = [*self.processes()]
+        """Kill every process of this node at once (workers first would leave orphans)."""
+        victims = self.processes()
         for victim in victims:
             with contextlib.suppress(psutil.NoSuchProcess):
                 victim.kill()

@@ -95,7 +95,7 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
         except httpx.HTTPError as exc:
             last = repr(exc)
         else:
-            if last and last is not None and not isinstance(last, tuple):
+            if last and not isinstance(last, tuple):  # a tuple carries what went wrong
                 return last
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}: {last!r}")
@@ -217,12 +217,11 @@ def test_two_nodes_two_control_planes_on_postgres(
             120,
             "2 control-plane replicas",
         )
-        served = wait_for(
+        wait_for(
             lambda: len({api.get("/healthz").headers["x-served-by"] for _ in range(30)}) == 2,
             60,
             "both control-plane replicas answering",
         )
-        assert served
 
         # 2. What one replica records, the other serves (users, Torc workflows).
         created = api.post("/api/users", json={"name": "alice", "password": "pw-alice"})
@@ -357,12 +356,11 @@ def test_two_nodes_two_control_planes_on_postgres(
             "one model replica per node after the restart",
         )
         assert list((tmp_path / "cache-2").glob(f"*/{MODEL}/config.pbtxt"))
-        wf_out = wait_for(
+        wait_for(
             lambda: api.post("/wfpredict/pipeline", content=b"again").status_code == 200,
             240,
             "the TorchServe workflow after the restart",
         )
-        assert wf_out
         wait_for(via_gateway, 240, "the MLServe app route after the restart")
         assert api.get("/api/users/alice").status_code == 200
 
