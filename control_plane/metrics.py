@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.services import platform_state
-from deployments.stats import LATENCY_BUCKETS_S, VersionStats
+from deployments.contracts.stats import LATENCY_BUCKETS_S, VersionStats
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,16 @@ from ray.serve import Application
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from deployments.artifacts import resolve_local
 from deployments.backends import ModelBackend, load_backend
-from deployments.errors import InferenceError, InferenceServerError, InvalidInput, ModelNotFound
-from deployments.specs import ModelSpec
-from deployments.stats import triton_model_stats
+from deployments.contracts.artifacts import resolve_local
+from deployments.contracts.errors import (
+    InferenceError,
+    InferenceServerError,
+    InvalidInput,
+    ModelNotFound,
+)
+from deployments.contracts.specs import ModelSpec
+from deployments.contracts.stats import triton_model_stats
 from deployments.stats_store import StatsReporter, totals_from
 from deployments.v2_codec import (
     HEADER_LENGTH,

@@ -8,7 +8,7 @@ from typing import Any
 
 import ray
 
-from deployments.stats import StatsBook, VersionStats, merge_delta
+from deployments.contracts.stats import StatsBook, VersionStats, merge_delta
 
 logger = logging.getLogger(__name__)
 FLUSH_PERIOD_S = 1.0

@@ -23,8 +23,6 @@ from ray.serve import Application
 from starlette.requests import Request
 from starlette.responses import Response
 
-from deployments.archives import ensure_extracted
-from deployments.artifacts import resolve_local
 from deployments.backends.torchserve_handler import (
     HandlerError,
     HandlerOutput,
@@ -33,6 +31,8 @@ from deployments.backends.torchserve_handler import (
     load_manifest,
     request_row,
 )
+from deployments.contracts.archives import ensure_extracted
+from deployments.contracts.artifacts import resolve_local
 from deployments.stats_store import StatsReporter
 
 logger = logging.getLogger(__name__)

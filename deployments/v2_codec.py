@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from deployments.backends.base import InferenceRequest
-from deployments.datatypes import datatype_of, numpy_dtype
-from deployments.errors import InvalidInput
-from deployments.specs import ModelSpec
+from deployments.contracts.datatypes import datatype_of, numpy_dtype
+from deployments.contracts.errors import InvalidInput
+from deployments.contracts.specs import ModelSpec
 
 HEADER_LENGTH = "inference-header-content-length"
 

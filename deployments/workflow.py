@@ -1,6 +1,6 @@
 """Serve application for one TorchServe workflow: a DAG driver composed with model deployments.
 
-The driver (route ``/wfpredict/<name>``) runs the DAG with ``deployments.graph.run_dag``: function
+The driver (route ``/wfpredict/<name>``) runs the DAG with ``contracts.graph.run_dag``: function
 nodes of the handler file run in the driver; model nodes are either
 
 * ``inline`` (fused execution): the ``.mar`` handler is loaded in the driver replica itself, no
@@ -25,10 +25,10 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import Response
 
-from deployments.archives import ensure_extracted
-from deployments.artifacts import resolve_local
 from deployments.backends.torchserve_handler import TorchServeHandler, request_row
-from deployments.graph import (
+from deployments.contracts.archives import ensure_extracted
+from deployments.contracts.artifacts import resolve_local
+from deployments.contracts.graph import (
     NodeExecutionError,
     assemble_response,
     call_with_retry,

@@ -69,4 +69,4 @@ class ServeGateway(Protocol):
         """Alive Ray nodes: ``{node_id, address, alive, resources_total}``."""
 
     def inference_stats(self) -> dict[str, dict[str, Any]]:
-        """Cluster-wide inference counters keyed ``"<model>/<version>"`` (see deployments.stats)."""
+        """Cluster-wide inference counters keyed ``"<model>/<version>"`` (contracts.stats)."""

@@ -1,4 +1,4 @@
-"""The control plane's side of the artifact store (``store.url``, see ``deployments.artifacts``).
+"""The control plane's side of the artifact store (``store.url``; ``contracts.artifacts``).
 
 The store root on local disk stays the working copy every service reads and writes. With a
 ``store.url`` configured, two more things happen:
@@ -19,7 +19,7 @@ from typing import Any
 
 from control_plane.errors import UpstreamUnavailableError
 from control_plane.settings import Settings
-from deployments.artifacts import ARTIFACT_KEYS, RemoteStore, tree_token
+from deployments.contracts.artifacts import ARTIFACT_KEYS, RemoteStore, tree_token
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from control_plane.services.model_repository import (
 )
 from control_plane.services.serve_apps import ServeAppService, app_name
 from control_plane.settings import Settings
-from deployments.errors import ModelConfigError
-from deployments.placement import PlacementPolicy, deployment_options, not_ready_reason
-from deployments.specs import ModelSpec, load_model_spec
+from deployments.contracts.errors import ModelConfigError
+from deployments.contracts.placement import PlacementPolicy, deployment_options, not_ready_reason
+from deployments.contracts.specs import ModelSpec, load_model_spec
 
 OWNER = "v2"
 BUILDER = "deployments.model_server:build_triton_model"

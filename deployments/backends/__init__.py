@@ -1,5 +1,6 @@
-"""Model backends: python (TritonPythonModel), TorchScript, ONNX Runtime."""
+"""Model backends: python (Triton python backend), TorchScript, ONNX, TorchServe handlers."""
 
-from deployments.backends.base import InferenceRequest, ModelBackend, load_backend
+from deployments.backends.base import InferenceRequest, ModelBackend
+from deployments.backends.loader import load_backend
 
 __all__ = ["InferenceRequest", "ModelBackend", "load_backend"]

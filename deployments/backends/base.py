@@ -1,16 +1,15 @@
-"""The backend interface and the loader that picks a backend from a ModelSpec."""
+"""The backend interface every model backend implements."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from deployments.errors import InferenceError, InvalidInput
-from deployments.specs import ModelSpec
+from deployments.contracts.errors import InferenceError, InvalidInput
+from deployments.contracts.specs import ModelSpec
 
 
 @dataclass
@@ -96,27 +95,3 @@ class TensorBackend(ABC):
 
     def finalize(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Nothing to release by default."""
-
-
-def load_backend(spec: ModelSpec, model_dir: Path, version: int, device: str) -> ModelBackend:
-    """Load one version of a model with the backend its config names.
-
-    Args:
-        spec: the parsed model.
-        model_dir: the model's directory (holding config.pbtxt and version dirs).
-        version: which version directory to load.
-        device: ``cpu`` or ``cuda``.
-    """
-    if spec.backend == "python":
-        from deployments.backends.python_backend import PythonBackend
-
-        return PythonBackend(spec, model_dir, version, device)
-    if spec.backend == "pytorch":
-        from deployments.backends.torchscript import TorchScriptBackend
-
-        return TorchScriptBackend(spec, model_dir, version, device)
-    if spec.backend == "onnxruntime":
-        from deployments.backends.onnx import OnnxBackend
-
-        return OnnxBackend(spec, model_dir, version, device)
-    raise InvalidInput(f"unsupported backend '{spec.backend}'")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from deployments.backends.base import TensorBackend
-from deployments.errors import ModelConfigError
-from deployments.specs import ModelSpec
+from deployments.contracts.errors import ModelConfigError
+from deployments.contracts.specs import ModelSpec
 
 
 class OnnxBackend(TensorBackend):

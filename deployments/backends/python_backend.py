@@ -11,8 +11,8 @@ from typing import Any
 
 from deployments.backends import triton_python_backend_utils as pb_utils
 from deployments.backends.base import ExecuteResult, InferenceRequest
-from deployments.errors import InferenceError, ModelConfigError
-from deployments.specs import ModelSpec
+from deployments.contracts.errors import InferenceError, ModelConfigError
+from deployments.contracts.specs import ModelSpec
 
 # Model code imports this name; register our implementation once per process.
 sys.modules.setdefault("triton_python_backend_utils", pb_utils)

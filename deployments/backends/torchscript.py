@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from deployments.backends.base import TensorBackend
-from deployments.errors import InvalidInput
-from deployments.specs import ModelSpec
+from deployments.contracts.errors import InvalidInput
+from deployments.contracts.specs import ModelSpec
 
 
 class TorchScriptBackend(TensorBackend):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deployments.datatypes import NUMPY_BY_DATATYPE, config_to_api
+from deployments.contracts.datatypes import NUMPY_BY_DATATYPE, config_to_api
 
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2

@@ -33,7 +33,7 @@ import httpx
 import pytest
 import yaml
 
-from deployments.artifacts import RemoteStore
+from deployments.contracts.artifacts import RemoteStore
 from tests.cluster.local_cluster import LocalCluster
 from tests.conftest import ROOT, create_pg_database, drop_pg_database, free_port, ray_test_env
 from tests.integration.torchserve.builders import ECHO_HANDLER, make_mar, make_war

@@ -3,7 +3,7 @@
 Triton/TorchServe names come from the stats actor, jobs and API counters from the app.
 """
 
-from deployments.stats import StatsBook
+from deployments.contracts.stats import StatsBook
 from tests.model_repos import write_add_sub
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from control_plane import errors
-from deployments.archives import ArchiveError
+from deployments.contracts.archives import ArchiveError
 
 _BY_STATUS: dict[int, type[errors.DomainError]] = {
     400: errors.BadRequestError,

@@ -33,7 +33,7 @@ from control_plane.services.torchserve.errors import from_archive, ts_error
 from control_plane.services.torchserve.pagination import paginate
 from control_plane.services.torchserve.store import TorchServeStore
 from control_plane.settings import Settings
-from deployments.archives import RUNTIMES, ArchiveError, read_mar_manifest
+from deployments.contracts.archives import RUNTIMES, ArchiveError, read_mar_manifest
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
 

@@ -23,7 +23,7 @@ from control_plane.errors import DomainError
 from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.torchserve.errors import from_archive, ts_error
 from control_plane.settings import Settings
-from deployments.archives import ArchiveError, safe_extract
+from deployments.contracts.archives import ArchiveError, safe_extract
 
 _URL_RE = re.compile(r"^(https?|file)://", re.IGNORECASE)
 

@@ -31,8 +31,8 @@ from control_plane.services.torchserve.models import ApiResult
 from control_plane.services.torchserve.pagination import paginate
 from control_plane.services.torchserve.store import ResolvedArchive, TorchServeStore
 from control_plane.settings import Settings
-from deployments.archives import ArchiveError, read_mar_manifest, read_war_manifest
-from deployments.workflow_spec import (
+from deployments.contracts.archives import ArchiveError, read_mar_manifest, read_war_manifest
+from deployments.contracts.workflow_spec import (
     ModelEntry,
     WorkflowSpec,
     dag_string,

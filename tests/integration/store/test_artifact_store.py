@@ -17,9 +17,9 @@ import pytest
 
 from control_plane.services.artifact_store import ArtifactStore
 from control_plane.settings import Settings
-from deployments.artifacts import RemoteStore, materialize, resolve_local, tree_token
 from deployments.backends import load_backend
-from deployments.specs import load_model_spec
+from deployments.contracts.artifacts import RemoteStore, materialize, resolve_local, tree_token
+from deployments.contracts.specs import load_model_spec
 from tests.model_repos import write_add_sub
 from tests.s3_server import S3Server
 

@@ -6,12 +6,17 @@ import zipfile
 import pytest
 
 from control_plane.services.torchserve.pagination import paginate
-from deployments.archives import ArchiveError, read_mar_manifest, read_war_manifest, safe_extract
 from deployments.backends.torchserve_handler import (
     HandlerError,
     TorchServeHandler,
     decode_param,
     encode_output,
+)
+from deployments.contracts.archives import (
+    ArchiveError,
+    read_mar_manifest,
+    read_war_manifest,
+    safe_extract,
 )
 from tests.integration.torchserve.builders import (
     CLASS_HANDLER,

@@ -4,15 +4,15 @@ import time
 
 import pytest
 
-from deployments.archives import ArchiveError
-from deployments.graph import (
+from deployments.contracts.archives import ArchiveError
+from deployments.contracts.graph import (
     NodeExecutionError,
     assemble_response,
     call_with_retry,
     run_dag,
     validate_dag,
 )
-from deployments.workflow_spec import dag_string, missing_function_nodes, parse_spec
+from deployments.contracts.workflow_spec import dag_string, missing_function_nodes, parse_spec
 
 
 @pytest.mark.parametrize(

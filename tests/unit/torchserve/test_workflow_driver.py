@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from deployments.graph import NodeExecutionError
+from deployments.contracts.graph import NodeExecutionError
 from deployments.workflow import WorkflowDriver
 from tests.integration.torchserve.builders import (
     DIAMOND_FUNCTIONS,

@@ -1,8 +1,8 @@
 import numpy as np
 
 from deployments.backends import InferenceRequest, load_backend
-from deployments.errors import InferenceError
-from deployments.specs import load_model_spec
+from deployments.contracts.errors import InferenceError
+from deployments.contracts.specs import load_model_spec
 from tests.model_repos import (
     write_add_sub,
     write_failing_model,

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from deployments.errors import InvalidInput
-from deployments.specs import load_model_spec
+from deployments.contracts.errors import InvalidInput
+from deployments.contracts.specs import load_model_spec
 from deployments.v2_codec import (
     decode_bytes_tensor,
     decode_request,

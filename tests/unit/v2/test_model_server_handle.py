@@ -11,8 +11,8 @@ import pytest
 import ray
 import tritonclient.http as httpclient
 
+from deployments.contracts.specs import load_model_spec
 from deployments.model_server import TritonModelServer
-from deployments.specs import load_model_spec
 from tests.model_repos import write_add_sub
 
 PREFIX = "/v2/models/add_sub"

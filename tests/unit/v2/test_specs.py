@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from deployments.errors import ModelConfigError
-from deployments.placement import PlacementPolicy, deployment_options, not_ready_reason
-from deployments.specs import ModelSpec, load_model_spec
+from deployments.contracts.errors import ModelConfigError
+from deployments.contracts.placement import PlacementPolicy, deployment_options, not_ready_reason
+from deployments.contracts.specs import ModelSpec, load_model_spec
 from tests.model_repos import write_add_sub, write_onnx_add, write_torchscript_linear
 
 

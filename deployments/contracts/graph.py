@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployments.archives import ArchiveError
+from deployments.contracts.archives import ArchiveError
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from tritonclient.grpc import model_config_pb2 as mc
 
-from deployments.datatypes import config_to_api
-from deployments.errors import ModelConfigError
+from deployments.contracts.datatypes import config_to_api
+from deployments.contracts.errors import ModelConfigError
 
 CONFIG_FILE = "config.pbtxt"
 

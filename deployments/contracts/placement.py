@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.specs import ModelSpec
+from deployments.contracts.specs import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deployments.errors import InvalidInput
+from deployments.contracts.errors import InvalidInput
 
 # API name -> numpy dtype; BYTES tensors are numpy object arrays of ``bytes``.
 NUMPY_BY_DATATYPE: dict[str, np.dtype] = {

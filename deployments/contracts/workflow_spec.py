@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from deployments.archives import ArchiveError
-from deployments.graph import Dag, validate_dag
+from deployments.contracts.archives import ArchiveError
+from deployments.contracts.graph import Dag, validate_dag
 
 # YAML key -> NodeConfig attribute
 CONFIG_KEYS = {
