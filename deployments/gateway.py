@@ -26,6 +26,7 @@ from ray.serve import Application
 from starlette.requests import Request
 from starlette.responses import Response
 
+from deployments.contracts.app_args import GatewayAppArgs
 from deployments.gateway_routing import (
     Consumer,
     Credentials,
@@ -147,13 +148,12 @@ class PasswordCache:
 class AppsGateway:
     """Kong-like gateway for MLServe apps."""
 
-    def __init__(self, args: dict[str, Any]) -> None:
+    def __init__(self, args: GatewayAppArgs | dict[str, Any]) -> None:
+        parsed = GatewayAppArgs.parse(args)
         self.cache = RoutingCache(
-            _make_engine(args["database_url"]),
-            args["builtin_url"],
-            float(args.get("routes_ttl_s", 1.0)),
+            _make_engine(parsed.database_url), parsed.builtin_url, parsed.routes_ttl_s
         )
-        self.upstreams = Upstreams(args)
+        self.upstreams = Upstreams(parsed)
         self.passwords = PasswordCache()
         self.round_robin: dict[int, itertools.count[int]] = {}
         self.cooldown: dict[str, float] = {}
@@ -337,18 +337,18 @@ def _relay(reply: Reply, sent: float, *, source: bool = True) -> Response:
     return response
 
 
-def build_gateway(args: dict[str, Any]) -> Application:
+def build_gateway(args: GatewayAppArgs | dict[str, Any]) -> Application:
     """The gateway application (``deployments.gateway:build_gateway``).
 
     Args:
-        args: ``database_url`` and ``builtin_url`` (required); ``routes_ttl_s``,
-            ``upstream_timeout_s``, ``max_ongoing_requests``, ``num_replicas``, and for the
-            built-in server ``builtin_handles`` (``auto``/``on``/``off``), ``builtin_app``
-            (``p-v2-{model}``) and ``builtin_deployment`` (``TritonModel``) (optional).
+        args: :class:`GatewayAppArgs` (or its JSON, as Serve passes it).
+
+    Raises:
+        pydantic.ValidationError: the args do not fit the model.
     """
-    args = dict(args or {})
-    options: dict[str, Any] = {"max_ongoing_requests": int(args.get("max_ongoing_requests", 256))}
-    if args.get("num_replicas"):
-        options["num_replicas"] = int(args["num_replicas"])
-    app: Application = AppsGateway.options(**options).bind(args)  # type: ignore[attr-defined]
+    parsed = GatewayAppArgs.parse(args)
+    options: dict[str, Any] = {"max_ongoing_requests": parsed.max_ongoing_requests}
+    if parsed.num_replicas:
+        options["num_replicas"] = parsed.num_replicas
+    app: Application = AppsGateway.options(**options).bind(parsed)  # type: ignore[attr-defined]
     return app

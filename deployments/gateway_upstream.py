@@ -27,6 +27,8 @@ from ray.serve.exceptions import (
     RequestCancelledError,
 )
 
+from deployments.contracts.app_args import GatewayAppArgs
+
 logger = logging.getLogger(__name__)
 
 # The replica or the application is gone or refusing work: the next upstream is tried, as for a
@@ -39,8 +41,6 @@ UNAVAILABLE = (
     RequestCancelledError,
 )
 UNRESOLVED_RETRY_S = 5.0
-BUILTIN_DEPLOYMENT = "TritonModel"
-BUILTIN_APP = "p-v2-{model}"
 
 
 class UpstreamDown(Exception):
@@ -60,12 +60,12 @@ class Reply:
 class Upstreams:
     """Sends one proxied request to one node: built-in models by handle, the rest over HTTP."""
 
-    def __init__(self, args: dict[str, Any]) -> None:
-        self.builtin_url = str(args["builtin_url"]).rstrip("/")
-        self.builtin_app = str(args.get("builtin_app", BUILTIN_APP))
-        self.builtin_deployment = str(args.get("builtin_deployment", BUILTIN_DEPLOYMENT))
-        self.use_handles = use_handles(str(args.get("builtin_handles", "auto")))
-        self.timeout_s = float(args.get("upstream_timeout_s", 300.0))
+    def __init__(self, args: GatewayAppArgs) -> None:
+        self.builtin_url = args.builtin_url.rstrip("/")
+        self.builtin_app = args.builtin_app
+        self.builtin_deployment = args.builtin_deployment
+        self.use_handles = use_handles(args.builtin_handles)
+        self.timeout_s = args.upstream_timeout_s
         self.timeout = aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=3.0)
         self._session: aiohttp.ClientSession | None = None
         self.handles: dict[str, Any] = {}

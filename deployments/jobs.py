@@ -25,6 +25,7 @@ from ray import serve
 from ray.serve import Application
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from deployments.contracts.app_args import JobRunnerArgs
 from deployments.job_exec import (
     TorcApiError,
     TorcRest,
@@ -391,14 +392,15 @@ class JobRunner:
 class JobRunnerDeployment:
     """Runs one workflow's ``JobRunner`` loop in a background thread of the replica."""
 
-    def __init__(self, args: dict[str, Any]) -> None:
+    def __init__(self, args: JobRunnerArgs | dict[str, Any]) -> None:
+        parsed = JobRunnerArgs.parse(args)
         self.runner = JobRunner(
-            args["url"],
-            int(args["workflow_id"]),
-            log_dir=args["log_dir"],
-            poll_interval_s=float(args.get("poll_interval_s") or 0.5),
-            max_parallel_jobs=args.get("max_parallel_jobs"),
-            remove_app_when_done=bool(args.get("remove_app_when_done", True)),
+            parsed.url,
+            parsed.workflow_id,
+            log_dir=parsed.log_dir,
+            poll_interval_s=parsed.poll_interval_s,
+            max_parallel_jobs=parsed.max_parallel_jobs,
+            remove_app_when_done=parsed.remove_app_when_done,
             recover_orphans=True,
         )
         self.result: dict[str, int] | None = None
@@ -426,9 +428,17 @@ class JobRunnerDeployment:
         self.runner.stop_event.set()
 
 
-def build_job_runner(args: dict[str, Any]) -> Application:
-    """Builder of a workflow's runner application (no HTTP route: ``route_prefix`` None)."""
-    return JobRunnerDeployment.bind(dict(args))  # type: ignore[attr-defined,no-any-return]
+def build_job_runner(args: JobRunnerArgs | dict[str, Any]) -> Application:
+    """Builder of a workflow's runner application (no HTTP route: ``route_prefix`` None).
+
+    Args:
+        args: :class:`JobRunnerArgs` (or its JSON, as Serve passes it).
+
+    Raises:
+        pydantic.ValidationError: the args do not fit the model.
+    """
+    parsed = JobRunnerArgs.parse(args)
+    return JobRunnerDeployment.bind(parsed)  # type: ignore[attr-defined,no-any-return]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from deployments.backends import ModelBackend, load_backend
-from deployments.contracts.artifacts import resolve_local
+from deployments.contracts.app_args import TritonModelAppArgs
+from deployments.contracts.artifacts import localized
 from deployments.contracts.errors import (
     InferenceError,
     InferenceServerError,
@@ -72,12 +73,11 @@ def _request(
 class TritonModelServer:
     """Loads every served version at start and answers the model's v2 endpoints."""
 
-    def __init__(
-        self, spec_json: str, model_dir: str, artifact: dict[str, Any] | None = None
-    ) -> None:
-        if artifact:  # published to the object store: use this node's cached copy
-            model_dir = resolve_local({"model_dir": model_dir, **artifact})["model_dir"]
-        self.spec = ModelSpec.from_json(spec_json)
+    def __init__(self, args: TritonModelAppArgs | dict[str, Any]) -> None:
+        # published to the object store: use this node's cached copy
+        parsed = localized(TritonModelAppArgs.parse(args))
+        model_dir = parsed.model_dir
+        self.spec = ModelSpec.from_json(parsed.spec)
         self.prefix = f"/v2/models/{self.spec.name}"
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.device = device
@@ -276,16 +276,19 @@ class TritonModelServer:
                 logger.warning("finalize failed", exc_info=True)
 
 
-def build_triton_model(args: dict[str, Any]) -> Application:
-    """Application builder: ``args`` = {spec (JSON), model_dir, options (deployment options)}.
+def build_triton_model(args: TritonModelAppArgs | dict[str, Any]) -> Application:
+    """Application builder of one Triton-layout model.
 
     With an object-store artifact store, ``model_dir_uri``/``model_dir_token``/``store_options``
     travel to the replica, which downloads the model there (never reading this node's disk).
+
+    Args:
+        args: :class:`TritonModelAppArgs` (or its JSON, as Serve passes it).
+
+    Raises:
+        pydantic.ValidationError: the args do not fit the model.
     """
-    options = dict(args.get("options") or {})
-    keys = ("model_dir_uri", "model_dir_token", "store_options")
-    artifact = {k: args[k] for k in keys if k in args}
-    app: Application = TritonModelServer.options(**options).bind(  # type: ignore[attr-defined]
-        args["spec"], args["model_dir"], artifact or None
-    )
+    parsed = TritonModelAppArgs.parse(args)
+    deployment = TritonModelServer.options(**parsed.options)  # type: ignore[attr-defined]
+    app: Application = deployment.bind(parsed)
     return app

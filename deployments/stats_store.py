@@ -8,13 +8,16 @@ from typing import Any
 
 import ray
 
-from deployments.contracts.stats import StatsBook, VersionStats, merge_delta
+from deployments.contracts.stats import (
+    STATS_STORE_NAME,
+    STATS_STORE_NAMESPACE,
+    StatsBook,
+    VersionStats,
+    merge_delta,
+)
 
 logger = logging.getLogger(__name__)
 FLUSH_PERIOD_S = 1.0
-
-STORE_NAME = "platform-model-stats"
-STORE_NAMESPACE = "platform"
 
 
 @ray.remote(num_cpus=0, max_concurrency=64)  # type: ignore[call-overload]
@@ -40,7 +43,10 @@ class StatsStore:
 def get_stats_store() -> Any:
     """The cluster's stats actor, created on first use (detached: it outlives replicas)."""
     return StatsStore.options(  # type: ignore[attr-defined]
-        name=STORE_NAME, namespace=STORE_NAMESPACE, lifetime="detached", get_if_exists=True
+        name=STATS_STORE_NAME,
+        namespace=STATS_STORE_NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
     ).remote()
 
 

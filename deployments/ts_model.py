@@ -31,8 +31,9 @@ from deployments.backends.torchserve_handler import (
     load_manifest,
     request_row,
 )
+from deployments.contracts.app_args import TorchServeModelAppArgs, TorchServeVersionArgs
 from deployments.contracts.archives import ensure_extracted
-from deployments.contracts.artifacts import resolve_local
+from deployments.contracts.artifacts import localized
 from deployments.stats_store import StatsReporter
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,10 @@ def ts_error(code: int, ts_type: str, message: str) -> Response:
     return Response(body, status_code=code, media_type="application/json")
 
 
-def load_version(name: str, spec: dict[str, Any], max_bytes: int) -> TorchServeHandler:
+def load_version(name: str, spec: TorchServeVersionArgs, max_bytes: int) -> TorchServeHandler:
     """Load one model version from its (extracted) archive (node-local copies if published)."""
-    spec = resolve_local(spec)
-    model_dir = ensure_extracted(Path(spec["archive"]), Path(spec["model_dir"]), max_bytes)
+    spec = localized(spec)
+    model_dir = ensure_extracted(Path(spec.archive), Path(spec.model_dir), max_bytes)
     add_dependency_path(model_dir)
     manifest = load_manifest(model_dir)
     yaml_config: dict[str, Any] = {}
@@ -62,9 +63,9 @@ def load_version(name: str, spec: dict[str, Any], max_bytes: int) -> TorchServeH
     return TorchServeHandler(
         name,
         model_dir,
-        spec["handler"],
+        spec.handler,
         manifest=manifest,
-        batch_size=int(spec.get("batch_size", 1)),
+        batch_size=spec.batch_size,
         model_yaml_config=yaml_config,
     )
 
@@ -114,23 +115,20 @@ def make_predictor(
 class TSModelServer:
     """All versions of one TorchServe model, each with its own handler and batch queue."""
 
-    def __init__(self, args: dict[str, Any]) -> None:
-        self.name: str = args["name"]
-        self.default_version: str = args["default_version"]
-        max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
+    def __init__(self, args: TorchServeModelAppArgs | dict[str, Any]) -> None:
+        parsed = TorchServeModelAppArgs.parse(args)
+        self.name = parsed.name
+        self.default_version = parsed.default_version
         self.predictors: dict[str, Predictor] = {}
         self.timeouts: dict[str, float] = {}
         self.handler_ns: dict[int, int] = {}
         self.reporter = StatsReporter()
-        for version, spec in args["versions"].items():
-            handler = load_version(self.name, spec, max_bytes)
+        for version, spec in parsed.versions.items():
+            handler = load_version(self.name, spec, parsed.max_extract_bytes)
             self.predictors[version] = make_predictor(
-                handler,
-                int(spec.get("batch_size", 1)),
-                int(spec.get("max_batch_delay", 100)),
-                self.handler_ns,
+                handler, spec.batch_size, spec.max_batch_delay, self.handler_ns
             )
-            self.timeouts[version] = float(spec.get("response_timeout", 120))
+            self.timeouts[version] = spec.response_timeout
 
     async def predict_row(
         self, row: dict[str, Any], headers: dict[str, str] | None = None, version: str | None = None
@@ -203,19 +201,19 @@ def deployment_options(min_workers: int, max_workers: int, max_ongoing: int) -> 
     return options
 
 
-def build_ts_model(args: dict[str, Any]) -> Application:
+def build_ts_model(args: TorchServeModelAppArgs | dict[str, Any]) -> Application:
     """Typed builder for a TorchServe model app.
 
     Args:
-        args: ``name``, ``default_version``, ``versions`` (version -> ``archive``, ``model_dir``,
-            ``handler``, ``batch_size``, ``max_batch_delay`` ms, ``response_timeout`` s),
-            ``min_workers``, ``max_workers``, ``max_ongoing_requests``.
+        args: :class:`TorchServeModelAppArgs` (or its JSON, as Serve passes it).
+
+    Raises:
+        pydantic.ValidationError: the args do not fit the model.
     """
+    parsed = TorchServeModelAppArgs.parse(args)
     options = deployment_options(
-        int(args.get("min_workers", 1)),
-        int(args.get("max_workers", 1)),
-        int(args.get("max_ongoing_requests", 64)),
+        parsed.min_workers, parsed.max_workers, parsed.max_ongoing_requests
     )
     deployment = serve.deployment(name=DEPLOYMENT_NAME, **options)(TSModelServer)
-    app: Application = deployment.bind(args)
+    app: Application = deployment.bind(parsed)
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deployments.backends.torchserve_handler import TorchServeHandler, request_row
+from deployments.contracts.app_args import (
+    TorchServeModelAppArgs,
+    TorchServeVersionArgs,
+    WorkflowAppArgs,
+    WorkflowNodeConfig,
+)
 from deployments.contracts.archives import ensure_extracted
-from deployments.contracts.artifacts import resolve_local
+from deployments.contracts.artifacts import localized
 from deployments.contracts.graph import (
     NodeExecutionError,
     assemble_response,
@@ -52,31 +59,33 @@ logger = logging.getLogger(__name__)
 class WorkflowDriver:
     """Runs one workflow's DAG per request; branches whose parents are done run concurrently."""
 
-    def __init__(self, args: dict[str, Any], handles: dict[str, DeploymentHandle[Any]]) -> None:
-        self.name: str = args["name"]
-        max_bytes = int(args.get("max_extract_bytes", 8 * 1024**3))
-        args = resolve_local(args)  # node-local copies when the store is an object store
-        war_dir = ensure_extracted(Path(args["archive"]), Path(args["war_dir"]), max_bytes)
-        self.dag = validate_dag({k: list(v) for k, v in args["dag"].items()})
-        self.configs: dict[str, dict[str, int]] = args["node_configs"]
+    def __init__(
+        self, args: WorkflowAppArgs | dict[str, Any], handles: dict[str, DeploymentHandle[Any]]
+    ) -> None:
+        parsed = localized(WorkflowAppArgs.parse(args))  # node-local copies from an object store
+        self.name = parsed.name
+        max_bytes = parsed.max_extract_bytes
+        war_dir = ensure_extracted(Path(parsed.archive), Path(parsed.war_dir), max_bytes)
+        self.dag = validate_dag({k: list(v) for k, v in parsed.dag.items()})
+        self.configs = {
+            node: parsed.node_configs.get(node, WorkflowNodeConfig()) for node in self.dag.nodes
+        }
         self.handles = dict(handles)
-        for node, app in args.get("shared", {}).items():
+        for node, app in parsed.shared.items():
             self.handles[node] = serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app)
         self.local: dict[str, Predictor] = {}
         self.handlers: dict[str, TorchServeHandler] = {}
-        for node in args["function_nodes"]:
+        for node in parsed.function_nodes:
             handler = TorchServeHandler(
-                f"{self.name}__{node}", war_dir, f"{args['handler']}:{node}", batch_size=1
+                f"{self.name}__{node}", war_dir, f"{parsed.handler}:{node}", batch_size=1
             )
             self.handlers[node] = handler
             self.local[node] = make_predictor(handler, 1, 0)
-        for node, spec in args.get("inline", {}).items():
+        for node, spec in parsed.inline.items():
             handler = load_version(f"{self.name}__{node}", spec, max_bytes)
-            if int(spec.get("batch_size", 1)) <= 1:
+            if spec.batch_size <= 1:
                 self.handlers[node] = handler
-            self.local[node] = make_predictor(
-                handler, int(spec.get("batch_size", 1)), int(spec.get("max_batch_delay", 50))
-            )
+            self.local[node] = make_predictor(handler, spec.batch_size, spec.max_batch_delay)
         self.chain = self._chain_plan()
         self.reporter = StatsReporter()
 
@@ -99,28 +108,36 @@ class WorkflowDriver:
             return None
         return list(dag.order)
 
-    def _run_chain(self, row: dict[str, Any], headers: dict[str, str], current: list[str]) -> bytes:
+    def _run_chain(
+        self,
+        row: dict[str, Any],
+        headers: dict[str, str],
+        current: list[str],
+        abandoned: threading.Event,
+    ) -> bytes:
         """Run the chain synchronously (in a worker thread), with TorchServe's retry rules.
 
         An attempt that raises, or that finishes later than ``timeout-ms`` (TorchServe would have
-        abandoned it), is retried ``retry-attempts`` times, then the node fails.
+        abandoned it), is retried ``retry-attempts`` times, then the node fails. Once the caller
+        has given up on the request (``abandoned``), no further node or retry starts.
         """
         data = row
         output = b""
         for node in self.chain or []:
             current[0] = node
             config = self.configs[node]
-            timeout_s = int(config.get("timeout_ms", 10000)) / 1000.0
-            attempts = max(0, int(config.get("retry_attempts", 1))) + 1
+            attempts = config.retry_attempts + 1
             node_started = time.perf_counter_ns()
             for attempt in range(attempts):
+                if abandoned.is_set():
+                    raise NodeExecutionError(node)
                 started = time.monotonic()
                 try:
                     output = self.handlers[node].predict([data], [headers])[0].body
                 except Exception as exc:
                     logger.warning("node %s attempt %d failed: %r", node, attempt + 1, exc)
                 else:
-                    if time.monotonic() - started <= timeout_s:
+                    if time.monotonic() - started <= config.timeout_s:
                         break
                     logger.warning("node %s attempt %d exceeded timeout-ms", node, attempt + 1)
                 if attempt == attempts - 1:
@@ -143,10 +160,7 @@ class WorkflowDriver:
         started = time.perf_counter_ns()
         try:
             result = await call_with_retry(
-                node,
-                attempt,
-                int(config.get("retry_attempts", 1)),
-                int(config.get("timeout_ms", 10000)),
+                node, attempt, config.retry_attempts, config.timeout_ms
             )
         except NodeExecutionError:
             self._record_node(node, started, ok=False)
@@ -158,18 +172,16 @@ class WorkflowDriver:
         """Run the DAG on one request row; returns the wfpredict body."""
         if self.chain is not None:
             current = [self.chain[0]]
-            budget_s = (
-                sum(
-                    int(c.get("timeout_ms", 10000)) * (max(0, int(c.get("retry_attempts", 1))) + 1)
-                    for c in self.configs.values()
-                )
-                / 1000.0
-            )
+            budget_s = sum(c.timeout_s * (c.retry_attempts + 1) for c in self.configs.values())
+            abandoned = threading.Event()
             try:
                 return await asyncio.wait_for(
-                    asyncio.to_thread(self._run_chain, row, headers, current), budget_s
+                    asyncio.to_thread(self._run_chain, row, headers, current, abandoned), budget_s
                 )
-            except TimeoutError as exc:
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                abandoned.set()  # the worker thread stops before its next node or retry
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
                 raise NodeExecutionError(current[0]) from exc
 
         async def call(node: str, node_row: dict[str, Any]) -> bytes:
@@ -193,33 +205,37 @@ class WorkflowDriver:
         return Response(body, status_code=200, media_type="application/json")
 
 
-def build_workflow(args: dict[str, Any]) -> Application:
-    """Typed builder for a workflow app.
+def build_workflow(args: WorkflowAppArgs | dict[str, Any]) -> Application:
+    """Typed builder for a workflow app: the DAG driver bound to its model-node deployments.
 
     Args:
-        args: ``name``, ``archive``, ``war_dir``, ``handler``, ``dag`` (node -> children),
-            ``node_configs`` (node -> NodeConfig dict), ``function_nodes``, ``inline`` (node ->
-            model version spec, fused), ``deployments`` (node -> model version spec plus
-            min/max workers), ``shared`` (node -> registered model app name),
-            ``driver_min_workers``/``driver_max_workers``, ``max_ongoing_requests``.
+        args: :class:`WorkflowAppArgs` (or its JSON, as Serve passes it).
+
+    Raises:
+        pydantic.ValidationError: the args do not fit the model.
     """
-    max_ongoing = int(args.get("max_ongoing_requests", 64))
+    parsed = WorkflowAppArgs.parse(args)
+    max_ongoing = parsed.max_ongoing_requests
     handles: dict[str, Any] = {}
-    for node, spec in args.get("deployments", {}).items():
-        model_args = {
-            "name": f"{args['name']}__{node}",
-            "default_version": "1.0",
-            "versions": {"1.0": spec},
-            "max_extract_bytes": args.get("max_extract_bytes", 8 * 1024**3),
-        }
-        options = deployment_options(
-            int(spec.get("min_workers", 1)), int(spec.get("max_workers", 1)), max_ongoing
+    for node, spec in parsed.deployments.items():
+        version = TorchServeVersionArgs.model_validate(
+            spec.model_dump(exclude={"min_workers", "max_workers"})
         )
-        node_deployment = serve.deployment(name=f"{args['name']}__{node}", **options)(TSModelServer)
+        model_args = TorchServeModelAppArgs(
+            name=f"{parsed.name}__{node}",
+            default_version="1.0",
+            versions={"1.0": version},
+            min_workers=spec.min_workers,
+            max_workers=spec.max_workers,
+            max_ongoing_requests=max_ongoing,
+            max_extract_bytes=parsed.max_extract_bytes,
+        )
+        options = deployment_options(spec.min_workers, spec.max_workers, max_ongoing)
+        node_deployment = serve.deployment(name=model_args.name, **options)(TSModelServer)
         handles[node] = node_deployment.bind(model_args)
     driver_options = deployment_options(
-        int(args.get("driver_min_workers", 1)), int(args.get("driver_max_workers", 1)), max_ongoing
+        parsed.driver_min_workers, parsed.driver_max_workers, max_ongoing
     )
     driver = serve.deployment(name="WorkflowDriver", **driver_options)(WorkflowDriver)
-    app: Application = driver.bind(args, handles)
+    app: Application = driver.bind(parsed, handles)
     return app

@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from control_plane.integrations.serve_types import AppSpec, AppState, DeploymentState
+from deployments.contracts.app_args import JobRunnerArgs, args_for_builder
+
+
+def placeholder_spec(name: str, route_prefix: str | None = None) -> AppSpec:
+    """An application spec with valid (runner) arguments, for tests of the app bookkeeping."""
+    args = JobRunnerArgs(url="http://127.0.0.1:1", workflow_id=1, log_dir="/tmp/placeholder")
+    return AppSpec(name, route_prefix, args)
 
 
 class FakeServeGateway:
@@ -24,6 +31,8 @@ class FakeServeGateway:
             from control_plane.errors import UpstreamUnavailableError
 
             raise UpstreamUnavailableError(f"Ray Serve refused application {spec.name}")
+        # What the real builder will receive must validate against the same typed model.
+        args_for_builder(spec.builder, spec.args_json())
         self.apps[spec.name] = spec
 
     def delete(self, name: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from control_plane.errors import UpstreamUnavailableError
 from control_plane.integrations.serve_types import AppSpec, AppState, DeploymentState
+from deployments.contracts.stats import STATS_STORE_NAME, STATS_STORE_NAMESPACE
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ class RayServeGateway:
             UpstreamUnavailableError: Serve refused the application.
         """
         serve = _serve()
-        app = _import_builder(spec.builder)(spec.args)
         try:
+            app = _import_builder(spec.builder)(spec.args_json())
             serve._run(app, name=spec.name, route_prefix=spec.route_prefix, _blocking=False)
         except Exception as exc:
             raise UpstreamUnavailableError(
@@ -122,12 +123,12 @@ class RayServeGateway:
         """Totals from the cluster's statistics actor (empty before the first model loads)."""
         import ray
 
-        from deployments.stats_store import get_stats_store
-
         try:
-            result: dict[str, dict[str, Any]] = ray.get(
-                get_stats_store().get.remote(None), timeout=10
-            )
+            store = ray.get_actor(STATS_STORE_NAME, namespace=STATS_STORE_NAMESPACE)
+        except ValueError:  # no model replica has started the actor yet
+            return {}
+        try:
+            result: dict[str, dict[str, Any]] = ray.get(store.get.remote(None), timeout=10)
         except Exception as exc:
             raise UpstreamUnavailableError(f"inference statistics unavailable: {exc}") from exc
         return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from deployments.contracts.app_args import AppArgs
+
 
 @dataclass(frozen=True)
 class AppSpec:
@@ -13,14 +15,21 @@ class AppSpec:
     Attributes:
         name: Serve application name (unique in the cluster).
         route_prefix: HTTP route prefix the Serve ingress routes straight to the app.
-        builder: import path of a typed application builder, ``module:function``.
-        args: JSON-serialisable arguments handed to the builder.
+        args: the builder's typed arguments; their class names the builder.
     """
 
     name: str
     route_prefix: str | None
-    builder: str
-    args: dict[str, Any] = field(default_factory=dict)
+    args: AppArgs
+
+    @property
+    def builder(self) -> str:
+        """Import path of the typed application builder, ``module:function``."""
+        return self.args.builder
+
+    def args_json(self) -> dict[str, Any]:
+        """The arguments as recorded and sent to Serve."""
+        return self.args.to_json()
 
 
 @dataclass

@@ -12,6 +12,7 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from control_plane.db.tables.serve_apps import ServeAppRecord
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import AppSpec, AppState, ServeGateway
 from control_plane.services.artifact_store import ArtifactStore
+from deployments.contracts.app_args import args_for_builder
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def app_name(owner: str, name: str) -> str:
 def spec_hash(spec: AppSpec) -> str:
     """A stable digest of everything that defines the application."""
     payload = json.dumps(
-        {"route": spec.route_prefix, "builder": spec.builder, "args": spec.args},
+        {"route": spec.route_prefix, "builder": spec.builder, "args": spec.args_json()},
         sort_keys=True,
         default=str,
     )
@@ -64,7 +66,8 @@ class ServeAppService:
             The stored record.
         """
         if self.artifacts is not None:  # publish what replicas will download
-            spec = replace(spec, args=self.artifacts.stage(spec.args))
+            staged = self.artifacts.stage(spec.args_json())
+            spec = replace(spec, args=type(spec.args).model_validate(staged))
         digest = spec_hash(spec)
         record = self.session.get(ServeAppRecord, spec.name)
         if record is None:
@@ -72,7 +75,7 @@ class ServeAppService:
             self.session.add(record)
         record.route_prefix = spec.route_prefix
         record.builder = spec.builder
-        record.args = spec.args
+        record.args = spec.args_json()
         record.spec_hash = digest
         self.session.commit()
         if apply:
@@ -81,19 +84,26 @@ class ServeAppService:
 
     def apply_record(self, record: ServeAppRecord) -> bool:
         """Apply one record; remember the outcome. Returns True on success."""
-        spec = AppSpec(record.name, record.route_prefix, record.builder, dict(record.args))
         try:
-            self.gateway.apply(spec)
+            args = args_for_builder(record.builder, dict(record.args))
+        except (KeyError, ValidationError) as exc:
+            message = f"recorded arguments of {record.name} do not fit {record.builder}: {exc}"
+            return self._failed(record, message)
+        try:
+            self.gateway.apply(AppSpec(record.name, record.route_prefix, args))
         except DomainError as exc:
-            record.last_error = exc.message[:2000]
-            self.session.commit()
-            logger.warning("applying %s failed: %s", record.name, exc.message)
-            return False
+            return self._failed(record, exc.message)
         record.applied_hash = record.spec_hash
         record.applied_at = datetime.now(UTC)
         record.last_error = None
         self.session.commit()
         return True
+
+    def _failed(self, record: ServeAppRecord, message: str) -> bool:
+        record.last_error = message[:2000]
+        self.session.commit()
+        logger.warning("applying %s failed: %s", record.name, message)
+        return False
 
     def remove(self, name: str) -> None:
         """Forget the desired app (committing) and delete it from Serve."""

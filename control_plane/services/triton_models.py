@@ -21,12 +21,12 @@ from control_plane.services.model_repository import (
 )
 from control_plane.services.serve_apps import ServeAppService, app_name
 from control_plane.settings import Settings
+from deployments.contracts.app_args import TritonModelAppArgs
 from deployments.contracts.errors import ModelConfigError
 from deployments.contracts.placement import PlacementPolicy, deployment_options, not_ready_reason
 from deployments.contracts.specs import ModelSpec, load_model_spec
 
 OWNER = "v2"
-BUILDER = "deployments.model_server:build_triton_model"
 
 
 def model_app_name(name: str) -> str:
@@ -221,10 +221,8 @@ class TritonModelService:
         options = deployment_options(
             spec, policy, min_replicas=row.min_replicas, max_replicas=row.max_replicas
         )
-        spec_args = {"spec": spec.to_json(), "model_dir": str(model_dir), "options": options}
-        self.apps.put(
-            AppSpec(model_app_name(name), model_route(name), BUILDER, spec_args), owner=OWNER
-        )
+        args = TritonModelAppArgs(spec=spec.to_json(), model_dir=str(model_dir), options=options)
+        self.apps.put(AppSpec(model_app_name(name), model_route(name), args), owner=OWNER)
         if reason:
             row.status, row.status_reason = "PENDING", reason
             self.session.commit()

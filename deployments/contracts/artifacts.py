@@ -21,7 +21,9 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from deployments.contracts.app_args import StagedArtifacts
 
 logger = logging.getLogger(__name__)
 
@@ -207,3 +209,13 @@ def resolve_local(spec: dict[str, Any], options: dict[str, Any] | None = None) -
         if uri:
             out[key] = str(materialize(uri, str(spec.get(f"{key}_token", "")), options))
     return out
+
+
+StagedT = TypeVar("StagedT", bound=StagedArtifacts)
+
+
+def localized(args: StagedT) -> StagedT:
+    """``args`` with each published artifact path replaced by its node-local copy."""
+    if not any(getattr(args, f"{key}_uri") for key in ARTIFACT_KEYS):
+        return args
+    return type(args).model_validate(resolve_local(args.model_dump()))

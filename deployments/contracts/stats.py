@@ -9,6 +9,9 @@ from typing import Any
 
 _DURATIONS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
 # Upper bounds (seconds) of the request-latency histogram exported to Prometheus.
+# The cluster's statistics actor (``deployments.stats_store``), found by name by the control plane.
+STATS_STORE_NAME = "platform-model-stats"
+STATS_STORE_NAMESPACE = "platform"
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 

@@ -3,11 +3,10 @@
 import time
 
 from control_plane.db.session import make_engine, make_session_factory, upgrade_database
-from control_plane.integrations.serve_types import AppSpec
 from control_plane.services.leases import release, try_acquire
 from control_plane.services.reconciler import Reconciler
 from control_plane.services.serve_apps import ServeAppService
-from tests.fakes import FakeServeGateway
+from tests.fakes import FakeServeGateway, placeholder_spec
 
 
 def _factory(db_url):
@@ -35,7 +34,7 @@ def test_only_the_leader_reconciles(db_url):
     gateway = FakeServeGateway()
     with factory() as session:
         ServeAppService(session, gateway).put(
-            AppSpec("p-v2-x", "/v2/models/x", "b"), owner="v2", apply=False
+            placeholder_spec("p-v2-x", "/v2/models/x"), owner="v2", apply=False
         )
     first, second = Reconciler(factory, gateway, 5), Reconciler(factory, gateway, 5)
     assert first.run_once().applied == ["p-v2-x"]

@@ -8,10 +8,10 @@ from control_plane.integrations.serve_types import AppSpec, ServeGateway
 from control_plane.services.serve_apps import ServeAppService, app_name, spec_hash
 from control_plane.services.triton_models import model_app_name
 from control_plane.settings import Settings
+from deployments.contracts.app_args import GatewayAppArgs
 
 OWNER = "gw"
 ROUTE_PREFIX = "/apps"
-BUILDER = "deployments.gateway:build_gateway"
 ROUTES_TTL_S = 1.0
 UPSTREAM_TIMEOUT_S = 300.0
 
@@ -26,16 +26,15 @@ def gateway_spec(settings: Settings) -> AppSpec:
     return AppSpec(
         name=gateway_app_name(),
         route_prefix=ROUTE_PREFIX,
-        builder=BUILDER,
-        args={
-            "database_url": settings.database_url,
-            "builtin_url": settings.public_url.rstrip("/"),
+        args=GatewayAppArgs(
+            database_url=settings.database_url,
+            builtin_url=settings.public_url.rstrip("/"),
             # the gateway calls models on the built-in server through handles to these apps
-            "builtin_app": model_app_name("{model}"),
-            "routes_ttl_s": ROUTES_TTL_S,
-            "upstream_timeout_s": UPSTREAM_TIMEOUT_S,
-            "max_ongoing_requests": max(64, settings.serving.max_ongoing_requests),
-        },
+            builtin_app=model_app_name("{model}"),
+            routes_ttl_s=ROUTES_TTL_S,
+            upstream_timeout_s=UPSTREAM_TIMEOUT_S,
+            max_ongoing_requests=max(64, settings.serving.max_ongoing_requests),
+        ),
     )
 
 

@@ -11,8 +11,8 @@ from control_plane.integrations.serve_types import AppSpec, ServeGateway
 from control_plane.services.serve_apps import ServeAppService, app_name
 from control_plane.services.torc.common import get_workflow_or_raise
 from control_plane.settings import Settings
+from deployments.contracts.app_args import JobRunnerArgs
 
-RUNNER_BUILDER = "deployments.jobs:build_job_runner"
 OWNER = "jobs"
 
 
@@ -43,16 +43,16 @@ class RunnerService:
         log_dir = options.get("log_dir") or str(
             Path(self.settings.data_dir) / "torc" / "logs" / f"workflow_{workflow_id}"
         )
-        args = {
-            "url": self.settings.public_url.rstrip("/"),
-            "workflow_id": workflow_id,
-            "log_dir": log_dir,
-            "poll_interval_s": float(options.get("poll_interval_s") or 0.5),
-            "max_parallel_jobs": options.get("max_parallel_jobs"),
-            "remove_app_when_done": True,
-        }
+        args = JobRunnerArgs(
+            url=self.settings.public_url.rstrip("/"),
+            workflow_id=workflow_id,
+            log_dir=log_dir,
+            poll_interval_s=float(options.get("poll_interval_s") or 0.5),
+            max_parallel_jobs=options.get("max_parallel_jobs"),
+            remove_app_when_done=True,
+        )
         name = runner_app_name(workflow_id)
-        self.apps.put(AppSpec(name, None, RUNNER_BUILDER, args), owner=OWNER)
+        self.apps.put(AppSpec(name, None, args), owner=OWNER)
         return self.state(workflow_id)
 
     def state(self, workflow_id: int) -> dict[str, Any]:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from control_plane.db.tables.torchserve import TorchServeModel
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import AppSpec, AppState, ServeGateway
 from control_plane.services.serve_apps import app_name
+from deployments.contracts.app_args import TorchServeModelAppArgs, TorchServeVersionArgs
 
 MODEL_OWNER = "ts"
 WORKFLOW_OWNER = "wf"
-MODEL_BUILDER = "deployments.ts_model:build_ts_model"
-WORKFLOW_BUILDER = "deployments.workflow:build_workflow"
 FAILED_STATES = ("DEPLOY_FAILED", "UNHEALTHY")
 
 
@@ -28,16 +26,16 @@ def workflow_app(name: str) -> str:
     return app_name(WORKFLOW_OWNER, name)
 
 
-def version_args(row: TorchServeModel) -> dict[str, Any]:
+def version_args(row: TorchServeModel) -> TorchServeVersionArgs:
     """What the model server needs to load one version."""
-    return {
-        "archive": row.archive_path,
-        "model_dir": row.model_dir,
-        "handler": row.handler,
-        "batch_size": row.batch_size,
-        "max_batch_delay": row.max_batch_delay,
-        "response_timeout": row.response_timeout,
-    }
+    return TorchServeVersionArgs(
+        archive=row.archive_path,
+        model_dir=row.model_dir,
+        handler=row.handler,
+        batch_size=row.batch_size,
+        max_batch_delay=row.max_batch_delay,
+        response_timeout=row.response_timeout,
+    )
 
 
 def model_app_spec(
@@ -48,16 +46,16 @@ def model_app_spec(
     default = next((r for r in rows if r.is_default), rows[0] if rows else None)
     if default is None or default.max_workers <= 0:
         return None
-    args = {
-        "name": name,
-        "default_version": default.version,
-        "versions": {r.version: version_args(r) for r in rows},
-        "min_workers": default.min_workers,
-        "max_workers": default.max_workers,
-        "max_ongoing_requests": max_ongoing,
-        "max_extract_bytes": max_extract_bytes,
-    }
-    return AppSpec(model_app(name), f"/predictions/{name}", MODEL_BUILDER, args)
+    args = TorchServeModelAppArgs(
+        name=name,
+        default_version=default.version,
+        versions={r.version: version_args(r) for r in rows},
+        min_workers=default.min_workers,
+        max_workers=default.max_workers,
+        max_ongoing_requests=max_ongoing,
+        max_extract_bytes=max_extract_bytes,
+    )
+    return AppSpec(model_app(name), f"/predictions/{name}", args)
 
 
 def wait_running(gateway: ServeGateway, name: str, timeout_s: float) -> AppState | None:

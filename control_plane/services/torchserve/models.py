@@ -33,6 +33,7 @@ from control_plane.services.torchserve.errors import from_archive, ts_error
 from control_plane.services.torchserve.pagination import paginate
 from control_plane.services.torchserve.store import TorchServeStore
 from control_plane.settings import Settings
+from deployments.contracts.app_args import WorkflowAppArgs, WorkflowNodeConfig
 from deployments.contracts.archives import RUNTIMES, ArchiveError, read_mar_manifest
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
@@ -368,9 +369,9 @@ class TorchServeModelService:
         """
         nodes: dict[str, str] = {}
         for wf in self.session.scalars(select(TorchServeWorkflow)):
-            args = wf.app_args or {}
-            for node, spec in {**args.get("inline", {}), **args.get("deployments", {})}.items():
-                nodes[f"{wf.name}__{node}"] = spec.get("url", "")
+            args = WorkflowAppArgs.model_validate(wf.app_args)
+            for node, spec in args.model_nodes().items():
+                nodes[f"{wf.name}__{node}"] = spec.url or ""
         return nodes
 
     def _workflow_node_row(self, name: str) -> TorchServeModel | None:
@@ -379,24 +380,25 @@ class TorchServeModelService:
         workflow = self.session.get(TorchServeWorkflow, wf_name) if sep else None
         if workflow is None:
             return None
-        args = workflow.app_args or {}
-        deployed = args.get("deployments", {}).get(node)
-        spec = deployed or args.get("inline", {}).get(node)
+        args = WorkflowAppArgs.model_validate(workflow.app_args)
+        deployed = args.deployments.get(node)
+        spec = deployed or args.inline.get(node)
         if spec is None:
             return None
-        config = args.get("node_configs", {}).get(node, {})
-        low = int(spec.get("min_workers", args.get("driver_min_workers", 1)))
-        high = int(spec.get("max_workers", args.get("driver_max_workers", 1)))
+        config = args.node_configs.get(node, WorkflowNodeConfig())
+        low, high = args.driver_min_workers, args.driver_max_workers
+        if deployed is not None:
+            low, high = deployed.min_workers, deployed.max_workers
         return TorchServeModel(
             name=name,
             version="1.0",
-            url=spec.get("url", ""),
+            url=spec.url or "",
             runtime="python",
             min_workers=low,
             max_workers=high,
-            batch_size=int(config.get("batch_size", 1)),
-            max_batch_delay=int(config.get("max_batch_delay", 50)),
-            response_timeout=int(spec.get("response_timeout", 120)),
+            batch_size=config.batch_size,
+            max_batch_delay=config.max_batch_delay,
+            response_timeout=int(spec.response_timeout),
             startup_timeout=120,
             loaded_at_startup=workflow.loaded_at_startup,
             updated_at=workflow.updated_at,
@@ -406,7 +408,8 @@ class TorchServeModelService:
     def _workflows_sharing(self, name: str) -> list[str]:
         app = model_app(name)
         rows = self.session.scalars(select(TorchServeWorkflow))
-        return sorted(w.name for w in rows if app in (w.app_args.get("shared") or {}).values())
+        shared = {w.name: WorkflowAppArgs.model_validate(w.app_args).shared for w in rows}
+        return sorted(name for name, nodes in shared.items() if app in nodes.values())
 
     def _apply(self, name: str) -> None:
         spec = model_app_spec(

@@ -20,7 +20,6 @@ from control_plane.integrations.serve_types import AppSpec, ServeGateway
 from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
-    WORKFLOW_BUILDER,
     WORKFLOW_OWNER,
     model_app,
     wait_running,
@@ -31,6 +30,12 @@ from control_plane.services.torchserve.models import ApiResult
 from control_plane.services.torchserve.pagination import paginate
 from control_plane.services.torchserve.store import ResolvedArchive, TorchServeStore
 from control_plane.settings import Settings
+from deployments.contracts.app_args import (
+    TorchServeVersionArgs,
+    WorkflowAppArgs,
+    WorkflowNodeConfig,
+    WorkflowNodeModelArgs,
+)
 from deployments.contracts.archives import ArchiveError, read_mar_manifest, read_war_manifest
 from deployments.contracts.workflow_spec import (
     ModelEntry,
@@ -147,7 +152,7 @@ class WorkflowService:
                     },
                 },
                 execution=mode,
-                app_args=args,
+                app_args=args.to_json(),
                 loaded_at_startup=loaded_at_startup,
             )
             self.session.add(row)
@@ -163,8 +168,7 @@ class WorkflowService:
                 self.store.discard(path)
             raise
         self.apps.put(
-            AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args),
-            owner=WORKFLOW_OWNER,
+            AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER
         )
         if synchronous:
             state = wait_running(
@@ -190,10 +194,10 @@ class WorkflowService:
         spec: WorkflowSpec,
         mode: str,
         cleanup: list[Path],
-    ) -> dict[str, Any]:
+    ) -> WorkflowAppArgs:
         failures: list[str] = []
-        inline: dict[str, Any] = {}
-        deployments: dict[str, Any] = {}
+        inline: dict[str, TorchServeVersionArgs] = {}
+        deployments: dict[str, WorkflowNodeModelArgs] = {}
         shared: dict[str, str] = {}
         handler_file = war_dir / handler
         source = handler_file.read_text(encoding="utf-8") if handler_file.is_file() else ""
@@ -217,11 +221,11 @@ class WorkflowService:
                 continue
             own_scaling = entry.config.max_workers > 1 or entry.config.min_workers > 1
             if mode == "separate" or (mode == "auto" and own_scaling):
-                deployments[node] = {
-                    **version,
-                    "min_workers": entry.config.min_workers,
-                    "max_workers": entry.config.max_workers,
-                }
+                deployments[node] = WorkflowNodeModelArgs(
+                    **version.model_dump(),
+                    min_workers=entry.config.min_workers,
+                    max_workers=entry.config.max_workers,
+                )
             else:
                 inline[node] = version
         if failures:
@@ -231,29 +235,31 @@ class WorkflowService:
                 f"Workflow {name} has failed to register. Failures: [{', '.join(failures)}]",
             )
         node_configs = {
-            n: (
-                spec.models[n].config.to_dict()
-                if n in spec.models
-                else {**spec.globals.to_dict(), "batch_size": 1, "max_batch_delay": 0}
+            n: WorkflowNodeConfig(
+                **(
+                    spec.models[n].config.to_dict()
+                    if n in spec.models
+                    else {**spec.globals.to_dict(), "batch_size": 1, "max_batch_delay": 0}
+                )
             )
             for n in spec.dag.nodes
         }
-        return {
-            "name": name,
-            "archive": str(resolved.path),
-            "war_dir": str(war_dir),
-            "handler": handler,
-            "dag": {n: spec.dag.children[n] for n in spec.dag.nodes},
-            "node_configs": node_configs,
-            "function_nodes": spec.function_nodes(),
-            "inline": inline,
-            "deployments": deployments,
-            "shared": shared,
-            "driver_min_workers": spec.globals.min_workers if not deployments else 1,
-            "driver_max_workers": max(spec.globals.max_workers, 1) if not deployments else 1,
-            "max_ongoing_requests": self.settings.serving.max_ongoing_requests,
-            "max_extract_bytes": self.settings.torchserve.max_extract_bytes,
-        }
+        return WorkflowAppArgs(
+            name=name,
+            archive=str(resolved.path),
+            war_dir=str(war_dir),
+            handler=handler,
+            dag={n: spec.dag.children[n] for n in spec.dag.nodes},
+            node_configs=node_configs,
+            function_nodes=spec.function_nodes(),
+            inline=inline,
+            deployments=deployments,
+            shared=shared,
+            driver_min_workers=spec.globals.min_workers if not deployments else 1,
+            driver_max_workers=max(spec.globals.max_workers, 1) if not deployments else 1,
+            max_ongoing_requests=self.settings.serving.max_ongoing_requests,
+            max_extract_bytes=self.settings.torchserve.max_extract_bytes,
+        )
 
     def _shared_model(self, node: str, entry: ModelEntry) -> str | None:
         """A registered model (with workers) the node names by model name or by url."""
@@ -267,7 +273,7 @@ class WorkflowService:
 
     def _node_model(
         self, wf: str, node: str, entry: ModelEntry, cleanup: list[Path]
-    ) -> dict[str, Any]:
+    ) -> TorchServeVersionArgs:
         resolved = self.store.resolve(entry.url, workflow=False)
         if resolved.downloaded:
             cleanup.append(resolved.path)
@@ -278,16 +284,16 @@ class WorkflowService:
         except ArchiveError as exc:
             raise from_archive(exc) from exc
         self.store.install_requirements(model_dir, manifest.requirements_file, f"{wf}__{node}")
-        return {
-            "archive": str(resolved.path),
-            "model_dir": str(model_dir),
-            "handler": manifest.handler,
-            "batch_size": entry.config.batch_size,
-            "max_batch_delay": entry.config.max_batch_delay,
-            "response_timeout": max(1, entry.config.timeout_ms // 1000),
-            "url": entry.url,
-            "downloaded": resolved.downloaded,
-        }
+        return TorchServeVersionArgs(
+            archive=str(resolved.path),
+            model_dir=str(model_dir),
+            handler=manifest.handler,
+            batch_size=entry.config.batch_size,
+            max_batch_delay=entry.config.max_batch_delay,
+            response_timeout=max(1, entry.config.timeout_ms // 1000),
+            url=entry.url,
+            downloaded=resolved.downloaded,
+        )
 
     def scale(
         self, name: str, min_worker: int | None, max_worker: int | None, node: str | None
@@ -302,23 +308,22 @@ class WorkflowService:
         high = low if max_worker is None else max_worker
         if low < 0 or high < 1 or high < low:
             raise ts_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
-        args = dict(row.app_args)
+        args = WorkflowAppArgs.model_validate(row.app_args)
         if node is None:
-            args["driver_min_workers"], args["driver_max_workers"] = low, high
+            args.driver_min_workers, args.driver_max_workers = low, high
         else:
-            deployments = {k: dict(v) for k, v in args.get("deployments", {}).items()}
-            inline = dict(args.get("inline", {}))
-            if node in inline:  # a fused node that now needs its own scaling becomes a deployment
-                deployments[node] = inline.pop(node)
-            if node not in deployments:
+            if node in args.inline:  # a fused node that now needs its own scaling: own deployment
+                fused = args.inline.pop(node)
+                args.deployments[node] = WorkflowNodeModelArgs(
+                    **fused.model_dump(), min_workers=low, max_workers=high
+                )
+            if node not in args.deployments:
                 raise ts_error(404, "ModelNotFoundException", f"Model not found: {name}__{node}")
-            deployments[node]["min_workers"], deployments[node]["max_workers"] = low, high
-            args["deployments"], args["inline"] = deployments, inline
-        row.app_args = args
+            args.deployments[node].min_workers, args.deployments[node].max_workers = low, high
+        row.app_args = args.to_json()
         self.session.commit()
         self.apps.put(
-            AppSpec(workflow_app(name), f"/wfpredict/{name}", WORKFLOW_BUILDER, args),
-            owner=WORKFLOW_OWNER,
+            AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER
         )
         target = f"workflow: {name}" if node is None else f"model: {name}__{node}"
         return ApiResult(202, f"Processing worker updates for {target} ({low}-{high} workers)")
@@ -330,16 +335,14 @@ class WorkflowService:
         return ApiResult(200, f'Workflow "{name}" unregistered')
 
     def _remove(self, row: TorchServeWorkflow) -> None:
-        args = dict(row.app_args)
+        args = WorkflowAppArgs.model_validate(row.app_args)
         self.session.delete(row)
         self.session.commit()
         self.apps.remove(workflow_app(row.name))
         self.store.discard(row.war_dir)
-        for node in list(args.get("inline", {}).values()) + list(
-            args.get("deployments", {}).values()
-        ):
-            self.store.discard(node.get("model_dir"))
-            if node.get("downloaded"):
-                self.store.discard(node.get("archive"))
+        for model_node in args.model_nodes().values():
+            self.store.discard(model_node.model_dir)
+            if model_node.downloaded:
+                self.store.discard(model_node.archive)
         if row.downloaded:
             self.store.discard(row.archive_path)

@@ -88,7 +88,7 @@ async def test_gateway_app_is_recorded_at_startup(admin: httpx.AsyncClient, gate
     spec = gateway.apps["p-gw-apps"]
     assert spec.route_prefix == "/apps"
     assert spec.builder == "deployments.gateway:build_gateway"
-    assert spec.args["database_url"].startswith(("sqlite", "postgresql"))
+    assert spec.args.database_url.startswith(("sqlite", "postgresql"))
 
 
 async def test_model_loaded_through_v2_repository_shows_on_builtin(

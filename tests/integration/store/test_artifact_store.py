@@ -152,7 +152,7 @@ async def test_v2_load_of_a_model_only_in_s3_deploys_it_from_s3(
     assert {"name": "s3_only"} in [{"name": m["name"]} for m in index]
     resp = await client.post("/v2/repository/models/s3_only/load", json={})
     assert resp.status_code == 200, resp.text
-    args = gateway.apps["p-v2-s3_only"].args
+    args = gateway.apps["p-v2-s3_only"].args_json()
     assert args["model_dir_uri"] == f"{settings.store.url}/models/s3_only"
     assert json.loads(args["spec"])["name"] == "s3_only"
     assert args["store_options"] == settings.store.options

@@ -27,10 +27,10 @@ async def test_run_on_ray_records_and_removes_runner_app(
     spec: AppSpec = gateway.apps["p-jobs-1"]
     assert spec.route_prefix is None
     assert spec.builder == "deployments.jobs:build_job_runner"
-    assert spec.args["workflow_id"] == 1
-    assert spec.args["max_parallel_jobs"] == 3
-    assert spec.args["poll_interval_s"] == 0.2
-    assert spec.args["log_dir"].endswith("torc/logs/workflow_1")
+    assert spec.args.workflow_id == 1
+    assert spec.args.max_parallel_jobs == 3
+    assert spec.args.poll_interval_s == 0.2
+    assert spec.args.log_dir.endswith("torc/logs/workflow_1")
     bad = await client.post(f"{B}/workflows/1/run_on_ray", json={"poll_interval_s": -1})
     assert bad.status_code == 422
     state = (await client.get(f"{B}/workflows/1/run_on_ray")).json()

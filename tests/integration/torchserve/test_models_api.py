@@ -27,7 +27,7 @@ async def test_register_describe_scale_unregister_model(client, gateway, stores)
     spec = gateway.apps[model_app("echo")]
     assert spec.route_prefix == "/predictions/echo"
     assert spec.builder == "deployments.ts_model:build_ts_model"
-    assert spec.args["versions"]["1.0"]["handler"] == "handler.py"
+    assert spec.args.versions["1.0"].handler == "handler.py"
 
     (desc,) = (await client.get("/models/echo")).json()
     assert (desc["modelName"], desc["modelVersion"], desc["modelUrl"]) == (
@@ -45,7 +45,7 @@ async def test_register_describe_scale_unregister_model(client, gateway, stores)
     resp = await client.put("/models/echo", params={"min_worker": 2, "max_worker": 4})
     assert resp.status_code == 202
     assert resp.json() == {"status": "Processing worker updates..."}
-    assert gateway.apps[model_app("echo")].args["max_workers"] == 4
+    assert gateway.apps[model_app("echo")].args.max_workers == 4
     resp = await client.put("/models/echo", params={"min_worker": 3, "synchronous": "true"})
     assert resp.json() == {"status": "Workers scaled to 3 for model: echo"}
     ts_error(
@@ -88,7 +88,7 @@ async def test_versions_list_pagination_and_set_default(client, gateway, stores)
     await client.post("/models", params={"url": "echo-v2.mar", "initial_workers": 1})
     for i in range(3):
         await client.post("/models", params={"url": "echo.mar", "model_name": f"m{i}"})
-    assert set(gateway.apps[model_app("echo")].args["versions"]) == {"1.0", "2.0"}
+    assert set(gateway.apps[model_app("echo")].args.versions) == {"1.0", "2.0"}
     all_versions = (await client.get("/models/echo/all")).json()
     assert [d["modelVersion"] for d in all_versions] == ["1.0", "2.0"]
 
@@ -110,7 +110,7 @@ async def test_versions_list_pagination_and_set_default(client, gateway, stores)
     assert resp.json() == {
         "status": 'Default version successfully updated for model "echo" to "2.0"'
     }
-    assert gateway.apps[model_app("echo")].args["default_version"] == "2.0"
+    assert gateway.apps[model_app("echo")].args.default_version == "2.0"
     ts_error(
         await client.put("/models/echo/7.0/set-default"),
         404,
@@ -119,7 +119,7 @@ async def test_versions_list_pagination_and_set_default(client, gateway, stores)
     )
     ts_error(await client.delete("/models/echo/2.0"), 403, "InvalidModelVersionException")
     assert (await client.delete("/models/echo/1.0")).status_code == 200
-    assert set(gateway.apps[model_app("echo")].args["versions"]) == {"2.0"}
+    assert set(gateway.apps[model_app("echo")].args.versions) == {"2.0"}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices

@@ -38,10 +38,10 @@ async def test_register_describe_list_unregister_workflow(client, gateway, store
     assert spec.route_prefix == "/wfpredict/diamond"
     assert spec.builder == "deployments.workflow:build_workflow"
     # fused by default: no node needs its own scaling
-    assert set(spec.args["inline"]) == {"m1", "m2"}
-    assert spec.args["deployments"] == {}
-    assert spec.args["function_nodes"] == ["pre", "post"]
-    assert spec.args["node_configs"]["m1"]["retry_attempts"] == 0
+    assert set(spec.args.inline) == {"m1", "m2"}
+    assert spec.args.deployments == {}
+    assert spec.args.function_nodes == ["pre", "post"]
+    assert spec.args.node_configs["m1"].retry_attempts == 0
 
     assert (await client.get("/workflows/diamond")).json() == [
         {
@@ -92,15 +92,15 @@ async def test_separate_execution_and_scaling_extension(client, gateway, stores)
     resp = await client.post("/workflows", params={"url": "diamond.war", "execution": "separate"})
     assert resp.status_code == 200
     args = gateway.apps[workflow_app("diamond")].args
-    assert set(args["deployments"]) == {"m1", "m2"}
-    assert args["inline"] == {}
+    assert set(args.deployments) == {"m1", "m2"}
+    assert args.inline == {}
     resp = await client.put(
         "/workflows/diamond", params={"min_worker": 1, "max_worker": 3, "node": "m1"}
     )
     assert resp.status_code == 202
-    assert gateway.apps[workflow_app("diamond")].args["deployments"]["m1"]["max_workers"] == 3
+    assert gateway.apps[workflow_app("diamond")].args.deployments["m1"].max_workers == 3
     await client.put("/workflows/diamond", params={"min_worker": 2, "max_worker": 2})
-    assert gateway.apps[workflow_app("diamond")].args["driver_max_workers"] == 2
+    assert gateway.apps[workflow_app("diamond")].args.driver_max_workers == 2
     ts_error(
         await client.put("/workflows/diamond", params={"node": "nope"}),
         404,
@@ -117,10 +117,10 @@ async def test_auto_execution_splits_nodes_that_need_scaling(client, gateway, st
     make_war(stores["workflows"], "scaled", spec, DIAMOND_FUNCTIONS, work=tmp_path / "scaled")
     assert (await client.post("/workflows", params={"url": "scaled.war"})).status_code == 200
     args = gateway.apps[workflow_app("scaled")].args
-    assert set(args["deployments"]) == {"m1"}
-    assert set(args["inline"]) == {"m2"}
-    m1 = args["deployments"]["m1"]
-    assert (m1["min_workers"], m1["max_workers"], m1["batch_size"]) == (1, 3, 4)
+    assert set(args.deployments) == {"m1"}
+    assert set(args.inline) == {"m2"}
+    m1 = args.deployments["m1"]
+    assert (m1.min_workers, m1.max_workers, m1.batch_size) == (1, 3, 4)
 
 
 async def test_workflow_reuses_registered_model(client, gateway, stores):
@@ -131,8 +131,8 @@ async def test_workflow_reuses_registered_model(client, gateway, stores):
     ).status_code == 200
     assert (await client.post("/workflows", params={"url": "diamond.war"})).status_code == 200
     args = gateway.apps[workflow_app("diamond")].args
-    assert args["shared"] == {"m1": model_app("m1")}
-    assert set(args["inline"]) == {"m2"}
+    assert args.shared == {"m1": model_app("m1")}
+    assert set(args.inline) == {"m2"}
     ts_error(await client.delete("/models/m1"), 409, "ConflictStatusException")
     await client.delete("/workflows/diamond")
     assert (await client.delete("/models/m1")).status_code == 200

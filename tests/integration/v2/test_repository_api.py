@@ -3,8 +3,8 @@
 import base64
 import json
 
-from control_plane.integrations.serve_types import AppSpec
 from control_plane.services.reconciler import reconcile_once
+from tests.fakes import placeholder_spec
 from tests.model_repos import ADD_SUB_MODEL, write_add_sub
 
 
@@ -21,7 +21,7 @@ async def test_load_records_a_serve_app_routed_at_the_model(client, gateway):
     spec = gateway.apps["p-v2-add_sub"]
     assert spec.route_prefix == "/v2/models/add_sub"
     assert spec.builder == "deployments.model_server:build_triton_model"
-    assert spec.args["options"]["ray_actor_options"] == {"num_cpus": 0.0, "num_gpus": 0.0}
+    assert spec.args.options["ray_actor_options"] == {"num_cpus": 0.0, "num_gpus": 0.0}
     index = (await client.post("/v2/repository/index", content=b"")).json()
     assert index == [{"name": "add_sub", "state": "READY", "reason": "", "version": "1"}]
     assert (await client.get("/v2/health/ready")).status_code == 200
@@ -90,7 +90,7 @@ async def test_load_with_file_override_writes_outside_the_repository(client, gat
     assert resp.status_code == 200, resp.text
     store = client.app.state.settings.store_root
     assert (store / "overrides" / "pushed" / "1" / "model.py").read_text() == ADD_SUB_MODEL
-    assert gateway.apps["p-v2-pushed"].args["model_dir"] == str(store / "overrides" / "pushed")
+    assert gateway.apps["p-v2-pushed"].args.model_dir == str(store / "overrides" / "pushed")
     evil = {"parameters": {"config": json.dumps(config), "file:../../evil.py": "eA=="}}
     resp = await client.post("/v2/repository/models/pushed2/load", content=json.dumps(evil))
     assert resp.status_code == 400
@@ -104,7 +104,7 @@ async def test_gpu_model_without_gpus_is_pending_with_reason(client, gateway):
     resp = await client.post("/v2/repository/models/linear_ts/load")
     assert resp.status_code == 400
     assert "needs 1 GPU per replica" in resp.json()["error"]
-    assert gateway.apps["p-v2-linear_ts"].args["options"]["ray_actor_options"]["num_gpus"] == 1.0
+    assert gateway.apps["p-v2-linear_ts"].args.options["ray_actor_options"]["num_gpus"] == 1.0
     gateway.resources["GPU"] = 1.0
     resp = await client.post("/v2/repository/models/linear_ts/load")
     assert resp.status_code == 200
@@ -114,8 +114,8 @@ async def test_reconciler_restores_apps_lost_by_ray(client, gateway):
     write_add_sub(_repo(client))
     await client.post("/v2/repository/models/add_sub/load")
     gateway.apps.clear()  # Ray lost everything (cluster restart)
-    gateway.apps["p-v2-stale"] = AppSpec("p-v2-stale", "/x", "b")
-    gateway.apps["user-app"] = AppSpec("user-app", "/y", "b")
+    gateway.apps["p-v2-stale"] = placeholder_spec("p-v2-stale", "/x")
+    gateway.apps["user-app"] = placeholder_spec("user-app", "/y")
     with client.app.state.session_factory() as session:
         report = reconcile_once(session, gateway)
     assert "p-v2-add_sub" in report.applied

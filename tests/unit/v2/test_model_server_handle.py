@@ -11,6 +11,7 @@ import pytest
 import ray
 import tritonclient.http as httpclient
 
+from deployments.contracts.app_args import TritonModelAppArgs
 from deployments.contracts.specs import load_model_spec
 from deployments.model_server import TritonModelServer
 from tests.model_repos import write_add_sub
@@ -23,7 +24,8 @@ def server_fixture(tmp_path, monkeypatch):
     monkeypatch.setattr(ray, "get_gpu_ids", lambda: [])
     model = write_add_sub(tmp_path, versions=(1, 2))
     spec = load_model_spec(model, "add_sub")
-    server = TritonModelServer.func_or_class(spec.to_json(), str(model))  # type: ignore[attr-defined]
+    args = TritonModelAppArgs(spec=spec.to_json(), model_dir=str(model))
+    server = TritonModelServer.func_or_class(args)  # type: ignore[attr-defined]
     server.batching = False  # @serve.batch needs a replica context; dispatch is what is tested
     yield server
     for backend in server.backends.values():
