@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deployments.contracts.app_args import GatewayAppArgs
+from deployments.contracts.security import api_key_digest
 from deployments.gateway_routing import (
     Consumer,
     Credentials,
@@ -35,7 +36,6 @@ from deployments.gateway_routing import (
     Snapshot,
     authorize,
     credentials,
-    key_digest,
     load_snapshot,
     match,
     response_headers,
@@ -176,7 +176,7 @@ class AppsGateway:
 
     async def _consumer(self, snap: Snapshot, creds: Credentials) -> Consumer:
         if creds.key is not None:
-            consumer = snap.users_by_key.get(key_digest(creds.key))
+            consumer = snap.users_by_key.get(api_key_digest(creds.key))
             if consumer is not None:
                 return consumer
         elif creds.basic is not None:

@@ -11,13 +11,13 @@ The table shapes mirror ``control_plane/db/tables/mlserve.py``; ``deployments`` 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+
+from deployments.contracts.security import parse_basic
 
 BUILTIN_TRITON_ID = 0
 
@@ -261,23 +261,6 @@ def rewrite(route: Route, rest: str, method: str) -> str:
 # -- authentication ---------------------------------------------------------------------------
 
 UNAUTHORIZED = {"WWW-Authenticate": 'Key realm="mlserve"'}
-
-
-def key_digest(key: str) -> str:
-    """SHA-256 hex of an API key (how the control plane stores it)."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def parse_basic(header: str) -> tuple[str, str] | None:
-    """``(name, password)`` from an ``Authorization: Basic`` header."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        name, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return (name, password) if sep else None
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import re
 import shutil
 from pathlib import Path, PurePosixPath
 
 from control_plane.errors import BadRequestError
-
-MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+from deployments.contracts.names import is_valid_name
 
 
 def check_model_name(name: str) -> str:
@@ -18,7 +16,7 @@ def check_model_name(name: str) -> str:
     Raises:
         BadRequestError: empty, too long, bad characters, or a dot-only name.
     """
-    if not MODEL_NAME.match(name) or set(name) <= {"."}:
+    if not is_valid_name(name):
         raise BadRequestError(
             f"invalid model name '{name}': use 1-128 letters, digits, '_', '-' or '.'"
         )

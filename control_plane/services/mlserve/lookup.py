@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.errors import BadRequestError, NotFoundError
+from deployments.contracts.names import is_valid_name
 
 T = TypeVar("T")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-
 
 def check_name(name: str, what: str) -> str:
-    """Validate a resource name (``^[A-Za-z0-9_.-]{1,128}$``, not ``.``/``..``).
+    """Validate a resource name (``^[A-Za-z0-9_.-]{1,128}$``, not made only of dots).
 
     Raises:
         BadRequestError: the name breaks the rule.
     """
-    if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
+    if not is_valid_name(name):
         raise BadRequestError(
             f"Got {name!r} for {what} name; it must match ^[A-Za-z0-9_.-]{{1,128}}$",
             code="invalid_name",

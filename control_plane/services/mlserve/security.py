@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -39,24 +38,6 @@ def verify_password(password_hash: str, password: str) -> bool:
 def new_api_key() -> str:
     """A fresh 43-character URL-safe random key."""
     return secrets.token_urlsafe(API_KEY_BYTES)
-
-
-def api_key_digest(key: str) -> str:
-    """SHA-256 hex of a key: keys are high-entropy, so a fast digest is a safe lookup index."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def parse_basic(header: str) -> tuple[str, str] | None:
-    """``(name, password)`` from an ``Authorization: Basic ...`` header, else None."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    name, sep, password = decoded.partition(":")
-    return (name, password) if sep else None
 
 
 @dataclass

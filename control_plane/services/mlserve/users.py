@@ -18,13 +18,8 @@ from control_plane.errors import (
 )
 from control_plane.schemas.mlserve.users import UserCreate, UserRead, UserUpdate
 from control_plane.services.mlserve.lookup import check_name, resolve
-from control_plane.services.mlserve.security import (
-    VerifiedCache,
-    api_key_digest,
-    hash_password,
-    new_api_key,
-    parse_basic,
-)
+from control_plane.services.mlserve.security import VerifiedCache, hash_password, new_api_key
+from deployments.contracts.security import api_key_digest, parse_basic
 
 KEY_HEADERS = ("apikey", "x-api-key")
 

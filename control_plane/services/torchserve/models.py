@@ -7,7 +7,6 @@ control plane, which answers TorchServe's 503 "has no worker".
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,7 @@ from control_plane.services.torchserve.store import TorchServeStore
 from control_plane.settings import Settings
 from deployments.contracts.app_args import WorkflowAppArgs, WorkflowNodeConfig
 from deployments.contracts.archives import RUNTIMES, ArchiveError, read_mar_manifest
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]*$")
+from deployments.contracts.names import is_valid_name
 
 
 @dataclass(frozen=True)
@@ -209,7 +207,7 @@ class TorchServeModelService:
             except ArchiveError as exc:
                 raise from_archive(exc) from exc
             name, version = manifest.model_name, manifest.model_version
-            if not NAME_RE.match(name):
+            if not (is_valid_name(name) and name[0].isalnum()):  # TorchServe: alnum first
                 raise ts_error(400, "BadRequestException", f"Invalid model name: {name}")
             if any(r.version == version for r in self.versions(name)):
                 raise ts_error(

@@ -16,8 +16,9 @@ from ray.serve.exceptions import BackPressureError
 from starlette.requests import Request
 
 from deployments import gateway_upstream
+from deployments.contracts.security import api_key_digest
 from deployments.gateway import BAD_UPSTREAM, AppsGateway
-from deployments.gateway_routing import Consumer, GatewayApp, Route, Snapshot, key_digest
+from deployments.gateway_routing import Consumer, GatewayApp, Route, Snapshot
 from deployments.gateway_upstream import Reply, UpstreamDown, use_handles
 
 BUILTIN = "http://127.0.0.1:8000"
@@ -71,7 +72,7 @@ async def gw_fixture(monkeypatch):
     route = Route(1, "m", ("/m",), (), (), True)
     gw.cache.snapshot = Snapshot(
         apps={"app1": GatewayApp(5, "app1", 2, None, (route,), frozenset({7}))},
-        users_by_key={key_digest("k"): Consumer(7, "alice", "user", "")},
+        users_by_key={api_key_digest("k"): Consumer(7, "alice", "user", "")},
         upstreams={1: (BUILTIN, EXTERNAL)},
     )
     gw.http_calls = []

@@ -25,13 +25,12 @@ from control_plane.services.mlserve.model_files import (
 )
 from control_plane.services.mlserve.security import (
     VerifiedCache,
-    api_key_digest,
     hash_password,
     new_api_key,
-    parse_basic,
     verify_password,
 )
 from control_plane.services.mlserve.versions import parse_checks, parse_digest
+from deployments.contracts.security import api_key_digest, parse_basic
 
 ADD_SUB = Path(__file__).resolve().parents[3] / "configs" / "models" / "add_sub"
 
