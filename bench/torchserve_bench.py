@@ -206,7 +206,7 @@ def platform_targets(store: Path, root: Path) -> Iterator[list[tuple[str, str, s
     import ray
     from ray import serve
 
-    from deployments.apps import build_control_plane
+    from entrypoint.control_plane_app import build_control_plane
 
     data_dir = root / "platform"
     for kind in ("model-store", "wf-store"):

@@ -133,7 +133,7 @@ def _start_platform(data_dir: Path):
     import ray
     from ray import serve
 
-    from deployments.apps import build_control_plane
+    from entrypoint.control_plane_app import build_control_plane
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()

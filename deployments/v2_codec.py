@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,12 @@ from typing import Any
 import numpy as np
 
 from deployments.backends.base import InferenceRequest
-from deployments.contracts.datatypes import datatype_of, numpy_dtype
+from deployments.contracts.datatypes import (
+    datatype_of,
+    decode_bytes_tensor,
+    encode_bytes_tensor,
+    numpy_dtype,
+)
 from deployments.contracts.errors import InvalidInput
 from deployments.contracts.specs import ModelSpec
 
@@ -47,36 +51,6 @@ def decompress(body: bytes, encoding: str | None) -> bytes:
     except (OSError, zlib.error) as exc:
         raise InvalidInput(f"failed to decompress the request body ({encoding}): {exc}") from None
     raise InvalidInput(f"unsupported Content-Encoding '{encoding}'")
-
-
-def encode_bytes_tensor(array: np.ndarray) -> bytes:
-    """BYTES elements as 4-byte little-endian length + bytes, row-major."""
-    parts = []
-    for item in np.asarray(array, dtype=object).ravel():
-        raw = item if isinstance(item, bytes) else str(item).encode()
-        parts.append(struct.pack("<I", len(raw)))
-        parts.append(raw)
-    return b"".join(parts)
-
-
-def decode_bytes_tensor(buffer: bytes, count: int | None) -> np.ndarray:
-    """Inverse of encode_bytes_tensor; checks the element count when given."""
-    items: list[bytes] = []
-    offset = 0
-    while offset < len(buffer):
-        if offset + 4 > len(buffer):
-            raise InvalidInput("truncated BYTES tensor: element length cut short")
-        (size,) = struct.unpack_from("<I", buffer, offset)
-        offset += 4
-        if offset + size > len(buffer):
-            raise InvalidInput("truncated BYTES tensor: element data cut short")
-        items.append(buffer[offset : offset + size])
-        offset += size
-    if count is not None and len(items) != count:
-        raise InvalidInput(f"BYTES tensor has {len(items)} elements, expected {count}")
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
 
 
 def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes]:

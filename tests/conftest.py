@@ -130,7 +130,7 @@ class PlatformHandle:
         """Deploy the control-plane app again (what ``serve run`` does on start)."""
         from ray import serve
 
-        from deployments.apps import build_control_plane
+        from entrypoint.control_plane_app import build_control_plane
 
         serve.run(build_control_plane(dict(self.args)), name="control-plane", route_prefix="/")
 

@@ -128,7 +128,7 @@ class RayServeGateway:
         except ValueError:  # no model replica has started the actor yet
             return {}
         try:
-            result: dict[str, dict[str, Any]] = ray.get(store.get.remote(None), timeout=10)
+            result: Any = ray.get(store.get.remote(None), timeout=10)
         except Exception as exc:
             raise UpstreamUnavailableError(f"inference statistics unavailable: {exc}") from exc
-        return result
+        return dict(result)

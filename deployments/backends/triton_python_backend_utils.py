@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from deployments.contracts.datatypes import NUMPY_BY_DATATYPE, config_to_api
+from deployments.contracts.datatypes import (
+    NUMPY_BY_DATATYPE,
+    config_to_api,
+    decode_bytes_tensor,
+    encode_bytes_tensor,
+)
 
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
@@ -204,13 +209,9 @@ def numpy_to_triton_type(dtype: Any) -> str:
 
 def serialize_byte_tensor(array: np.ndarray) -> np.ndarray:
     """Length-prefixed serialization of a BYTES tensor (as the real module)."""
-    from deployments.v2_codec import encode_bytes_tensor
-
     return np.frombuffer(encode_bytes_tensor(array), dtype=np.uint8)
 
 
 def deserialize_bytes_tensor(buffer: bytes) -> np.ndarray:
     """Inverse of serialize_byte_tensor."""
-    from deployments.v2_codec import decode_bytes_tensor
-
     return decode_bytes_tensor(bytes(buffer), None)

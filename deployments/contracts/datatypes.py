@@ -1,6 +1,8 @@
-"""Triton datatypes: config names, API names and numpy dtypes."""
+"""Triton datatypes: config names, API names, numpy dtypes and the BYTES tensor wire format."""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
@@ -63,3 +65,33 @@ def datatype_of(array: np.ndarray) -> str:
 def element_size(datatype: str) -> int:
     """Bytes per element of a fixed-size datatype."""
     return numpy_dtype(datatype).itemsize
+
+
+def encode_bytes_tensor(array: np.ndarray) -> bytes:
+    """BYTES elements as 4-byte little-endian length + bytes, row-major."""
+    parts = []
+    for item in np.asarray(array, dtype=object).ravel():
+        raw = item if isinstance(item, bytes) else str(item).encode()
+        parts.append(struct.pack("<I", len(raw)))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def decode_bytes_tensor(buffer: bytes, count: int | None) -> np.ndarray:
+    """Inverse of encode_bytes_tensor; checks the element count when given."""
+    items: list[bytes] = []
+    offset = 0
+    while offset < len(buffer):
+        if offset + 4 > len(buffer):
+            raise InvalidInput("truncated BYTES tensor: element length cut short")
+        (size,) = struct.unpack_from("<I", buffer, offset)
+        offset += 4
+        if offset + size > len(buffer):
+            raise InvalidInput("truncated BYTES tensor: element data cut short")
+        items.append(buffer[offset : offset + size])
+        offset += size
+    if count is not None and len(items) != count:
+        raise InvalidInput(f"BYTES tensor has {len(items)} elements, expected {count}")
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array

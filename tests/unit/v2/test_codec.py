@@ -4,15 +4,10 @@ import json
 import numpy as np
 import pytest
 
+from deployments.contracts.datatypes import decode_bytes_tensor, encode_bytes_tensor
 from deployments.contracts.errors import InvalidInput
 from deployments.contracts.specs import load_model_spec
-from deployments.v2_codec import (
-    decode_bytes_tensor,
-    decode_request,
-    decompress,
-    encode_bytes_tensor,
-    encode_response,
-)
+from deployments.v2_codec import decode_request, decompress, encode_response
 from tests.model_repos import write_add_sub, write_echo_all_types
 
 

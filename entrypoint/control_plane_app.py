@@ -1,4 +1,9 @@
-"""Typed application builders named by ``serve_config.yaml`` and by the control plane."""
+"""The control plane as a Serve application: the builder `serve_config.yaml` names.
+
+The one module that imports both planes: `control_plane` (the FastAPI app) and Ray Serve. Keeping it
+outside both packages lets import-linter forbid `deployments -> control_plane` and `control_plane ->
+ray` without exceptions.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Composition roots that join the two planes: the Serve application builders named by config."""
