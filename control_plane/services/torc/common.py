@@ -1,4 +1,7 @@
-"""Shared Torc rules: statuses, memory/runtime grammars, timestamps, pagination, events."""
+"""Shared Torc rules: memory/runtime grammars, timestamps, pagination, events.
+
+Job statuses and their transitions are in ``state_machine.py``.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +17,6 @@ from sqlalchemy.orm import Session
 from control_plane.db.tables.torc import TorcEvent, TorcWorkflow
 from control_plane.errors import NotFoundError, ValidationFailedError
 
-JOB_STATUSES = (
-    "uninitialized",
-    "blocked",
-    "ready",
-    "pending",
-    "running",
-    "completed",
-    "failed",
-    "canceled",
-    "terminated",
-    "disabled",
-    "pending_failed",
-)
-FINISHED = frozenset({"completed", "failed", "canceled", "terminated"})
-TERMINAL = FINISHED | {"pending_failed"}
-COMPLETE_FOR_WORKFLOW = FINISHED | {"disabled"}
 MAX_LIMIT = 10000
 CHUNK = 500
 
@@ -88,20 +75,6 @@ def now_iso() -> str:
 def now_ms() -> int:
     """Milliseconds since the epoch (event timestamps)."""
     return int(time.time() * 1000)
-
-
-def check_status(value: str) -> str:
-    """Validate a job status string.
-
-    Raises:
-        ValidationFailedError: not one of torc's job statuses.
-    """
-    if value not in JOB_STATUSES:
-        raise ValidationFailedError(
-            f"Got status '{value}'; expected one of {', '.join(JOB_STATUSES)}",
-            code="invalid_status",
-        )
-    return value
 
 
 def get_workflow_or_raise(session: Session, workflow_id: int) -> TorcWorkflow:

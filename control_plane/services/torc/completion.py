@@ -12,15 +12,24 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from control_plane.errors import DomainError, NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import FINISHED, JOB_STATUSES, TERMINAL, job_event, now_iso
+from control_plane.services.torc.common import job_event, now_iso
+from control_plane.services.torc.job_rows import JobRow, job_columns
 from control_plane.services.torc.results import _tail
-from control_plane.services.torc.sql import (
-    FAILED_STATUSES,
-    JOB_COLUMNS,
-    Sql,
-    row_to_job,
+from control_plane.services.torc.sql import Sql
+from control_plane.services.torc.state_machine import (
+    FAILURES,
+    FINISHED,
+    JobEvent,
+    JobStatus,
+    can,
+    source,
+    target,
+    targets,
 )
 from control_plane.services.torc.txn import begin_write
+
+_BLOCKED = source(JobEvent.DEPENDENCIES_FINISHED)
+_CANCELED = target(JobEvent.DEPENDENCY_FAILED)
 
 
 class CompletionPath:
@@ -46,10 +55,9 @@ class CompletionPath:
         keys = sql.expand("j", sorted({int(e["job_id"]) for e in entries}), params)
         lock = "" if sql.sqlite else " ORDER BY j.id FOR UPDATE OF j"
         jobs = {
-            r[0]: r
+            r.id: r
             for r in sql.rows(
-                f"SELECT j.{JOB_COLUMNS.replace(', ', ', j.')}, j.active_compute_node_id, "
-                "w.run_id "
+                f"SELECT {job_columns('j')}, j.active_compute_node_id, w.run_id "
                 "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
                 f"WHERE j.id IN ({keys}){lock}",
                 params,
@@ -61,12 +69,14 @@ class CompletionPath:
             if e["result"].get("compute_node_id") is not None
         }
         # A job's active node was checked by start_job: only other nodes need a lookup.
-        known_nodes: set[int] = {r[12] for r in jobs.values() if r[12] is not None}
+        known_nodes: set[int] = {
+            r.active_compute_node_id for r in jobs.values() if r.active_compute_node_id is not None
+        }
         nodes -= known_nodes
         if nodes:
             params = {}
             known_nodes |= {
-                r[0]
+                r.id
                 for r in sql.rows(
                     "SELECT id FROM torc_compute_nodes "
                     f"WHERE id IN ({sql.expand('n', nodes, params)})",
@@ -87,18 +97,18 @@ class CompletionPath:
                 errors.append((job_id, exc))
                 continue
             seen.add(job_id)
-            status, result = entry["status"], entry["result"]
+            status, result = JobStatus(entry["status"]), entry["result"]
             rc = result.get("return_code", result.get("exit_code"))
             values = {
-                "w": job[1],
+                "w": job.workflow_id,
                 "j": job_id,
                 "run": int(entry["run_id"]),
-                "a": result.get("attempt_id") or job[11],
-                "n": result.get("compute_node_id", job[12]),
-                "rc": int(rc if rc is not None else (0 if status == "completed" else 1)),
+                "a": result.get("attempt_id") or job.attempt_id,
+                "n": result.get("compute_node_id", job.active_compute_node_id),
+                "rc": int(rc if rc is not None else (0 if status == JobStatus.COMPLETED else 1)),
                 "et": float(result.get("exec_time_minutes") or 0.0),
                 "ct": result.get("completion_time") or now_iso(),
-                "s": status,
+                "s": status.value,
                 "pm": result.get("peak_memory_bytes"),
                 "am": result.get("avg_memory_bytes"),
                 "pc": result.get("peak_cpu_percent"),
@@ -107,12 +117,12 @@ class CompletionPath:
                 "se": _tail(result.get("stderr")),
             }
             rows.append(values)
-            events[job[1]].append(
-                job_event(job_id, job[2], job[5], status, return_code=values["rc"])
+            events[job.workflow_id].append(
+                job_event(job_id, job.name, job.status, status, return_code=values["rc"])
             )
             if status in FINISHED:
-                finished[job[1]].append(job_id)
-            done.append(row_to_job((*job[:5], status, *job[6:12])))
+                finished[job.workflow_id].append(job_id)
+            done.append(JobRow.of(job)._replace(status=status).wire())
         if rows:
             self._write_results(sql, rows)
         for wf, ids in finished.items():
@@ -148,8 +158,8 @@ class CompletionPath:
             params.update({f"{c}{i}": row[c] for c in columns})
             tuples.append("(" + ", ".join(f":{c}{i}" for c in columns) + ")")
         result_ids = {
-            job_id: result_id
-            for result_id, job_id in sql.rows(
+            r.job_id: r.id
+            for r in sql.rows(
                 "INSERT INTO torc_results (workflow_id, job_id, run_id, attempt_id, "
                 "compute_node_id, return_code, exec_time_minutes, completion_time, status, "
                 "peak_memory_bytes, avg_memory_bytes, peak_cpu_percent, avg_cpu_percent, stdout, "
@@ -180,18 +190,18 @@ class CompletionPath:
         job_id, status = int(entry["job_id"]), entry["status"]
         if job is None:
             raise NotFoundError(f"Job not found with ID: {job_id}", code="job_not_found")
-        if workflow_id is not None and job[1] != workflow_id:
+        if workflow_id is not None and job.workflow_id != workflow_id:
             raise ValidationFailedError(f"Job {job_id} does not belong to workflow {workflow_id}")
-        if status not in JOB_STATUSES or status not in TERMINAL:
+        if status not in targets(JobEvent.COMPLETE):
             raise ValidationFailedError(
                 f"Got status '{status}' for complete_job; it must be one of "
-                f"{', '.join(sorted(TERMINAL))}",
+                f"{', '.join(sorted(targets(JobEvent.COMPLETE)))}",
                 code="invalid_transition",
             )
-        if job[5] in FINISHED or job_id in seen:
+        if job_id in seen or not can(JobEvent.COMPLETE, job.status):
             raise ValidationFailedError(
                 f"Job {job_id} is already complete with status "
-                f"{job[5] if job_id not in seen else 'completed'}",
+                f"{job.status if job_id not in seen else JobStatus.COMPLETED}",
                 code="job_already_complete",
             )
         result = entry["result"]
@@ -199,9 +209,9 @@ class CompletionPath:
             raise ValidationFailedError(
                 f"Result job_id {result['job_id']} does not match job {job_id}"
             )
-        if int(entry["run_id"]) != job[13]:
+        if int(entry["run_id"]) != job.run_id:
             raise ValidationFailedError(
-                f"Run ID mismatch: provided {entry['run_id']} but workflow status has {job[13]}",
+                f"Run ID mismatch: provided {entry['run_id']} but workflow status has {job.run_id}",
                 code="run_id_mismatch",
             )
         node = result.get("compute_node_id")
@@ -217,13 +227,13 @@ class CompletionPath:
         frontier = finished
         lock = "" if sql.sqlite else " FOR UPDATE"
         while frontier:
-            params: dict[str, Any] = {}
+            params: dict[str, Any] = {"blocked": _BLOCKED.value}
             keys = sql.expand("f", frontier, params)
             dependents = {
-                r[0]: r
+                r.id: r
                 for r in sql.rows(
                     "SELECT id, name, cancel_on_blocking_job_failure FROM torc_jobs "
-                    "WHERE status = 'blocked' AND id IN (SELECT job_id FROM torc_job_dependencies "
+                    "WHERE status = :blocked AND id IN (SELECT job_id FROM torc_job_dependencies "
                     f"WHERE depends_on_job_id IN ({keys})) "
                     f"ORDER BY id{lock}",
                     params,
@@ -234,31 +244,35 @@ class CompletionPath:
             params = {}
             keys = sql.expand("d", dependents, params)
             states: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
-            for job_id, status, rc in sql.rows(
+            for dep in sql.rows(
                 "SELECT d.job_id, dep.status, r.return_code FROM torc_job_dependencies d "
                 "JOIN torc_jobs dep ON dep.id = d.depends_on_job_id "
                 "LEFT JOIN torc_results r ON r.id = dep.current_result_id "
                 f"WHERE d.job_id IN ({keys})",
                 params,
             ):
-                states[job_id].append((status, rc))
-            moves: dict[str, list[int]] = defaultdict(list)
+                states[dep.job_id].append((dep.status, dep.return_code))
+            moves: dict[JobStatus, list[int]] = defaultdict(list)
             for job_id, row in dependents.items():
                 deps = states[job_id]
                 if any(s not in FINISHED for s, _ in deps):
                     continue
                 failed = any(
-                    s in FAILED_STATUSES and (s == "canceled" or rc != 0) for s, rc in deps
+                    s in FAILURES and (s == JobStatus.CANCELED or rc != 0) for s, rc in deps
                 )
-                target = "canceled" if failed and row[2] else "ready"
-                moves[target].append(job_id)
-                events.append(job_event(job_id, row[1], "blocked", target))
-            for target, ids in moves.items():
-                params = {"s": target}
+                event = (
+                    JobEvent.DEPENDENCY_FAILED
+                    if failed and row.cancel_on_blocking_job_failure
+                    else JobEvent.DEPENDENCIES_FINISHED
+                )
+                moves[target(event)].append(job_id)
+                events.append(job_event(job_id, row.name, _BLOCKED, target(event)))
+            for status, ids in moves.items():
+                params = {"s": status.value}
                 sql.run(
                     "UPDATE torc_jobs SET status = :s "
                     f"WHERE id IN ({sql.expand('m', ids, params)})",
                     params,
                 )
-            frontier = moves.get("canceled", [])
+            frontier = moves.get(_CANCELED, [])
         return events

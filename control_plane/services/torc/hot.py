@@ -1,20 +1,38 @@
-"""Claiming ready jobs in plain SQL: ``ready -> pending``, atomically on both databases."""
+"""Claiming ready jobs in plain SQL: ``ready -> pending``, atomically on both databases.
+
+The ``UPDATE`` is conditional (``... WHERE status = 'ready'``), so two runners never get the same
+job. PostgreSQL picks rows with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers take different
+rows without waiting; SQLite serialises writers with ``BEGIN IMMEDIATE``.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from control_plane.errors import NotFoundError
-from control_plane.services.torc.common import job_event
-from control_plane.services.torc.sql import JOB_COLUMNS, Sql, row_to_job
+from control_plane.services.torc.common import check_limit, job_event
+from control_plane.services.torc.job_rows import JOB_COLUMNS, JobRow, job_columns
+from control_plane.services.torc.packing import ORDER_BY, memory_cap, pack
+from control_plane.services.torc.sql import Sql
+from control_plane.services.torc.state_machine import JobEvent, source, target
 from control_plane.services.torc.txn import begin_write
+
+CANCELED_REASON = "Workflow is canceled"
+_FROM, _TO = source(JobEvent.CLAIM), target(JobEvent.CLAIM)
+# What a job without resource requirements needs (torc's defaults).
+_CPUS = "COALESCE(rr.num_cpus, 1)"
+_GPUS = "COALESCE(rr.num_gpus, 0)"
+_NODES = "COALESCE(rr.num_nodes, 1)"
+_MEMORY = f"COALESCE(rr.memory_bytes, {1024 * 1024})"
+_RUNTIME = "COALESCE(rr.runtime_s, 60.0)"
 
 
 class HotPath:
-    """Claims and completions for runners."""
+    """Claims for runners: one workflow read, then one write transaction."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -30,43 +48,126 @@ class HotPath:
         return rows[0]
 
     def claim_next(self, workflow_id: int, limit: int) -> list[dict[str, Any]]:
-        """Claim up to ``limit`` ready jobs (lowest ids first): ready -> pending, atomically."""
+        """Claim up to ``limit`` ready jobs (lowest ids first).
+
+        Raises:
+            NotFoundError: unknown workflow.
+        """
         sql = Sql(self.session)
         workflow = self._workflow(sql, workflow_id)
-        if workflow[2] or limit <= 0:
+        if workflow.is_canceled or limit <= 0:
             return []
         begin_write(self.session)
         pick = (
-            "SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = 'ready' "
-            "ORDER BY id LIMIT :k"
+            "SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = :src ORDER BY id LIMIT :k"
         )
         if sql.sqlite:
             statement = (
-                "UPDATE torc_jobs SET status = 'pending' "
-                f"WHERE status = 'ready' AND id IN ({pick}) "
-                f"RETURNING {JOB_COLUMNS}"
+                "UPDATE torc_jobs SET status = :dst "
+                f"WHERE status = :src AND id IN ({pick}) RETURNING {JOB_COLUMNS}"
             )
         else:
             # A CTE, not IN (...): PostgreSQL may re-run an IN subquery with LIMIT per row.
             statement = (
                 f"WITH picked AS ({pick} FOR UPDATE SKIP LOCKED) "
-                "UPDATE torc_jobs SET status = 'pending' "
-                f"FROM picked WHERE torc_jobs.id = picked.id RETURNING "
-                + ", ".join(f"torc_jobs.{c}" for c in JOB_COLUMNS.split(", "))
+                "UPDATE torc_jobs SET status = :dst FROM picked "
+                f"WHERE torc_jobs.id = picked.id RETURNING {job_columns('torc_jobs')}"
             )
-        rows = sql.rows(statement, {"w": workflow_id, "k": limit})
-        return self._finish_claim(sql, workflow_id, rows)
+        params = {"w": workflow_id, "k": limit, "src": _FROM.value, "dst": _TO.value}
+        return self._finish_claim(sql, workflow_id, sql.rows(statement, params))
+
+    def claim_by_resources(
+        self,
+        workflow_id: int,
+        limit: int,
+        resources: Mapping[str, Any],
+        *,
+        time_cap_s: float,
+        sort_method: str | None,
+        strict_scheduler_match: bool,
+    ) -> dict[str, Any]:
+        """Claim ready jobs that fit, together, in ``resources`` (torc's greedy packing).
+
+        Returns:
+            ``{"jobs": [...]}`` in packing order, plus ``reason`` for a canceled workflow.
+
+        Raises:
+            NotFoundError: unknown workflow.
+            ValidationFailedError: ``limit`` outside 0..10000.
+        """
+        sql = Sql(self.session)
+        workflow = self._workflow(sql, workflow_id)
+        if workflow.is_canceled:
+            return {"jobs": [], "reason": CANCELED_REASON}
+        if check_limit(0, limit) == 0:
+            return {"jobs": []}
+        begin_write(self.session)
+        query = (workflow_id, limit, resources, time_cap_s, sort_method)
+        rows = self._candidates(sql, *query, match_scheduler=True)
+        if (
+            not rows
+            and not strict_scheduler_match
+            and resources.get("scheduler_config_id") is not None
+        ):
+            rows = self._candidates(sql, *query, match_scheduler=False)
+        return {"jobs": self._claim_ids(sql, workflow_id, pack(rows, resources))}
+
+    def _candidates(
+        self,
+        sql: Sql,
+        workflow_id: int,
+        limit: int,
+        resources: Mapping[str, Any],
+        time_cap_s: float,
+        sort_method: str | None,
+        *,
+        match_scheduler: bool,
+    ) -> list[Any]:
+        """Ready jobs that fit the offer one by one, in ``sort_method`` order (locked on PG)."""
+        params: dict[str, Any] = {
+            "w": workflow_id,
+            "src": _FROM.value,
+            "cpus": resources["num_cpus"],
+            "gpus": resources["num_gpus"],
+            "nodes": resources["num_nodes"],
+            "mem": memory_cap(resources),
+            "k": limit,
+        }
+        where = [
+            "j.workflow_id = :w",
+            "j.status = :src",
+            f"{_CPUS} <= :cpus",
+            f"{_GPUS} <= :gpus",
+            f"{_NODES} <= :nodes",
+            f"{_MEMORY} <= :mem",
+        ]
+        if time_cap_s != float("inf"):
+            where.append(f"{_RUNTIME} <= :time")
+            params["time"] = time_cap_s
+        if match_scheduler and resources.get("scheduler_config_id") is not None:
+            where.append("(j.scheduler_id IS NULL OR j.scheduler_id = :sched)")
+            params["sched"] = resources["scheduler_config_id"]
+        lock = "" if sql.sqlite else " FOR UPDATE OF j SKIP LOCKED"
+        return sql.rows(
+            f"SELECT j.id AS id, {_CPUS} AS cpus, {_GPUS} AS gpus, {_NODES} AS nodes, "
+            f"{_MEMORY} AS memory, {_RUNTIME} AS runtime FROM torc_jobs j "
+            "LEFT OUTER JOIN torc_resource_requirements rr ON rr.id = j.resource_requirements_id "
+            f"WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort_method]} LIMIT :k{lock}",
+            params,
+        )
 
     def claim_ids(self, workflow_id: int, ids: list[int]) -> list[dict[str, Any]]:
-        """Claim exactly these jobs if they are still ready (used after resource packing)."""
-        sql = Sql(self.session)
+        """Claim exactly these jobs if they are still ready, in the order given."""
+        return self._claim_ids(Sql(self.session), workflow_id, ids)
+
+    def _claim_ids(self, sql: Sql, workflow_id: int, ids: list[int]) -> list[dict[str, Any]]:
         if not ids:
             self.session.rollback()
             return []
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {"src": _FROM.value, "dst": _TO.value}
         keys = sql.expand("i", ids, params)
         rows = sql.rows(
-            f"UPDATE torc_jobs SET status = 'pending' WHERE status = 'ready' AND id IN ({keys}) "
+            f"UPDATE torc_jobs SET status = :dst WHERE status = :src AND id IN ({keys}) "
             f"RETURNING {JOB_COLUMNS}",
             params,
         )
@@ -74,23 +175,22 @@ class HotPath:
         return sorted(self._finish_claim(sql, workflow_id, rows), key=lambda j: order[j["id"]])
 
     def _finish_claim(self, sql: Sql, workflow_id: int, rows: list[Any]) -> list[dict[str, Any]]:
+        """Events and output links of the claimed jobs, then commit."""
         if not rows:
             self.session.rollback()
             return []
-        rows.sort(key=lambda r: r[0])
+        jobs = sorted((JobRow.of(r) for r in rows), key=lambda j: j.id)
         outputs: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         params: dict[str, Any] = {}
-        keys = sql.expand("j", [r[0] for r in rows], params)
-        for job_id, ref, kind in sql.rows(
-            "SELECT job_id, file_id, 'f' FROM torc_job_files "
+        keys = sql.expand("j", [j.id for j in jobs], params)
+        for link in sql.rows(
+            "SELECT job_id, file_id AS ref, 'output_file_ids' AS kind FROM torc_job_files "
             f"WHERE direction = 'out' AND job_id IN ({keys}) UNION ALL "
-            "SELECT job_id, user_data_id, 'u' FROM torc_job_user_data "
-            f"WHERE direction = 'out' AND job_id IN ({keys})",
+            "SELECT job_id, user_data_id AS ref, 'output_user_data_ids' AS kind "
+            f"FROM torc_job_user_data WHERE direction = 'out' AND job_id IN ({keys})",
             params,
         ):
-            outputs[job_id]["output_file_ids" if kind == "f" else "output_user_data_ids"].append(
-                ref
-            )
-        sql.events(workflow_id, [job_event(r[0], r[2], "ready", "pending") for r in rows])
+            outputs[link.job_id][link.kind].append(link.ref)
+        sql.events(workflow_id, [job_event(j.id, j.name, _FROM, _TO) for j in jobs])
         self.session.commit()
-        return [row_to_job(r, outputs.get(r[0])) for r in rows]
+        return [j.wire(outputs.get(j.id)) for j in jobs]

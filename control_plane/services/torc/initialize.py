@@ -21,13 +21,15 @@ from control_plane.db.tables.torc import (
     TorcUserData,
 )
 from control_plane.errors import ValidationFailedError
-from control_plane.services.torc.common import (
-    FINISHED,
-    add_events,
-    get_workflow_or_raise,
-    job_event,
-)
+from control_plane.services.torc.common import add_events, get_workflow_or_raise, job_event
 from control_plane.services.torc.graph import downstream, find_cycle, input_hash
+from control_plane.services.torc.state_machine import (
+    FINISHED,
+    JobEvent,
+    JobStatus,
+    step,
+    target,
+)
 from control_plane.services.torc.txn import begin_write, bulk_set, bulk_status, run_retrying
 
 _IMPLICIT_EDGES = """
@@ -87,29 +89,28 @@ class JobInitializer:
                 code="workflow_cycle_detected",
                 cycle=cycle,
             )
-        status = {j: row.status for j, row in jobs.items()}
+        status = {j: JobStatus(row.status) for j, row in jobs.items()}
+        uninitialized = target(JobEvent.INITIALIZE_UPSTREAM)
         if only_uninitialized:
-            starts = [j for j, s in status.items() if s == "uninitialized"]
+            starts = [j for j, s in status.items() if s == uninitialized]
             for j in downstream(starts, users):
-                if status[j] != "disabled":
-                    status[j] = "uninitialized"
+                status[j] = step(JobEvent.INITIALIZE_UPSTREAM, status[j])
         snapshot = dict(status)
         for j in status:
-            if status[j] == "disabled" or (only_uninitialized and status[j] != "uninitialized"):
+            if only_uninitialized and status[j] != uninitialized:
                 continue
             if any(snapshot[d] not in FINISHED for d in deps[j]):
-                status[j] = "blocked"
+                status[j] = step(JobEvent.INITIALIZE_BLOCKED, status[j])
         for j, s in status.items():
-            if s not in ("disabled", "blocked", "completed", "failed", "canceled", "ready"):
-                status[j] = "ready"
-        changed: dict[str, list[int]] = defaultdict(list)
+            status[j] = step(JobEvent.INITIALIZE_READY, s)
+        changed: dict[JobStatus, list[int]] = defaultdict(list)
         for j, s in status.items():
             if s != jobs[j].status:
                 changed[s].append(j)
         bulk_status(self.session, TorcJob, changed)
         self.session.execute(
             update(TorcJob)
-            .where(TorcJob.workflow_id == workflow_id, TorcJob.status.not_in(FINISHED))
+            .where(TorcJob.workflow_id == workflow_id, TorcJob.status.not_in(sorted(FINISHED)))
             .values(current_result_id=None)
             .execution_options(synchronize_session=False)
         )
@@ -209,12 +210,13 @@ class JobInitializer:
                 r for r in rows if r.input_hash is not None and current[r.id] != r.input_hash
             ]
             if not dry_run and changed:
-                bulk_status(self.session, TorcJob, {"uninitialized": [r.id for r in changed]})
+                reset = target(JobEvent.INPUTS_CHANGED)
+                bulk_status(self.session, TorcJob, {reset: [r.id for r in changed]})
                 add_events(
                     self.session,
                     workflow_id,
                     [
-                        job_event(r.id, r.name, r.status, "uninitialized", reason="inputs_changed")
+                        job_event(r.id, r.name, r.status, reset, reason="inputs_changed")
                         for r in changed
                     ],
                 )

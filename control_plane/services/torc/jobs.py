@@ -16,17 +16,24 @@ from control_plane.db.tables.torc import (
 from control_plane.errors import NotFoundError, ValidationFailedError
 from control_plane.services.torc.common import (
     MAX_LIMIT,
-    check_status,
     envelope,
     get_workflow_or_raise,
     paginate,
 )
+from control_plane.services.torc.job_rows import JobRow, job_wire
 from control_plane.services.torc.relations import (
     REL_FIELDS,
     check_references,
     insert_relations,
-    job_dict,
     load_relations,
+)
+from control_plane.services.torc.state_machine import (
+    INITIAL,
+    JobEvent,
+    parse_status,
+    source,
+    target,
+    targets,
 )
 
 _ALWAYS_MUTABLE = (
@@ -95,7 +102,7 @@ class JobService:
                 "name": j["name"],
                 "command": j["command"],
                 "invocation_script": j.get("invocation_script"),
-                "status": "uninitialized",
+                "status": INITIAL,
                 "cancel_on_blocking_job_failure": j.get("cancel_on_blocking_job_failure", True)
                 is not False,
                 "supports_termination": bool(j.get("supports_termination") or False),
@@ -112,16 +119,12 @@ class JobService:
         ids = [row[0] for row in result]
         insert_relations(self.session, workflow_id, list(zip(ids, jobs, strict=True)))
         self.session.commit()
-        out = []
-        for job_id, value, job in zip(ids, values, jobs, strict=True):
-            body = {k: v for k, v in value.items() if v is not None}
-            body["id"] = job_id
-            body["scheduler_id"] = value["scheduler_id"]
-            for key in REL_FIELDS:
-                if job.get(key):
-                    body[key] = sorted(set(job[key]))
-            out.append(body)
-        return out
+        return [
+            JobRow.of({"id": job_id, **value}).wire(
+                {key: sorted(set(job[key])) for key in REL_FIELDS if job.get(key)}
+            )
+            for job_id, value, job in zip(ids, values, jobs, strict=True)
+        ]
 
     def create(self, job: dict[str, Any]) -> dict[str, Any]:
         """Create one job."""
@@ -130,7 +133,7 @@ class JobService:
     def get(self, job_id: int) -> dict[str, Any]:
         """One job with its relationships."""
         job = get_job_or_raise(self.session, job_id)
-        return job_dict(job, load_relations(self.session, [job_id]).get(job_id))
+        return job_wire(job, load_relations(self.session, [job_id]).get(job_id))
 
     def list(
         self,
@@ -150,7 +153,7 @@ class JobService:
         get_workflow_or_raise(self.session, workflow_id)
         query = select(TorcJob).where(TorcJob.workflow_id == workflow_id)
         if status is not None:
-            query = query.where(TorcJob.status == check_status(status))
+            query = query.where(TorcJob.status == parse_status(status))
         if needs_file_id is not None:
             query = query.where(
                 TorcJob.id.in_(
@@ -179,7 +182,7 @@ class JobService:
             columns=TorcJob.__table__.c,
         )
         rels = load_relations(self.session, [r.id for r in rows]) if include_relationships else {}
-        return envelope([job_dict(r, rels.get(r.id)) for r in rows], offset, total, "jobs")
+        return envelope([job_wire(r, rels.get(r.id)) for r in rows], offset, total, "jobs")
 
     def update(self, job_id: int, data: dict[str, Any]) -> dict[str, Any]:
         """Apply torc's job update rules (§4.9 of the reference).
@@ -200,11 +203,11 @@ class JobService:
         ]
         new_status = data.get("status")
         if new_status is not None and new_status != job.status:
-            check_status(new_status)
-            if new_status != "disabled":
+            if parse_status(new_status) not in targets(JobEvent.DISABLE):
                 raise ValidationFailedError(
                     f"Cannot change job {job_id} status from {job.status} to {new_status} with an "
-                    "update; only 'disabled' is allowed (use manage_status_change)",
+                    f"update; only '{target(JobEvent.DISABLE)}' is allowed (use "
+                    "manage_status_change)",
                     code="invalid_transition",
                 )
             changed.append("status")
@@ -214,7 +217,9 @@ class JobService:
         )
         if deps_changed:
             changed.append("depends_on_job_ids")
-        if job.status != "uninitialized" and changed:
+        # Name, command, status and dependencies change only before the job is initialized
+        # (the only status a job may be disabled from).
+        if job.status != source(JobEvent.DISABLE) and changed:
             blocked.extend(changed)
         if blocked:
             raise ValidationFailedError(
@@ -227,7 +232,7 @@ class JobService:
             if data.get(key) is not None:
                 setattr(job, key, data[key])
         if "status" in changed:
-            job.status = "disabled"
+            job.status = target(JobEvent.DISABLE)
         if deps_changed:
             self.session.execute(
                 delete(TorcJobDependency).where(TorcJobDependency.job_id == job_id)

@@ -19,7 +19,7 @@ from control_plane.db.tables.torc import (
     TorcUserData,
 )
 from control_plane.errors import ValidationFailedError
-from control_plane.services.torc.common import chunks, drop_none
+from control_plane.services.torc.common import chunks
 
 REL_FIELDS = (
     "depends_on_job_ids",
@@ -28,29 +28,6 @@ REL_FIELDS = (
     "input_user_data_ids",
     "output_user_data_ids",
 )
-JOB_FIELDS = (
-    "id",
-    "workflow_id",
-    "name",
-    "command",
-    "invocation_script",
-    "status",
-    "cancel_on_blocking_job_failure",
-    "supports_termination",
-    "resource_requirements_id",
-    "scheduler_id",
-    "failure_handler_id",
-    "attempt_id",
-)
-
-
-def job_dict(row: TorcJob, rels: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """The wire form of a job; relationship arrays only when given and non-empty."""
-    body = drop_none({f: getattr(row, f) for f in JOB_FIELDS}, keep=("scheduler_id",))
-    for key, values in (rels or {}).items():
-        if values:
-            body[key] = sorted(values)
-    return body
 
 
 def load_relations(

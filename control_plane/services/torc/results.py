@@ -8,13 +8,9 @@ from sqlalchemy import ColumnElement, select
 
 from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcResult
 from control_plane.errors import NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import (
-    TERMINAL,
-    check_status,
-    get_workflow_or_raise,
-    now_iso,
-)
+from control_plane.services.torc.common import get_workflow_or_raise, now_iso
 from control_plane.services.torc.crud import TorcCrud
+from control_plane.services.torc.state_machine import JobEvent, JobStatus, parse_status, targets
 
 MAX_OUTPUT_CHARS = 64 * 1024
 
@@ -77,14 +73,16 @@ class ResultService(TorcCrud):
             values.setdefault("attempt_id", job.attempt_id)
             values.setdefault("exec_time_minutes", 0.0)
             values.setdefault("completion_time", now_iso())
-            values.setdefault("status", "completed" if values["return_code"] == 0 else "failed")
-        if "status" in values:
-            check_status(values["status"])
-            if values["status"] not in TERMINAL:
-                raise ValidationFailedError(
-                    f"Got result status '{values['status']}'; it must be one of "
-                    f"{', '.join(sorted(TERMINAL))}"
-                )
+            values.setdefault(
+                "status",
+                JobStatus.COMPLETED if values["return_code"] == 0 else JobStatus.FAILED,
+            )
+        # A result's status is one complete_job accepts.
+        if "status" in values and parse_status(values["status"]) not in targets(JobEvent.COMPLETE):
+            raise ValidationFailedError(
+                f"Got result status '{values['status']}'; it must be one of "
+                f"{', '.join(sorted(targets(JobEvent.COMPLETE)))}"
+            )
         node_id = values.get("compute_node_id")
         if node_id is not None and self.session.get(TorcComputeNode, node_id) is None:
             raise NotFoundError(

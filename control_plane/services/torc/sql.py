@@ -17,45 +17,10 @@ from sqlalchemy.orm import Session
 from control_plane.services.torc.common import now_ms
 from control_plane.services.torc.txn import is_sqlite
 
-JOB_COLUMNS = (
-    "id, workflow_id, name, command, invocation_script, status, cancel_on_blocking_job_failure, "
-    "supports_termination, resource_requirements_id, scheduler_id, failure_handler_id, attempt_id"
-)
-FAILED_STATUSES = ("failed", "canceled", "terminated")
-
 
 @lru_cache(maxsize=256)
 def _pyformat(sql: str) -> str:
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
-
-
-def row_to_job(row: Any, outputs: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """A job dict (torc wire form) from a raw row of ``JOB_COLUMNS``."""
-    (jid, wf, name, command, script, status, cancel, supports, rr, sched, handler, attempt) = row[
-        :12
-    ]
-    body: dict[str, Any] = {
-        "id": jid,
-        "workflow_id": wf,
-        "name": name,
-        "command": command,
-        "status": status,
-        "cancel_on_blocking_job_failure": bool(cancel),
-        "supports_termination": bool(supports),
-        "scheduler_id": sched,
-        "attempt_id": attempt,
-    }
-    for key, value in (
-        ("invocation_script", script),
-        ("resource_requirements_id", rr),
-        ("failure_handler_id", handler),
-    ):
-        if value is not None:
-            body[key] = value
-    for key, values in (outputs or {}).items():
-        if values:
-            body[key] = sorted(values)
-    return body
 
 
 class Sql:

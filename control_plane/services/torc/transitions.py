@@ -19,21 +19,23 @@ from control_plane.db.tables.torc import (
     TorcWorkflow,
 )
 from control_plane.errors import NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import (
-    FINISHED,
-    TERMINAL,
-    add_events,
-    check_status,
-    get_workflow_or_raise,
-    job_event,
-)
+from control_plane.services.torc.common import add_events, get_workflow_or_raise, job_event
 from control_plane.services.torc.completion import CompletionPath
 from control_plane.services.torc.graph import downstream
+from control_plane.services.torc.job_rows import job_wire
 from control_plane.services.torc.jobs import get_job_or_raise
-from control_plane.services.torc.relations import job_dict, load_relations
+from control_plane.services.torc.relations import load_relations
+from control_plane.services.torc.state_machine import (
+    FINISHED,
+    FINISHED_LABEL,
+    JobEvent,
+    can,
+    parse_status,
+    sources,
+    target,
+    targets,
+)
 from control_plane.services.torc.txn import begin_write, bulk_status, is_sqlite, run_retrying
-
-_FAILED = ("failed", "canceled", "terminated")
 
 
 class JobTransitionService:
@@ -83,25 +85,22 @@ class JobTransitionService:
             begin_write(self.session)
             job = self._locked_job(job_id)
             self._node(compute_node_id)
-            if job.status != "pending":
+            if not can(JobEvent.START, job.status):
+                expected = ", ".join(sorted(sources(JobEvent.START)))
                 raise ValidationFailedError(
-                    f"Cannot start job {job_id}: its status is {job.status}, expected pending",
+                    f"Cannot start job {job_id}: its status is {job.status}, expected {expected}",
                     code="invalid_transition",
                 )
             self._check_run(job, run_id)
-            job.status = "running"
+            old, job.status = job.status, target(JobEvent.START)
             job.active_compute_node_id = compute_node_id
             add_events(
                 self.session,
                 job.workflow_id,
-                [
-                    job_event(
-                        job.id, job.name, "pending", "running", compute_node_id=compute_node_id
-                    )
-                ],
+                [job_event(job.id, job.name, old, job.status, compute_node_id=compute_node_id)],
             )
             self.session.commit()
-            return job_dict(job)
+            return job_wire(job)
 
         return self._run(work)
 
@@ -114,11 +113,10 @@ class JobTransitionService:
             NotFoundError: unknown job or compute node.
             ValidationFailedError: non-terminal status, already complete, run id mismatch.
         """
-        check_status(status)
-        if status not in TERMINAL:
+        if parse_status(status) not in targets(JobEvent.COMPLETE):
             raise ValidationFailedError(
                 f"Got status '{status}' for complete_job; it must be one of "
-                f"{', '.join(sorted(TERMINAL))}",
+                f"{', '.join(sorted(targets(JobEvent.COMPLETE)))}",
                 code="invalid_transition",
             )
 
@@ -152,13 +150,13 @@ class JobTransitionService:
         return self._run(work)
 
     def manage_status_change(self, job_id: int, status: str, run_id: int | None) -> dict[str, Any]:
-        """Set a non-finished status directly (torc semantics: no transition table).
+        """Set a non-finished status directly (any status may go to any non-finished one).
 
         Raises:
             ValidationFailedError: a finished status (use complete_job) or run id mismatch.
         """
-        check_status(status)
-        if status in FINISHED:
+        new = parse_status(status)
+        if new not in targets(JobEvent.STATUS_CHANGE):
             raise ValidationFailedError(
                 f"Cannot set completion status '{status}' via manage_status_change. "
                 "Use complete_job API instead.",
@@ -168,35 +166,36 @@ class JobTransitionService:
         def work() -> dict[str, Any]:
             begin_write(self.session)
             job = self._locked_job(job_id)
-            if job.status != status:
+            if job.status != new:
                 workflow = get_workflow_or_raise(self.session, job.workflow_id)
                 self._check_run(job, workflow.run_id if run_id is None else run_id)
                 old = job.status
-                job.status = status
-                events = [job_event(job.id, job.name, old, status)]
-                if old in FINISHED and status == "uninitialized":
-                    users = list(
-                        self.session.execute(
-                            update(TorcJob)
-                            .where(
-                                TorcJob.status.in_(("completed", "failed")),
-                                TorcJob.id.in_(
-                                    select(TorcJobDependency.job_id).where(
-                                        TorcJobDependency.depends_on_job_id == job_id
-                                    )
-                                ),
-                            )
-                            .values(status="uninitialized")
-                            .returning(TorcJob.id, TorcJob.name)
-                            .execution_options(synchronize_session=False)
+                job.status = new
+                events = [job_event(job.id, job.name, old, new)]
+                reopened = JobEvent.DEPENDENCY_REOPENED
+                if old in FINISHED and new == target(reopened):
+                    users = self.session.execute(
+                        update(TorcJob)
+                        .where(
+                            TorcJob.status.in_(sorted(sources(reopened))),
+                            TorcJob.id.in_(
+                                select(TorcJobDependency.job_id).where(
+                                    TorcJobDependency.depends_on_job_id == job_id
+                                )
+                            ),
                         )
-                    )
-                    events += [job_event(i, n, "finished", "uninitialized") for i, n in users]
+                        .values(status=target(reopened))
+                        .returning(TorcJob.id, TorcJob.name)
+                        .execution_options(synchronize_session=False)
+                    ).all()
+                    events += [
+                        job_event(u.id, u.name, FINISHED_LABEL, target(reopened)) for u in users
+                    ]
                 add_events(self.session, job.workflow_id, events)
                 self.session.commit()
             else:
                 self.session.rollback()
-            return job_dict(job, load_relations(self.session, [job_id]).get(job_id))
+            return job_wire(job, load_relations(self.session, [job_id]).get(job_id))
 
         return self._run(work)
 
@@ -207,7 +206,7 @@ class JobTransitionService:
             begin_write(self.session)
             job = self._locked_job(job_id)
             self._check_run(job, run_id)
-            if job.status not in ("running", "failed", "terminated", "pending_failed"):
+            if not can(JobEvent.RETRY, job.status):
                 raise ValidationFailedError(
                     f"Cannot retry job {job_id} in status {job.status}", code="invalid_transition"
                 )
@@ -216,15 +215,14 @@ class JobTransitionService:
                     f"Job {job_id} reached max_retries {max_retries} (attempt {job.attempt_id})",
                     code="max_retries_reached",
                 )
-            old = job.status
-            job.status = "ready"
+            old, job.status = job.status, target(JobEvent.RETRY)
             job.attempt_id += 1
             job.active_compute_node_id = None
-            event = job_event(job.id, job.name, old, "ready", attempt_id=job.attempt_id)
+            event = job_event(job.id, job.name, old, job.status, attempt_id=job.attempt_id)
             event["event_type"] = "job_retried"
             add_events(self.session, job.workflow_id, [event])
             self.session.commit()
-            return job_dict(job)
+            return job_wire(job)
 
         return self._run(work)
 
@@ -238,7 +236,7 @@ class JobTransitionService:
                 select(TorcJob.id, TorcJob.status).where(TorcJob.workflow_id == workflow_id)
             ).all()
             if failed_only:
-                failed = [r.id for r in rows if r.status in (*_FAILED, "pending_failed")]
+                failed = [r.id for r in rows if can(JobEvent.RESET_FAILED, r.status)]
                 users: dict[int, list[int]] = defaultdict(list)
                 for job_id, dep in self.session.execute(
                     select(TorcJobDependency.job_id, TorcJobDependency.depends_on_job_id).where(
@@ -246,17 +244,17 @@ class JobTransitionService:
                     )
                 ):
                     users[dep].append(job_id)
-                targets = set(failed) | downstream(failed, users)
+                chosen = set(failed) | downstream(failed, users)
                 count = len(failed)
             else:
-                targets = {r.id for r in rows if r.status != "uninitialized"}
-                count = len(targets)
+                chosen = {r.id for r in rows if can(JobEvent.RESET, r.status)}
+                count = len(chosen)
             status = {r.id: r.status for r in rows}
-            targets = {t for t in targets if status[t] != "uninitialized"}
+            chosen = {t for t in chosen if can(JobEvent.RESET, status[t])}
             bulk_status(
                 self.session,
                 TorcJob,
-                {"uninitialized": sorted(targets)},
+                {target(JobEvent.RESET): sorted(chosen)},
                 active_compute_node_id=None,
             )
             add_events(
@@ -275,7 +273,7 @@ class JobTransitionService:
             body: dict[str, Any] = {
                 "workflow_id": workflow_id,
                 "updated_count": count,
-                "status": "uninitialized",
+                "status": target(JobEvent.RESET),
             }
             if failed_only:
                 body["reset_type"] = "failed_only"

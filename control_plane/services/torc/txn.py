@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from control_plane.schemas.torc.status import JobStatus
 from control_plane.services.torc.common import chunks
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def bulk_set(session: Session, table: Any, column: str, values: Mapping[int, Any
 
 
 def bulk_status(
-    session: Session, table: Any, ids_by_status: Mapping[str, list[int]], **extra: Any
+    session: Session, table: Any, ids_by_status: Mapping[JobStatus, list[int]], **extra: Any
 ) -> None:
     """Set statuses in bulk, one ``UPDATE ... WHERE id IN`` per status and chunk."""
     for status, ids in ids_by_status.items():

@@ -9,7 +9,6 @@ from sqlalchemy import func, select, update
 from control_plane.db.tables.torc import TorcJob, TorcWorkflow
 from control_plane.errors import ValidationFailedError
 from control_plane.services.torc.common import (
-    COMPLETE_FOR_WORKFLOW,
     add_events,
     drop_none,
     envelope,
@@ -17,7 +16,16 @@ from control_plane.services.torc.common import (
     now_iso,
     paginate,
 )
+from control_plane.services.torc.packing import SORT_METHODS
 from control_plane.services.torc.resource_requirements import ResourceRequirementsService
+from control_plane.services.torc.state_machine import (
+    ACTIVE,
+    DONE_FOR_WORKFLOW,
+    UNSTARTED_FOR_WORKFLOW,
+    JobEvent,
+    sources,
+    target,
+)
 
 _FIELDS = (
     "id",
@@ -36,7 +44,6 @@ _FIELDS = (
     "slurm_defaults",
     "use_pending_failed",
 )
-_SORT_METHODS = ("gpus_runtime_memory", "gpus_memory_runtime", "none")
 
 
 def workflow_dict(row: TorcWorkflow) -> dict[str, Any]:
@@ -70,9 +77,9 @@ class WorkflowService:
         if "metadata" in data and data["metadata"] is not None:
             values["metadata_json"] = data["metadata"]
         method = values.get("jobs_sort_method")
-        if method is not None and method not in _SORT_METHODS:
+        if method is not None and method not in SORT_METHODS:
             raise ValidationFailedError(
-                f"Got jobs_sort_method '{method}'; expected one of {', '.join(_SORT_METHODS)}"
+                f"Got jobs_sort_method '{method}'; expected one of {', '.join(SORT_METHODS)}"
             )
         return values
 
@@ -169,8 +176,11 @@ class WorkflowService:
         row.is_canceled = True
         self.session.execute(
             update(TorcJob)
-            .where(TorcJob.workflow_id == workflow_id, TorcJob.status.in_(("pending", "running")))
-            .values(status="canceled", active_compute_node_id=None)
+            .where(
+                TorcJob.workflow_id == workflow_id,
+                TorcJob.status.in_(sorted(sources(JobEvent.CANCEL))),
+            )
+            .values(status=target(JobEvent.CANCEL), active_compute_node_id=None)
         )
         add_events(self.session, workflow_id, [{"category": "workflow_canceled"}])
         self.session.commit()
@@ -192,9 +202,7 @@ class WorkflowService:
             active = self.session.scalar(
                 select(func.count())
                 .select_from(TorcJob)
-                .where(
-                    TorcJob.workflow_id == workflow_id, TorcJob.status.in_(("pending", "running"))
-                )
+                .where(TorcJob.workflow_id == workflow_id, TorcJob.status.in_(sorted(ACTIVE)))
             )
             if active:
                 raise ValidationFailedError(
@@ -218,7 +226,10 @@ class WorkflowService:
         unfinished = self.session.scalar(
             select(func.count())
             .select_from(TorcJob)
-            .where(TorcJob.workflow_id == workflow_id, TorcJob.status.not_in(COMPLETE_FOR_WORKFLOW))
+            .where(
+                TorcJob.workflow_id == workflow_id,
+                TorcJob.status.not_in(sorted(DONE_FOR_WORKFLOW)),
+            )
         )
         return {
             "is_complete": bool(row.is_canceled or not unfinished),
@@ -234,7 +245,7 @@ class WorkflowService:
             .select_from(TorcJob)
             .where(
                 TorcJob.workflow_id == workflow_id,
-                TorcJob.status.not_in(("uninitialized", "disabled")),
+                TorcJob.status.not_in(sorted(UNSTARTED_FOR_WORKFLOW)),
             )
         )
         return {"is_uninitialized": not other}

@@ -19,6 +19,7 @@ from control_plane.services.torc import (
     JobInitializer,
     JobService,
     JobTransitionService,
+    ResourceRequirementsService,
     WorkflowService,
 )
 
@@ -64,6 +65,52 @@ def test_eight_claimers_each_job_claimed_exactly_once(db_url: str, tmp_path: Pat
     assert errors == []
     counts = Counter(job_id for ids in claimed for job_id in ids)
     assert len(counts) == 500
+    assert set(counts.values()) == {1}
+    assert sum(1 for ids in claimed if ids) > 1, "claims were not spread over claimers"
+
+
+def test_eight_resource_claimers_each_job_claimed_once_within_the_offer(db_url: str) -> None:
+    """``claim_jobs_based_on_resources`` (the built-in runner's claim) under contention."""
+    factory = _factory(db_url)
+    with factory() as s:
+        wf = WorkflowService(s).create({"name": "res", "user": "u"})["id"]
+        rr = ResourceRequirementsService(s).create(
+            {"workflow_id": wf, "name": "two", "num_cpus": 2, "memory": "1g"}
+        )["id"]
+        JobService(s).create_many(
+            [
+                {
+                    "workflow_id": wf,
+                    "name": f"j{i}",
+                    "command": "true",
+                    "resource_requirements_id": rr if i % 3 == 0 else None,
+                }
+                for i in range(300)
+            ]
+        )
+        JobInitializer(s).initialize(wf)
+    offer = {"num_cpus": 4, "memory_gb": 4.0, "num_gpus": 0, "num_nodes": 1}
+    claimed: list[list[int]] = [[] for _ in range(8)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def claimer(i: int) -> None:
+        try:
+            barrier.wait()
+            with factory() as s:
+                service = ClaimService(s)
+                while jobs := service.claim_by_resources(wf, 4, offer)["jobs"]:
+                    assert all(j["status"] == "pending" for j in jobs)
+                    cpus = sum(2 if j["resource_requirements_id"] == rr else 1 for j in jobs)
+                    assert cpus <= offer["num_cpus"]
+                    claimed[i].extend(j["id"] for j in jobs)
+        except BaseException as exc:
+            errors.append(exc)
+
+    _parallel(8, claimer)
+    assert errors == []
+    counts = Counter(job_id for ids in claimed for job_id in ids)
+    assert len(counts) == 300
     assert set(counts.values()) == {1}
     assert sum(1 for ids in claimed if ids) > 1, "claims were not spread over claimers"
 

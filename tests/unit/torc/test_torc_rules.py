@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from control_plane.errors import ValidationFailedError
-from control_plane.services.torc.claims import ClaimService
 from control_plane.services.torc.common import parse_memory, parse_runtime
 from control_plane.services.torc.graph import downstream, find_cycle
+from control_plane.services.torc.packing import pack
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,5 @@ def test_pack_respects_cpu_memory_and_gpu_totals() -> None:
         SimpleNamespace(id=i, cpus=2, gpus=g, nodes=1, memory=1024**3)
         for i, g in ((1, 1), (2, 0), (3, 0), (4, 1))
     ]
-    chosen = ClaimService._pack(
-        rows, {"num_cpus": 6, "num_gpus": 1, "memory_gb": 2.5, "num_nodes": 1}
-    )
+    chosen = pack(rows, {"num_cpus": 6, "num_gpus": 1, "memory_gb": 2.5, "num_nodes": 1})
     assert chosen == [1, 2]
