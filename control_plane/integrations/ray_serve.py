@@ -6,8 +6,11 @@ without a Ray runtime.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from control_plane.errors import UpstreamUnavailableError
@@ -32,8 +35,43 @@ def _import_builder(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+class _HandleLoop:
+    """One private event loop thread for DeploymentHandle calls made from synchronous code.
+
+    With ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` (the default of ``make run``) a handle only works
+    inside a running event loop; services run in the threadpool, so every handle call goes
+    through this loop, which works in both loop modes.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="serve-handle-loop", daemon=True
+                ).start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, Any]], timeout_s: float) -> Any:
+        """Run ``make()`` on the loop and wait for its result (never call from that loop)."""
+        future = asyncio.run_coroutine_threadsafe(make(), self._running_loop())
+        try:
+            return future.result(timeout=timeout_s)
+        except BaseException:
+            future.cancel()
+            raise
+
+
 class RayServeGateway:
     """Deploys applications with the Serve Python API from inside the control-plane replica."""
+
+    def __init__(self) -> None:
+        self._handles = _HandleLoop()
 
     def apply(self, spec: AppSpec) -> None:
         """Build the application from its builder and run it without blocking.
@@ -111,11 +149,15 @@ class RayServeGateway:
         ]
 
     def call(self, app_name: str, method: str, *args: Any) -> Any:
-        """Call ``method`` on the app's ingress through a DeploymentHandle and wait."""
+        """Call ``method`` on the app's ingress through a DeploymentHandle and wait (any thread)."""
         serve = _serve()
-        try:
+
+        async def _call() -> Any:
             handle = serve.get_app_handle(app_name)
-            return getattr(handle, method).remote(*args).result(timeout_s=30)
+            return await getattr(handle, method).remote(*args)
+
+        try:
+            return self._handles.run(_call, timeout_s=30)
         except Exception as exc:
             raise UpstreamUnavailableError(f"application {app_name} did not answer: {exc}") from exc
 

@@ -173,3 +173,13 @@ def test_onnx_model_infers(triton):
     result = triton.infer("add_onnx", inputs)
     np.testing.assert_allclose(result.as_numpy("Z"), 2 * x)
     assert triton.get_model_metadata("add_onnx")["platform"] == "onnxruntime_onnx"
+
+
+def test_statistics_of_all_models_answer_in_throughput_mode(triton):
+    # GET /v2/models/stats runs in the control plane's threadpool and reads every loaded model's
+    # replica through a DeploymentHandle: with RAY_SERVE_THROUGHPUT_OPTIMIZED=1 a handle called
+    # from a thread without an event loop raised "No event loop running" (a 503 here).
+    triton.load_model("add_sub")
+    stats = triton.get_inference_statistics()  # no model name: all models
+    names = {entry["name"] for entry in stats["model_stats"]}
+    assert "add_sub" in names
