@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,6 +91,13 @@ class ServingSettings(BaseModel):
     )
     startup_models: list[str] = Field(
         default_factory=list, description="Repository models loaded at start (Triton --load-model)."
+    )
+    unsupported_config: Literal["refuse", "warn"] = Field(
+        default="refuse",
+        description=(
+            "A config.pbtxt field the platform does not implement (sequence_batching, "
+            "response_cache, ...): refuse the load with 400 naming it, or warn (log it, ignore it)."
+        ),
     )
 
 

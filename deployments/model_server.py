@@ -78,6 +78,13 @@ class TritonModelServer:
         parsed = localized(TritonModelAppArgs.parse(args))
         model_dir = parsed.model_dir
         self.spec = ModelSpec.from_json(parsed.spec)
+        if self.spec.ignored_fields:
+            logger.warning(
+                "model %s: config field(s) %s are not implemented and are ignored "
+                "(serving.unsupported_config=warn)",
+                self.spec.name,
+                ", ".join(self.spec.ignored_fields),
+            )
         self.prefix = f"/v2/models/{self.spec.name}"
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.device = device

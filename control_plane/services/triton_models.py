@@ -144,6 +144,7 @@ class TritonModelService:
                 row.name,
                 config_override=row.config_override,
                 version_pin=row.version_pin,
+                unsupported=self.settings.serving.unsupported_config,
             )
         except ModelConfigError as exc:
             raise BadRequestError(exc.message) from None
@@ -205,7 +206,11 @@ class TritonModelService:
         model_dir = ensure_inside(self.store_root, self.store_root / source_dir)
         try:
             spec = load_model_spec(
-                model_dir, name, config_override=config_override, version_pin=version
+                model_dir,
+                name,
+                config_override=config_override,
+                version_pin=version,
+                unsupported=self.settings.serving.unsupported_config,
             )
         except ModelConfigError as exc:
             raise BadRequestError(f"failed to load '{name}': {exc.message}") from None

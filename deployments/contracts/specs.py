@@ -14,6 +14,7 @@ from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import FieldDescriptor
 from tritonclient.grpc import model_config_pb2 as mc
 
+from deployments.contracts.config_fields import UnsupportedConfigMode, check_supported
 from deployments.contracts.datatypes import config_to_api
 from deployments.contracts.errors import ModelConfigError
 
@@ -24,8 +25,14 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "python": ("", "model.py"),
     "pytorch": ("pytorch_libtorch", "model.pt"),
     "onnxruntime": ("onnxruntime_onnx", "model.onnx"),
+    # a graph over other models: no backend, no model file (its steps are models of their own)
+    "ensemble": ("ensemble", ""),
 }
-PLATFORM_TO_BACKEND = {"pytorch_libtorch": "pytorch", "onnxruntime_onnx": "onnxruntime"}
+PLATFORM_TO_BACKEND = {
+    "pytorch_libtorch": "pytorch",
+    "onnxruntime_onnx": "onnxruntime",
+    "ensemble": "ensemble",
+}
 _INT64_TYPES = (
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_UINT64,
@@ -73,6 +80,15 @@ class ModelSpec:
     dynamic_batching: bool = False
     max_queue_delay_us: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
+    decoupled: bool = False
+    ignored_fields: list[str] = field(default_factory=list)
+    warmup: list[dict[str, Any]] = field(default_factory=list)
+    ensemble_steps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_ensemble(self) -> bool:
+        """``platform: "ensemble"``: the model is a graph over other models."""
+        return self.backend == "ensemble"
 
     def __post_init__(self) -> None:
         # Per-request lookups (decode validation) use these instead of scanning lists.
@@ -219,6 +235,7 @@ def load_model_spec(
     *,
     config_override: dict[str, Any] | None = None,
     version_pin: int | None = None,
+    unsupported: UnsupportedConfigMode = "refuse",
 ) -> ModelSpec:
     """Read a model directory in Triton layout into a ModelSpec.
 
@@ -227,10 +244,12 @@ def load_model_spec(
         name: the model name; a ``name`` in the config must match it.
         config_override: Triton JSON config that replaces config.pbtxt (repository load).
         version_pin: serve only this version (MLServe load with ``version``).
+        unsupported: what a config field the platform does not implement does: ``refuse`` the
+            load, or ``warn`` (the field is listed in ``ignored_fields`` for the replica to log).
 
     Raises:
-        ModelConfigError: missing/invalid config, name mismatch, unsupported backend or no
-            servable version.
+        ModelConfigError: missing/invalid config, name mismatch, unsupported backend or config
+            field, or no servable version.
     """
     if config_override is not None:
         config = parse_config_json(config_override)
@@ -244,28 +263,37 @@ def load_model_spec(
             f"model configuration name '{config.name}' does not match the model name '{name}'"
         )
     config.name = name
+    ignored = check_supported(config, name, unsupported)
     backend = _backend_of(config, name)
     platform, default_file = BACKENDS[backend]
-    config.backend = backend
+    ensemble = backend == "ensemble"
+    if not ensemble:
+        config.backend = backend
     if platform and not config.platform:
         config.platform = platform
     if not config.HasField("version_policy"):
         config.version_policy.latest.num_versions = 1
-    if not config.instance_group:
-        config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
-    group = config.instance_group[0]
-    if not group.name:
-        group.name = f"{name}_0"
-    if group.count == 0:
-        group.count = 1
+    if ensemble:
+        # Triton's ensemble config: no instance groups, an explicit transaction policy
+        config.ClearField("instance_group")
+        config.model_transaction_policy.SetInParent()
+        group = mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    else:
+        if not config.instance_group:
+            config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+        group = config.instance_group[0]
+        if not group.name:
+            group.name = f"{name}_0"
+        if group.count == 0:
+            group.count = 1
     versions = numeric_versions(model_dir)
     served = _served(config, versions, version_pin)
     if not served:
         raise ModelConfigError(f"failed to load '{name}', no version is available")
     filename = config.default_model_filename or default_file
-    if not config.default_model_filename:
+    if not config.default_model_filename and not ensemble:
         config.default_model_filename = filename
-    for version in served:
+    for version in served if not ensemble else ():
         if not (model_dir / str(version) / filename).exists():
             raise ModelConfigError(f"model '{name}' version {version} has no file '{filename}'")
     inputs = [_tensor(t, optional=t.optional) for t in config.input]
@@ -287,6 +315,21 @@ def load_model_spec(
         dynamic_batching=batching,
         max_queue_delay_us=config.dynamic_batching.max_queue_delay_microseconds if batching else 0,
         parameters={k: v.string_value for k, v in config.parameters.items()},
+        decoupled=config.model_transaction_policy.decoupled,
+        ignored_fields=ignored,
+        warmup=[
+            json_format.MessageToDict(w, preserving_proto_field_name=True)
+            for w in config.model_warmup
+        ],
+        ensemble_steps=[
+            {
+                "model_name": step.model_name,
+                "model_version": int(step.model_version),
+                "input_map": dict(step.input_map),
+                "output_map": dict(step.output_map),
+            }
+            for step in config.ensemble_scheduling.step
+        ],
     )
 
 
