@@ -3,8 +3,9 @@
 from fastapi import APIRouter
 
 from control_plane.api.mlserve import apps, models, tritons, users, versions
+from control_plane.api.mlserve.envelopes import ERROR_RESPONSES
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 for _module in (tritons, models, versions, users, apps):
     router.include_router(_module.router)
 

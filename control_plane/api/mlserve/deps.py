@@ -1,4 +1,4 @@
-"""MLServe dependencies: admin authentication, services, multipart ``files[]`` parsing."""
+"""MLServe dependencies: admin authentication, service providers, multipart ``files[]`` parsing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from starlette.datastructures import UploadFile
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.errors import PayloadTooLargeError
+from control_plane.services.mlserve.apps import ClientAppService
 from control_plane.services.mlserve.model_files import IncomingFile
+from control_plane.services.mlserve.models import ModelStoreService
 from control_plane.services.mlserve.security import VerifiedCache
+from control_plane.services.mlserve.tritons import TritonService
 from control_plane.services.mlserve.users import Principal, UserService
 
 FILE_FIELDS = ("files[]", "Files[]", "files", "Files", "file", "file[]")
@@ -35,7 +38,29 @@ def user_service(session: SessionDep, request: Request) -> UserService:
     return UserService(session, credential_cache(request))
 
 
+def triton_service(
+    session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> TritonService:
+    """The triton registry for this request."""
+    return TritonService(session, gateway, settings)
+
+
+def model_store(
+    session: SessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> ModelStoreService:
+    """The model store (models, versions, loads) for this request."""
+    return ModelStoreService(session, gateway, settings)
+
+
+def app_service(session: SessionDep, settings: SettingsDep) -> ClientAppService:
+    """The apps, routes and consumers service for this request."""
+    return ClientAppService(session, settings)
+
+
 UserServiceDep = Annotated[UserService, Depends(user_service)]
+TritonServiceDep = Annotated[TritonService, Depends(triton_service)]
+ModelStoreDep = Annotated[ModelStoreService, Depends(model_store)]
+AppServiceDep = Annotated[ClientAppService, Depends(app_service)]
 
 
 def require_admin(request: Request, users: UserServiceDep) -> Principal:
@@ -51,7 +76,17 @@ def require_caller(request: Request, users: UserServiceDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(require_admin)]
 CallerDep = Annotated[Principal, Depends(require_caller)]
 
-__all__ = ["AdminDep", "CallerDep", "GatewayDep", "SessionDep", "SettingsDep", "UserServiceDep"]
+__all__ = [
+    "AdminDep",
+    "AppServiceDep",
+    "CallerDep",
+    "GatewayDep",
+    "ModelStoreDep",
+    "SessionDep",
+    "SettingsDep",
+    "TritonServiceDep",
+    "UserServiceDep",
+]
 
 
 async def read_multipart(request: Request, limit: int) -> tuple[dict[str, str], list[IncomingFile]]:

@@ -9,18 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from control_plane.api.mlserve.deps import (
-    AdminDep,
-    GatewayDep,
-    SessionDep,
-    SettingsDep,
-    read_multipart,
-)
-from control_plane.api.mlserve.envelopes import created
+from control_plane.api.mlserve.deps import AdminDep, ModelStoreDep, SettingsDep, read_multipart
+from control_plane.api.mlserve.envelopes import created, model_detail
 from control_plane.errors import BadRequestError
 from control_plane.schemas.mlserve.common import StatusOk
-from control_plane.schemas.mlserve.models import LoadRequest, ModelPatch
-from control_plane.services.mlserve.models import ModelStoreService
+from control_plane.schemas.mlserve.models import (
+    LoadRequest,
+    ModelCreated,
+    ModelDetailEnvelope,
+    ModelList,
+    ModelPatch,
+)
 
 router = APIRouter(tags=["mlserve: models"])
 
@@ -83,73 +82,41 @@ async def parse_body(request: Request, schema: type[Any]) -> Any:
         raise BadRequestError(problems, code="invalid_request") from None
 
 
-def _store(session: SessionDep, gateway: GatewayDep, settings: SettingsDep) -> ModelStoreService:
-    return ModelStoreService(session, gateway, settings)
-
-
 @router.get("/models", operation_id="apiModelList")
-def list_models(
-    _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> dict[str, Any]:
+def list_models(_admin: AdminDep, store: ModelStoreDep) -> ModelList:
     """List stored models."""
-    return {
-        "models": [m.model_dump(mode="json") for m in _store(session, gateway, settings).list()]
-    }
+    return ModelList(models=store.list())
 
 
 @router.post("/models", status_code=201, operation_id="apiModelCreate", openapi_extra=FILES_BODY)
 async def create_model(
-    request: Request,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+    request: Request, _admin: AdminDep, store: ModelStoreDep, settings: SettingsDep
+) -> ModelCreated:
     """Store a model from multipart ``name`` + ``files[]``."""
     fields, files = await read_multipart(request, settings.store.max_upload_bytes)
-    store = _store(session, gateway, settings)
     model_id = await run_in_threadpool(store.create, fields.get("name") or None, files)
     model = await run_in_threadpool(store.get, str(model_id))
-    return created(model_id, model.model_dump(mode="json"))
+    return created(model_id, model, ModelCreated)
 
 
 @router.get("/models/{ident}", operation_id="apiModelGet")
 def get_model(
-    ident: str,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
-    triton_id: str | None = None,
-) -> dict[str, Any]:
+    ident: str, _admin: AdminDep, store: ModelStoreDep, triton_id: str | None = None
+) -> ModelDetailEnvelope:
     """Model detail: the seed's planned fields, its "Now" ``config`` and the full ``data``.
 
     Top level: ``versions`` are version objects with counts and ``config`` is
     ``{"host:port": metadata}`` (seed); ``data`` holds the detail with ``versions`` as numbers
-    and ``config`` as the store's Triton config (reference).
+    and ``config`` as the store's Triton config (reference). ``triton_id`` keeps one triton.
     """
-    detail = _store(session, gateway, settings).detail(ident).model_dump(mode="json")
-    if triton_id is not None:
-        detail["tritons"] = [
-            t for t in detail["tritons"] if str(t["id"]) == triton_id or t["name"] == triton_id
-        ]
-        keys = {f"{t['host']}:{t['port']}" for t in detail["tritons"]}
-        detail["servers"] = {k: v for k, v in detail["servers"].items() if k in keys}
-    planned = {**detail, "versions": detail["version_details"], "config": detail["servers"]}
-    return {**planned, "data": detail}
+    return model_detail(store.detail(ident, triton=triton_id))
 
 
 @router.patch("/models/{ident}", operation_id="apiModelUpdate", openapi_extra=json_body(ModelPatch))
 async def update_model(
-    ident: str,
-    request: Request,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    ident: str, request: Request, _admin: AdminDep, store: ModelStoreDep, settings: SettingsDep
 ) -> StatusOk:
     """Patch config/name/description (JSON) or replace root files (multipart ``files[]``)."""
-    store = _store(session, gateway, settings)
     if request.headers.get("content-type", "").startswith("multipart/"):
         _fields, files = await read_multipart(request, settings.store.max_upload_bytes)
         await run_in_threadpool(store.replace_root_files, ident, files)
@@ -160,11 +127,9 @@ async def update_model(
 
 
 @router.delete("/models/{ident}", operation_id="apiModelDelete")
-def delete_model(
-    ident: str, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> StatusOk:
+def delete_model(ident: str, _admin: AdminDep, store: ModelStoreDep) -> StatusOk:
     """Unload everywhere, then delete the model."""
-    _store(session, gateway, settings).delete(ident)
+    store.delete(ident)
     return StatusOk()
 
 
@@ -172,16 +137,10 @@ def delete_model(
     "/models/{ident}/load", operation_id="apiModelLoad", openapi_extra=json_body(LoadRequest)
 )
 async def load_model(
-    ident: str,
-    request: Request,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    ident: str, request: Request, _admin: AdminDep, store: ModelStoreDep
 ) -> StatusOk:
     """Load (or reload) the model on a triton (``triton_id``, optional ``version``)."""
     body: LoadRequest = await parse_body(request, LoadRequest)
-    store = _store(session, gateway, settings)
     await run_in_threadpool(store.load, ident, body.triton_id, body.version)
     return StatusOk()
 
@@ -190,15 +149,9 @@ async def load_model(
     "/models/{ident}/unload", operation_id="apiModelUnload", openapi_extra=json_body(LoadRequest)
 )
 async def unload_model(
-    ident: str,
-    request: Request,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
+    ident: str, request: Request, _admin: AdminDep, store: ModelStoreDep
 ) -> StatusOk:
     """Unload the model from a triton (``triton_id``)."""
     body: LoadRequest = await parse_body(request, LoadRequest)
-    store = _store(session, gateway, settings)
     await run_in_threadpool(store.unload, ident, body.triton_id)
     return StatusOk()

@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from control_plane.api.mlserve.deps import (
     AdminDep,
-    SessionDep,
-    SettingsDep,
+    AppServiceDep,
     UserServiceDep,
     lower_headers,
 )
 from control_plane.api.mlserve.envelopes import with_data
 from control_plane.schemas.mlserve.common import StatusOk
-from control_plane.schemas.mlserve.users import KeyRotated, UserCreate, UserCreated, UserUpdate
-from control_plane.services.mlserve.apps import ClientAppService
+from control_plane.schemas.mlserve.users import (
+    KeyRotated,
+    UserAppList,
+    UserCreate,
+    UserCreated,
+    UserDetail,
+    UserList,
+    UserUpdate,
+)
 
 router = APIRouter(tags=["mlserve: users"])
 
 
 @router.get("/users", operation_id="apiUserList")
-def list_users(_admin: AdminDep, users: UserServiceDep) -> dict[str, Any]:
+def list_users(_admin: AdminDep, users: UserServiceDep) -> UserList:
     """List users."""
-    return {"users": [u.model_dump(mode="json") for u in users.list()]}
+    return UserList(users=users.list())
 
 
 @router.post("/users", status_code=201, operation_id="apiUserCreate")
@@ -35,10 +39,10 @@ def create_user(body: UserCreate, _admin: AdminDep, users: UserServiceDep) -> Us
 
 
 @router.get("/users/{ident}", operation_id="apiUserGet")
-def get_user(ident: str, request: Request, users: UserServiceDep) -> dict[str, Any]:
+def get_user(ident: str, request: Request, users: UserServiceDep) -> UserDetail:
     """One user (admins: anyone; users: themselves)."""
     users.require_self_or_admin(lower_headers(request), ident)
-    return with_data(users.get(ident).model_dump(mode="json"))
+    return with_data(users.get(ident), UserDetail)
 
 
 @router.patch("/users/{ident}", operation_id="apiUserUpdate")
@@ -58,27 +62,22 @@ def delete_user(ident: str, _admin: AdminDep, users: UserServiceDep) -> StatusOk
 
 @router.get("/users/{ident}/apps", operation_id="apiUserAppList")
 def list_user_apps(
-    ident: str, request: Request, users: UserServiceDep, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
+    ident: str, request: Request, users: UserServiceDep, apps: AppServiceDep
+) -> UserAppList:
     """Apps the user may consume (admins: anyone; users: themselves)."""
     users.require_self_or_admin(lower_headers(request), ident)
-    apps = ClientAppService(session, settings).apps_of_user(ident)
-    return {"apps": [a.model_dump(mode="json") for a in apps]}
+    return UserAppList(apps=apps.apps_of_user(ident))
 
 
 @router.post("/users/{ident}/apps/{app}/auth", operation_id="apiUserAppAuth")
-def auth_user_app(
-    ident: str, app: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
-) -> StatusOk:
+def auth_user_app(ident: str, app: str, _admin: AdminDep, apps: AppServiceDep) -> StatusOk:
     """Make the user a consumer of the app."""
-    ClientAppService(session, settings).authorize(app, ident)
+    apps.authorize(app, ident)
     return StatusOk()
 
 
 @router.post("/users/{ident}/apps/{app}/unauth", operation_id="apiUserAppUnauth")
-def unauth_user_app(
-    ident: str, app: str, _admin: AdminDep, session: SessionDep, settings: SettingsDep
-) -> StatusOk:
+def unauth_user_app(ident: str, app: str, _admin: AdminDep, apps: AppServiceDep) -> StatusOk:
     """Remove the user's membership of the app."""
-    ClientAppService(session, settings).unauthorize(app, ident)
+    apps.unauthorize(app, ident)
     return StatusOk()

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from control_plane.api.mlserve.deps import (
     AdminDep,
-    GatewayDep,
-    SessionDep,
+    ModelStoreDep,
     SettingsDep,
     form_int,
     read_multipart,
 )
 from control_plane.errors import BadRequestError
 from control_plane.schemas.mlserve.common import StatusOk
-from control_plane.services.mlserve.models import ModelStoreService
+from control_plane.schemas.mlserve.models import VersionList, VersionUploaded
 
 router = APIRouter(tags=["mlserve: versions"])
 
@@ -45,31 +41,37 @@ VERSION_BODY = {
 
 
 @router.get("/models/{ident}/versions", operation_id="apiModelVersionList")
-def list_versions(
-    ident: str, _admin: AdminDep, session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> dict[str, Any]:
+def list_versions(ident: str, _admin: AdminDep, store: ModelStoreDep) -> VersionList:
     """Versions of a model with their state and files."""
-    store = ModelStoreService(session, gateway, settings)
-    versions = store.versions.list(store.get_row(ident))
-    return {"versions": [v.model_dump(mode="json") for v in versions]}
+    return VersionList(versions=store.list_versions(ident))
 
 
 @router.post(
-    "/models/{ident}/versions", operation_id="apiModelVersionCreate", openapi_extra=VERSION_BODY
+    "/models/{ident}/versions",
+    operation_id="apiModelVersionCreate",
+    openapi_extra=VERSION_BODY,
+    status_code=201,
+    response_model_exclude_none=True,
+    response_description="The version is ready (``status: ok``).",
+    responses={
+        202: {
+            "model": VersionUploaded,
+            "description": "A chunk was appended (``status: partial``, ``offset``, ``file``).",
+        }
+    },
 )
 async def create_version(
     ident: str,
     request: Request,
+    response: Response,
     _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
+    store: ModelStoreDep,
     settings: SettingsDep,
-) -> JSONResponse:
+) -> VersionUploaded:
     """Upload a version (``Files[]``), or one chunk of it (``offset``; ``check`` finalizes)."""
     fields, files = await read_multipart(request, settings.store.max_upload_bytes)
     for key, value in request.query_params.items():
         fields.setdefault(key, value)
-    store = ModelStoreService(session, gateway, settings)
     result = await run_in_threadpool(
         lambda: store.upload_version(
             ident,
@@ -79,35 +81,24 @@ async def create_version(
             check=fields.get("check") or None,
         )
     )
-    status = 201 if result.status == "ok" else 202
-    return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=status)
+    if result.status != "ok":
+        response.status_code = 202
+    return result
 
 
 @router.delete("/models/{ident}/versions/{version}", operation_id="apiModelVersionDelete")
-def delete_version(
-    ident: str,
-    version: int,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
-) -> StatusOk:
+def delete_version(ident: str, version: int, _admin: AdminDep, store: ModelStoreDep) -> StatusOk:
     """Delete a version (tritons serving it reload)."""
-    ModelStoreService(session, gateway, settings).delete_version(ident, version)
+    store.delete_version(ident, version)
     return StatusOk()
 
 
 @router.delete("/models/{ident}/versions", operation_id="apiModelVersionDeleteByQuery")
 def delete_version_by_query(
-    ident: str,
-    _admin: AdminDep,
-    session: SessionDep,
-    gateway: GatewayDep,
-    settings: SettingsDep,
-    version: int | None = None,
+    ident: str, _admin: AdminDep, store: ModelStoreDep, version: int | None = None
 ) -> StatusOk:
     """Seed form of version delete: ``?version=N``."""
     if version is None:
         raise BadRequestError("name the version to delete: ?version=N", code="version_required")
-    ModelStoreService(session, gateway, settings).delete_version(ident, version)
+    store.delete_version(ident, version)
     return StatusOk()

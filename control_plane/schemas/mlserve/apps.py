@@ -127,3 +127,39 @@ class ClientAppRead(BaseSchema):
     consumers: list[ConsumerRead] = Field(description="Consumers.")
     update_at: UtcDatetime = Field(description="Last change (UTC).")
     create_at: UtcDatetime = Field(description="Creation time (UTC).")
+
+
+class ClientAppList(BaseSchema):
+    """``GET /api/apps``."""
+
+    apps: list[ClientAppRead] = Field(description="Every app with its routes and consumers.")
+
+
+class ClientAppCreated(ClientAppRead):
+    """``201`` answer of ``POST /api/apps``: the new app plus ``status``."""
+
+    status: str = Field(default="ok", description="Always ``ok``.")
+
+
+class ClientAppDetail(ClientAppRead):
+    """``GET /api/apps/{id}``: the app's fields, and the same object under ``data``."""
+
+    data: ClientAppRead = Field(description="The app (seed 'Response Now' envelope).")
+
+
+class ClientAppUpdated(ClientAppRead):
+    """``PATCH /api/apps/{id}`` answer: ``status`` plus the updated app."""
+
+    status: str = Field(default="ok", description="Always ``ok``.")
+
+
+class RouteList(BaseSchema):
+    """``GET /api/apps/{id}/routes``."""
+
+    routes: list[RouteRead] = Field(description="The app's routes.")
+
+
+class ConsumerList(BaseSchema):
+    """``GET /api/apps/{id}/consumers``."""
+
+    consumers: list[ConsumerRead] = Field(description="Users allowed to consume the app.")

@@ -33,3 +33,14 @@ class Created(BaseSchema):
 
     id: int = Field(description="The new resource's id.")
     status: str = Field(default="ok", description="Always ``ok``.")
+
+
+class MLServeError(BaseModel):
+    """Every ``/api`` error: ``{"error": message, "code": stable_code, ...details}``."""
+
+    # Details vary by error (a chunked-upload 409 carries ``offset`` and ``version``, a 413
+    # ``limit``, a validation 400 ``errors``), so the body is open beyond its two fixed keys.
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="Human-readable message (a triton's own text on 502).")
+    code: str = Field(description="Stable snake_case code, e.g. ``model_not_found``.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from control_plane.schemas.mlserve.common import BaseSchema, UtcDatetime
 
@@ -119,7 +120,46 @@ class VersionUploaded(BaseSchema):
 
     version: int = Field(description="The version written to.")
     status: str = Field(description="ok (ready) or partial (chunked upload in progress).")
-    offset: int | None = Field(
+    # Absent (never null) when unset: the route drops None values, so the published schema
+    # shows these as optional, not nullable.
+    offset: int | SkipJsonSchema[None] = Field(
         default=None, description="Bytes received so far for the file (partial)."
     )
-    file: str | None = Field(default=None, description="The file a chunk was appended to.")
+    file: str | SkipJsonSchema[None] = Field(
+        default=None, description="The file a chunk was appended to (partial)."
+    )
+
+
+class ModelList(BaseSchema):
+    """``GET /api/models``."""
+
+    models: list[ModelRead] = Field(description="Every stored model, by id.")
+
+
+class ModelCreated(ModelRead):
+    """``201`` answer of ``POST /api/models``: the new model plus ``status``."""
+
+    status: str = Field(default="ok", description="Always ``ok``.")
+
+
+class ModelDetailEnvelope(ModelDetail):
+    """``GET /api/models/{id}``: the seed's planned shape at the top level, the detail in ``data``.
+
+    At the top level ``versions`` holds version objects and ``config`` the seed's "Now"
+    ``{"host:port": metadata}``; ``data`` holds the detail with ``versions`` as numbers and
+    ``config`` as the store's Triton config.
+    """
+
+    versions: list[VersionRead] = Field(  # type: ignore[assignment]
+        description="Every version with its state, files and counts (same as version_details)."
+    )
+    config: dict[str, dict[str, Any] | None] = Field(
+        description="Seed 'Now' shape: ``{\"host:port\": metadata}`` (same as servers)."
+    )
+    data: ModelDetail = Field(description="The model detail (reference shape).")
+
+
+class VersionList(BaseSchema):
+    """``GET /api/models/{id}/versions``."""
+
+    versions: list[VersionRead] = Field(description="Ready versions and uploads, ascending.")

@@ -81,3 +81,27 @@ class TritonRead(BaseSchema):
     state: str = Field(description="ready | live | offline, from a live probe.")
     models: list[str] = Field(description="Models loaded there (load records).")
     create_at: UtcDatetime = Field(description="Registration time (UTC).")
+
+
+class TritonList(BaseSchema):
+    """``GET /api/tritons``."""
+
+    tritons: list[TritonRead] = Field(description="Every triton, the built-in one (id 0) first.")
+
+
+class TritonCreated(TritonRead):
+    """``201`` answer of ``POST /api/tritons``: the new triton plus ``status`` (not probed)."""
+
+    status: str = Field(default="ok", description="Always ``ok``.")
+
+
+class TritonDetail(TritonRead):
+    """``GET /api/tritons/{id}``: the triton's fields, and the same object under ``data``."""
+
+    data: TritonRead = Field(description="The triton (seed 'Response Now' envelope).")
+
+
+class TritonUpdated(TritonRead):
+    """``PATCH /api/tritons/{id}`` answer: ``status`` plus the updated triton (not probed)."""
+
+    status: str = Field(default="ok", description="Always ``ok``.")

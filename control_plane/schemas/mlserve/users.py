@@ -70,7 +70,9 @@ class KeyRotated(BaseSchema):
     """``PATCH /api/users/{id}`` answer; ``key`` is set when a new key was issued."""
 
     status: str = Field(default="ok", description="Always ``ok``.")
-    key: str | None = Field(default=None, description="The new API key, when rotated.")
+    key: str | None = Field(
+        default=None, description="The new API key when rotated, null otherwise."
+    )
 
 
 class UserAppRead(BaseSchema):
@@ -79,3 +81,21 @@ class UserAppRead(BaseSchema):
     id: int = Field(description="App id.")
     name: str = Field(description="App name.")
     routes: list[str] = Field(description="Public invoke URLs of the app's routes.")
+
+
+class UserList(BaseSchema):
+    """``GET /api/users``."""
+
+    users: list[UserRead] = Field(description="Every user, by id.")
+
+
+class UserDetail(UserRead):
+    """``GET /api/users/{id}``: the user's fields, and the same object under ``data``."""
+
+    data: UserRead = Field(description="The user (seed 'Response Now' envelope).")
+
+
+class UserAppList(BaseSchema):
+    """``GET /api/users/{id}/apps``."""
+
+    apps: list[UserAppRead] = Field(description="Apps the user may consume.")

@@ -28,6 +28,7 @@ from control_plane.schemas.mlserve.models import (
     ModelPatch,
     ModelRead,
     ModelTritonRef,
+    VersionRead,
     VersionUploaded,
 )
 from control_plane.services.artifact_store import ArtifactStore
@@ -257,8 +258,17 @@ class ModelStoreService:
         """One model's summary (no per-triton calls beyond /stats)."""
         return self._read(self.get_row(ident))
 
-    def detail(self, ident: str) -> ModelDetail:
-        """The model, its store config, version details and each loaded triton's live view."""
+    def detail(self, ident: str, triton: str | None = None) -> ModelDetail:
+        """The model, its store config, version details and each loaded triton's live view.
+
+        Args:
+            ident: model id or name.
+            triton: keep only this triton (id or name) in ``tritons`` and ``servers``; the
+                state and the version counts still cover every triton.
+
+        Raises:
+            NotFoundError: unknown model.
+        """
         model = self.get_row(ident)
         base = self._read(model)
         records = self.loads.records(model.id)
@@ -269,13 +279,18 @@ class ModelStoreService:
         except BadRequestError as exc:
             config = {"error": exc.message}
         servers = {f"{v.host}:{v.port}": v.metadata for v in views}
+        shown = views
+        if triton is not None:
+            shown = [v for v in views if str(v.id) == triton or v.name == triton]
+            keys = {f"{v.host}:{v.port}" for v in shown}
+            servers = {k: v for k, v in servers.items() if k in keys}
         data = base.model_dump(exclude={"tritons"})
         state = "READY" if any(v.state == "READY" for v in views) else "UNAVAILABLE"
         data.update(
             state=state,
             config=config,
             servers=servers,
-            tritons=views,
+            tritons=shown,
             version_details=with_stats(self.versions.list(model), views),
         )
         return ModelDetail(**data)
@@ -360,6 +375,14 @@ class ModelStoreService:
         self.loads.reload_everywhere(model)
 
     # -- versions and loads ----------------------------------------------------------------
+    def list_versions(self, ident: str) -> builtins.list[VersionRead]:
+        """Ready versions and uploads in progress of a model, ascending.
+
+        Raises:
+            NotFoundError: unknown model.
+        """
+        return self.versions.list(self.get_row(ident))
+
     def upload_version(
         self,
         ident: str,
