@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.errors import BadRequestError
@@ -40,3 +41,32 @@ async def read_json_body(request: Request) -> dict[str, Any]:
 
 
 JsonBody = Annotated[dict[str, Any], Depends(read_json_body)]
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``#/$defs/...`` references by their targets (they do not resolve in OpenAPI)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return walk({**defs[ref.removeprefix("#/$defs/")], **rest})
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
+def optional_body(schema: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a JSON body the route reads itself (``read_json_body``); it may be empty."""
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _inline_defs(schema.model_json_schema())}},
+        }
+    }

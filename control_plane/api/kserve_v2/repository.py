@@ -8,13 +8,26 @@ from typing import Any
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from control_plane.api.kserve_v2.deps import JsonBody, ModelServiceDep
+from control_plane.api.kserve_v2.deps import JsonBody, ModelServiceDep, optional_body
 from control_plane.errors import BadRequestError
+from control_plane.schemas.kserve_v2.repository import (
+    V2LoadRequest,
+    V2RepositoryIndexEntry,
+    V2RepositoryIndexRequest,
+    V2UnloadRequest,
+)
 
 router = APIRouter(prefix="/v2/repository")
 
 
-@router.post("/index", operation_id="post_repository_index")
+# The service returns only the keys that apply to each entry; exclude_unset keeps it so.
+@router.post(
+    "/index",
+    operation_id="post_repository_index",
+    response_model=list[V2RepositoryIndexEntry],
+    response_model_exclude_unset=True,
+    openapi_extra=optional_body(V2RepositoryIndexRequest),
+)
 def post_repository_index(models: ModelServiceDep, body: JsonBody) -> list[dict[str, Any]]:
     """Every model in the repository with its state (``{"ready": true}`` filters)."""
     return models.index(ready_only=bool(body.get("ready", False)))
@@ -40,7 +53,13 @@ def _load_parameters(body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[
     return override, files
 
 
-@router.post("/models/{model_name}/load", operation_id="post_repository_load")
+@router.post(
+    "/models/{model_name}/load",
+    operation_id="post_repository_load",
+    response_class=Response,
+    response_description="Loaded and answering (empty body).",
+    openapi_extra=optional_body(V2LoadRequest),
+)
 async def post_repository_load(
     model_name: str, models: ModelServiceDep, body: JsonBody
 ) -> Response:
@@ -50,7 +69,13 @@ async def post_repository_load(
     return Response(status_code=200)
 
 
-@router.post("/models/{model_name}/unload", operation_id="post_repository_unload")
+@router.post(
+    "/models/{model_name}/unload",
+    operation_id="post_repository_unload",
+    response_class=Response,
+    response_description="Unloaded, or was not loaded (empty body).",
+    openapi_extra=optional_body(V2UnloadRequest),
+)
 async def post_repository_unload(
     model_name: str, models: ModelServiceDep, body: JsonBody
 ) -> Response:
