@@ -4,107 +4,133 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query, Response
 
-from control_plane.api.deps import SessionDep
-from control_plane.api.torc.hotdeps import SessionFactoryDep, in_session
+from control_plane.api.torc.deps import (
+    HotClaimsDep,
+    HotTransitionsDep,
+    JobInitializerDep,
+    TransitionServiceDep,
+    WorkflowServiceDep,
+)
 from control_plane.api.torc.params import PageDep
-from control_plane.schemas.torc.jobs import BatchCompleteJobsRequest, ComputeNodesResources
+from control_plane.api.torc.routing import documented, json_body, torc_router
+from control_plane.schemas.torc.jobs import (
+    BatchCompleteJobsRead,
+    BatchCompleteJobsRequest,
+    ClaimedJobs,
+    ComputeNodesResources,
+)
 from control_plane.schemas.torc.workflows import (
+    ChangedJobInputs,
     InitializeJobsBody,
+    InitializeJobsRead,
+    ResetJobStatusRead,
+    TorcWorkflowPage,
+    TorcWorkflowRead,
+    TorcWorkflowStatusRead,
+    WorkflowCompletion,
     WorkflowCreate,
+    WorkflowJobIds,
     WorkflowStatusUpdate,
+    WorkflowUninitialized,
 )
-from control_plane.services.torc import (
-    ClaimService,
-    JobInitializer,
-    JobTransitionService,
-    WorkflowService,
-)
+from control_plane.services.torc.claims import DEFAULT_CLAIM_LIMIT
 
-router = APIRouter(tags=["torc workflows"])
+router = torc_router("torc workflows")
 AnyBody = Annotated[Any, Body()]
 
 
-@router.post("/workflows")
-def create_workflow(body: WorkflowCreate, session: SessionDep) -> dict[str, Any]:
+@router.post("/workflows", response_model=TorcWorkflowRead)
+def create_workflow(body: WorkflowCreate, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Create a workflow."""
-    return WorkflowService(session).create(body.model_dump(exclude_none=True))
+    return workflows.create(body.model_dump(exclude_none=True))
 
 
-@router.get("/workflows")
+@router.get("/workflows", **documented(TorcWorkflowPage))
 def list_workflows(
-    session: SessionDep,
+    workflows: WorkflowServiceDep,
     page: PageDep,
     name: str | None = None,
     user: str | None = None,
     description: str | None = None,
     is_archived: bool | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """List workflows."""
-    return WorkflowService(session).list(
-        name=name, user=user, description=description, is_archived=is_archived, **page
+    return json_body(
+        workflows.list(
+            name=name, user=user, description=description, is_archived=is_archived, **page
+        )
     )
 
 
-@router.get("/workflows/{workflow_id}")
-def get_workflow(workflow_id: int, session: SessionDep) -> dict[str, Any]:
+@router.get("/workflows/{workflow_id}", response_model=TorcWorkflowRead)
+def get_workflow(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Get a workflow."""
-    return WorkflowService(session).get(workflow_id)
+    return workflows.get(workflow_id)
 
 
-@router.put("/workflows/{workflow_id}")
-def update_workflow(workflow_id: int, body: WorkflowCreate, session: SessionDep) -> dict[str, Any]:
+@router.put("/workflows/{workflow_id}", response_model=TorcWorkflowRead)
+def update_workflow(
+    workflow_id: int, body: WorkflowCreate, workflows: WorkflowServiceDep
+) -> dict[str, Any]:
     """Update a workflow."""
-    return WorkflowService(session).update(workflow_id, body.model_dump(exclude_none=True))
+    return workflows.update(workflow_id, body.model_dump(exclude_none=True))
 
 
-@router.delete("/workflows/{workflow_id}")
-def delete_workflow(workflow_id: int, session: SessionDep, body: AnyBody = None) -> dict[str, Any]:
+@router.delete("/workflows/{workflow_id}", response_model=TorcWorkflowRead)
+def delete_workflow(
+    workflow_id: int, workflows: WorkflowServiceDep, body: AnyBody = None
+) -> dict[str, Any]:
     """Delete a workflow and everything in it."""
-    return WorkflowService(session).delete(workflow_id)
+    return workflows.delete(workflow_id)
 
 
-@router.get("/workflows/{workflow_id}/status")
-def get_workflow_status(workflow_id: int, session: SessionDep) -> dict[str, Any]:
+@router.get("/workflows/{workflow_id}/status", response_model=TorcWorkflowStatusRead)
+def get_workflow_status(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Get the workflow status record."""
-    return WorkflowService(session).get_status(workflow_id)
+    return workflows.get_status(workflow_id)
 
 
-@router.put("/workflows/{workflow_id}/status")
+@router.put("/workflows/{workflow_id}/status", response_model=TorcWorkflowStatusRead)
 def update_workflow_status(
-    workflow_id: int, body: WorkflowStatusUpdate, session: SessionDep
+    workflow_id: int, body: WorkflowStatusUpdate, workflows: WorkflowServiceDep
 ) -> dict[str, Any]:
     """Replace the workflow status record (bump run_id, archive)."""
-    return WorkflowService(session).put_status(workflow_id, body.model_dump())
+    return workflows.put_status(workflow_id, body.model_dump())
 
 
-@router.put("/workflows/{workflow_id}/cancel")
-def cancel_workflow(workflow_id: int, session: SessionDep, body: AnyBody = None) -> dict[str, Any]:
+@router.put("/workflows/{workflow_id}/cancel", response_model=TorcWorkflowStatusRead)
+def cancel_workflow(
+    workflow_id: int, workflows: WorkflowServiceDep, body: AnyBody = None
+) -> dict[str, Any]:
     """Cancel a workflow."""
-    return WorkflowService(session).cancel(workflow_id)
+    return workflows.cancel(workflow_id)
 
 
-@router.post("/workflows/{workflow_id}/reset_status")
+@router.post("/workflows/{workflow_id}/reset_status", response_model=TorcWorkflowStatusRead)
 def reset_workflow_status(
-    workflow_id: int, session: SessionDep, force: bool = False, body: AnyBody = None
+    workflow_id: int, workflows: WorkflowServiceDep, force: bool = False, body: AnyBody = None
 ) -> dict[str, Any]:
     """Clear the canceled and completion flags."""
-    return WorkflowService(session).reset_status(workflow_id, force=force)
+    return workflows.reset_status(workflow_id, force=force)
 
 
-@router.post("/workflows/{workflow_id}/reset_job_status")
+@router.post("/workflows/{workflow_id}/reset_job_status", response_model=ResetJobStatusRead)
 def reset_job_status(
-    workflow_id: int, session: SessionDep, failed_only: bool = False, body: AnyBody = None
+    workflow_id: int,
+    transitions: TransitionServiceDep,
+    failed_only: bool = False,
+    body: AnyBody = None,
 ) -> dict[str, Any]:
     """Reset jobs to uninitialized (all, or failed ones and their downstream)."""
-    return JobTransitionService(session).reset_job_status(workflow_id, failed_only=failed_only)
+    return transitions.reset_job_status(workflow_id, failed_only=failed_only)
 
 
-@router.post("/workflows/{workflow_id}/initialize_jobs")
+@router.post("/workflows/{workflow_id}/initialize_jobs", response_model=InitializeJobsRead)
 def initialize_jobs(
     workflow_id: int,
-    session: SessionDep,
+    initializer: JobInitializerDep,
     only_uninitialized: bool | None = None,
     clear_ephemeral_user_data: bool = True,
     body: Annotated[InitializeJobsBody | None, Body()] = None,
@@ -112,76 +138,79 @@ def initialize_jobs(
     """Evaluate dependencies: jobs become blocked or ready."""
     if only_uninitialized is None:
         only_uninitialized = bool(body and body.reinitialize)
-    return JobInitializer(session).initialize(workflow_id, only_uninitialized=only_uninitialized)
+    return initializer.initialize(workflow_id, only_uninitialized=only_uninitialized)
 
 
-@router.post("/workflows/{workflow_id}/process_changed_job_inputs")
+@router.post("/workflows/{workflow_id}/process_changed_job_inputs", response_model=ChangedJobInputs)
 def process_changed_job_inputs(
-    workflow_id: int, session: SessionDep, dry_run: bool = False, body: AnyBody = None
+    workflow_id: int, initializer: JobInitializerDep, dry_run: bool = False, body: AnyBody = None
 ) -> dict[str, Any]:
     """Reset jobs whose inputs changed since the last initialize."""
-    return JobInitializer(session).process_changed_inputs(workflow_id, dry_run=dry_run)
+    return initializer.process_changed_inputs(workflow_id, dry_run=dry_run)
 
 
-@router.post("/workflows/{workflow_id}/claim_next_jobs")
+@router.post("/workflows/{workflow_id}/claim_next_jobs", response_model=ClaimedJobs)
 async def claim_next_jobs(
     workflow_id: int,
-    factory: SessionFactoryDep,
+    claims: HotClaimsDep,
     limit: Annotated[int | None, Query(description="How many jobs (default 10).")] = None,
     num_jobs: Annotated[int | None, Query(description="Seed alias of limit.")] = None,
     body: AnyBody = None,
 ) -> dict[str, Any]:
     """Claim ready jobs (ready -> pending)."""
-    count = limit if limit is not None else num_jobs if num_jobs is not None else 10
-    return await in_session(factory, lambda s: ClaimService(s).claim_next(workflow_id, count))
+    count = next((n for n in (limit, num_jobs) if n is not None), DEFAULT_CLAIM_LIMIT)
+    return await claims.run(lambda c: c.claim_next(workflow_id, count))
 
 
-@router.post("/workflows/{workflow_id}/claim_jobs_based_on_resources/{limit}")
-def claim_jobs_based_on_resources(
+@router.post(
+    "/workflows/{workflow_id}/claim_jobs_based_on_resources/{limit}", response_model=ClaimedJobs
+)
+async def claim_jobs_based_on_resources(
     workflow_id: int,
     limit: int,
     body: ComputeNodesResources,
-    session: SessionDep,
+    claims: HotClaimsDep,
     sort_method: str | None = None,
     strict_scheduler_match: bool = False,
 ) -> dict[str, Any]:
     """Claim ready jobs that fit the offered capacity."""
-    return ClaimService(session).claim_by_resources(
-        workflow_id,
-        limit,
-        body.model_dump(),
-        sort_method=sort_method,
-        strict_scheduler_match=strict_scheduler_match,
+    offer = body.model_dump()
+    return await claims.run(
+        lambda c: c.claim_by_resources(
+            workflow_id,
+            limit,
+            offer,
+            sort_method=sort_method,
+            strict_scheduler_match=strict_scheduler_match,
+        )
     )
 
 
-@router.get("/workflows/{workflow_id}/is_complete")
-def is_workflow_complete(workflow_id: int, session: SessionDep) -> dict[str, Any]:
+@router.get("/workflows/{workflow_id}/is_complete", response_model=WorkflowCompletion)
+def is_workflow_complete(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Whether every job finished (or the workflow was canceled)."""
-    return WorkflowService(session).is_complete(workflow_id)
+    return workflows.is_complete(workflow_id)
 
 
-@router.get("/workflows/{workflow_id}/is_uninitialized")
-def is_workflow_uninitialized(workflow_id: int, session: SessionDep) -> dict[str, Any]:
+@router.get("/workflows/{workflow_id}/is_uninitialized", response_model=WorkflowUninitialized)
+def is_workflow_uninitialized(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Whether every job is uninitialized or disabled."""
-    return WorkflowService(session).is_uninitialized(workflow_id)
+    return workflows.is_uninitialized(workflow_id)
 
 
-@router.get("/workflows/{workflow_id}/job_ids")
-def list_job_ids(workflow_id: int, session: SessionDep) -> dict[str, Any]:
+@router.get("/workflows/{workflow_id}/job_ids", response_model=WorkflowJobIds)
+def list_job_ids(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Every job id of the workflow."""
-    return WorkflowService(session).job_ids(workflow_id)
+    return workflows.job_ids(workflow_id)
 
 
-@router.post("/workflows/{workflow_id}/batch_complete_jobs")
+@router.post("/workflows/{workflow_id}/batch_complete_jobs", response_model=BatchCompleteJobsRead)
 async def batch_complete_jobs(
-    workflow_id: int, body: BatchCompleteJobsRequest, factory: SessionFactoryDep
+    workflow_id: int, body: BatchCompleteJobsRequest, transitions: HotTransitionsDep
 ) -> dict[str, Any]:
     """Complete many jobs at once; per-job problems are listed in ``errors``."""
     completions = [
         {"job_id": c.job_id, "status": c.status, "run_id": c.run_id, "result": c.result.values()}
         for c in body.completions
     ]
-    return await in_session(
-        factory, lambda s: JobTransitionService(s).complete_batch(workflow_id, completions)
-    )
+    return await transitions.run(lambda t: t.complete_batch(workflow_id, completions))

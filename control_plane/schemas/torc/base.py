@@ -1,8 +1,12 @@
-"""Base schema of the Torc wire contracts: unknown fields are ignored, as torc's server does."""
+"""Base schemas of the Torc wire contracts: request and response bases, pages, errors."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
 
 
 class TorcSchema(BaseModel):
@@ -14,3 +18,54 @@ class TorcSchema(BaseModel):
     """
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+
+class TorcRead(BaseModel):
+    """Response bodies of ``/torc-service/v1``.
+
+    Fields a response leaves out are omitted on the wire, not sent as null (the routes use
+    ``response_model_exclude_unset``), as torc's serde does. ``extra="allow"``: a field the
+    server adds later is passed through rather than dropped.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Page(TorcRead, Generic[T]):
+    """Torc's list envelope; each page model adds the seed's resource-named key."""
+
+    items: list[T] = Field(description="The page of items.")
+    offset: int = Field(description="Items skipped before this page.")
+    max_limit: int = Field(description="The largest page size the server allows (10000).")
+    count: int = Field(description="Items in this page.")
+    total_count: int = Field(description="Items matching the query.")
+    has_more: bool = Field(description="Whether items follow this page.")
+
+
+class Count(TorcRead):
+    """``DELETE /{resource}?workflow_id=``: how many items were deleted."""
+
+    count: int = Field(description="Items deleted.")
+
+
+class DeletedCount(TorcRead):
+    """``DELETE /files|user_data?workflow_id=``: how many items were deleted."""
+
+    deleted_count: int = Field(description="Items deleted.")
+
+
+class TorcErrorDetail(TorcRead):
+    """The inner object of a Torc error; rule violations add fields such as ``field``."""
+
+    message: str = Field(description="What went wrong, in torc's words.")
+    code: str = Field(description="Stable snake_case code (``job_not_found``, ...).")
+    field: str | None = Field(default=None, description="The offending field, when one is.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Malformed input: pydantic's errors (``loc``, ``msg``)."
+    )
+
+
+class TorcError(TorcRead):
+    """Every Torc error response (404 unknown id, 422 rule violation or malformed input)."""
+
+    error: TorcErrorDetail = Field(description="The error.")

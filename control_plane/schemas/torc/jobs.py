@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import AliasChoices, ConfigDict, Field
 
-from control_plane.schemas.torc.base import TorcSchema
+from control_plane.schemas.torc.base import Page, TorcRead, TorcSchema
+from control_plane.schemas.torc.status import JobStatus
 
 
 class JobCreate(TorcSchema):
@@ -125,3 +126,67 @@ class BatchCompleteJobsRequest(TorcSchema):
     """``POST /workflows/{id}/batch_complete_jobs``: many completions in one transaction."""
 
     completions: list[JobCompletionEntry] = Field(max_length=10000, description="Completions.")
+
+
+class JobRead(TorcRead):
+    """A job (torc's ``job_model``) as ``/jobs`` and the state-machine endpoints answer it.
+
+    Nulls are omitted except ``scheduler_id``; relationship arrays appear when non-empty
+    (``GET /jobs/{id}``, ``GET /jobs?include_relationships=true``, creates; claims carry the
+    outputs).
+    """
+
+    id: int = Field(description="Job id.")
+    workflow_id: int = Field(description="Owning workflow.")
+    name: str = Field(description="Job name (not unique).")
+    command: str = Field(description="Command the runner executes.")
+    invocation_script: str | None = Field(default=None, description="Wrapper for the command.")
+    status: JobStatus = Field(description="Where the job is in the state machine.")
+    cancel_on_blocking_job_failure: bool = Field(description="Canceled when a dependency fails.")
+    supports_termination: bool = Field(description="SIGTERM before SIGKILL.")
+    resource_requirements_id: int | None = Field(default=None, description="Its requirements.")
+    scheduler_id: int | None = Field(description="Scheduler config id (always present).")
+    failure_handler_id: int | None = Field(default=None, description="Failure handler id.")
+    attempt_id: int = Field(description="Attempt, 1 + retries.")
+    depends_on_job_ids: list[int] | None = Field(
+        default=None, description="Dependencies (explicit and, after initialize, implicit)."
+    )
+    input_file_ids: list[int] | None = Field(default=None, description="Files the job reads.")
+    output_file_ids: list[int] | None = Field(default=None, description="Files it writes.")
+    input_user_data_ids: list[int] | None = Field(default=None, description="User data read.")
+    output_user_data_ids: list[int] | None = Field(default=None, description="User data written.")
+
+
+class JobPage(Page[JobRead]):
+    """``GET /jobs``."""
+
+    jobs: list[JobRead] = Field(description="Seed alias of items.")
+
+
+class JobsBulkRead(TorcRead):
+    """``POST /bulk_jobs``."""
+
+    jobs: list[JobRead] = Field(description="The created jobs, in input order.")
+
+
+class ClaimedJobs(TorcRead):
+    """``claim_next_jobs`` and ``claim_jobs_based_on_resources``: jobs now ``pending``."""
+
+    jobs: list[JobRead] = Field(description="The claimed jobs (with their output ids).")
+    reason: str | None = Field(
+        default=None, description="Why nothing was claimed (``Workflow is canceled``)."
+    )
+
+
+class BatchCompleteError(TorcRead):
+    """One refused completion of ``batch_complete_jobs``."""
+
+    job_id: int = Field(description="The job.")
+    message: str = Field(description="Why (the text complete_job would answer with).")
+
+
+class BatchCompleteJobsRead(TorcRead):
+    """``POST /workflows/{id}/batch_complete_jobs``: valid entries are written, others listed."""
+
+    completed: list[int] = Field(description="Ids of the jobs completed.")
+    errors: list[BatchCompleteError] = Field(description="Entries that were not written.")

@@ -1,4 +1,4 @@
-"""Request bodies of the simple Torc resources.
+"""Bodies of the simple Torc resources.
 
 ``/files``, ``/user_data``, ``/resource_requirements``, ``/compute_nodes``,
 ``/results`` and ``/events``.
@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from control_plane.schemas.torc.base import TorcSchema
+from control_plane.schemas.torc.base import Page, TorcRead, TorcSchema
 from control_plane.schemas.torc.jobs import ResultBody
+from control_plane.schemas.torc.status import JobStatus
 
 
 class FileCreate(TorcSchema):
@@ -99,3 +100,124 @@ class EventCreate(TorcSchema):
     )
     timestamp: int | None = Field(default=None, description="Ignored: the server's time in ms.")
     data: dict[str, Any] | None = Field(default=None, description="The event payload.")
+
+
+class FileRead(TorcRead):
+    """A file record (``/files``)."""
+
+    id: int = Field(description="File id.")
+    workflow_id: int = Field(description="Owning workflow.")
+    name: str = Field(description="Logical name.")
+    path: str = Field(description="Path, maybe relative.")
+    st_mtime: float | None = Field(default=None, description="Modification time (client-kept).")
+
+
+class FilePage(Page[FileRead]):
+    """``GET /files``."""
+
+    files: list[FileRead] = Field(description="Seed alias of items.")
+
+
+class UserDataRead(TorcRead):
+    """A user data document (``/user_data``); ``data`` is omitted when null (missing)."""
+
+    id: int = Field(description="User data id.")
+    workflow_id: int = Field(description="Owning workflow.")
+    is_ephemeral: bool = Field(description="Only valid for one run.")
+    name: str = Field(description="Name.")
+    data: Any = Field(default=None, description="Any JSON.")
+
+
+class UserDataPage(Page[UserDataRead]):
+    """``GET /user_data``."""
+
+    user_data: list[UserDataRead] = Field(description="Seed alias of items.")
+
+
+class ResourceRequirementsRead(TorcRead):
+    """Resource requirements (``/resource_requirements``)."""
+
+    id: int = Field(description="Requirements id.")
+    workflow_id: int = Field(description="Owning workflow.")
+    name: str = Field(description="Name (every workflow has a 'default').")
+    num_cpus: int = Field(description="CPUs.")
+    num_gpus: int = Field(description="GPUs.")
+    num_nodes: int = Field(description="Nodes.")
+    memory: str = Field(description="Memory like 512k, 1m, 128g.")
+    runtime: str = Field(description="ISO 8601 duration like PT8H.")
+
+
+class ResourceRequirementsPage(Page[ResourceRequirementsRead]):
+    """``GET /resource_requirements``."""
+
+    resource_requirements: list[ResourceRequirementsRead] = Field(
+        description="Seed alias of items."
+    )
+
+
+class ComputeNodeRead(TorcRead):
+    """A compute node (``/compute_nodes``)."""
+
+    id: int = Field(description="Compute node id.")
+    workflow_id: int = Field(description="Owning workflow.")
+    hostname: str = Field(description="Host name.")
+    pid: int = Field(description="Runner process id.")
+    start_time: str = Field(description="When the runner started.")
+    duration_seconds: float | None = Field(default=None, description="How long it ran.")
+    is_active: bool | None = Field(default=None, description="Still running jobs.")
+    num_cpus: int = Field(description="CPUs.")
+    memory_gb: float = Field(description="Memory in GiB.")
+    num_gpus: int = Field(description="GPUs.")
+    num_nodes: int = Field(description="Nodes.")
+    time_limit: str | None = Field(default=None, description="ISO 8601 duration.")
+    scheduler_config_id: int | None = Field(default=None, description="Scheduler config.")
+    compute_node_type: str = Field(description="local, slurm, ray...")
+    scheduler: dict[str, Any] | None = Field(default=None, description="Scheduler details.")
+
+
+class ComputeNodePage(Page[ComputeNodeRead]):
+    """``GET /compute_nodes``."""
+
+    compute_nodes: list[ComputeNodeRead] = Field(description="Seed alias of items.")
+
+
+class ResultRead(TorcRead):
+    """A job result (``/results``), with the seed's bounded ``stdout``/``stderr``."""
+
+    id: int = Field(description="Result id.")
+    job_id: int = Field(description="The job.")
+    workflow_id: int = Field(description="The workflow.")
+    run_id: int = Field(description="Run it belongs to.")
+    attempt_id: int = Field(description="Attempt (retries).")
+    compute_node_id: int | None = Field(default=None, description="Compute node that ran it.")
+    return_code: int = Field(description="Exit code (0 = success).")
+    exec_time_minutes: float = Field(description="Duration in minutes.")
+    completion_time: str = Field(description="When it finished.")
+    status: JobStatus = Field(description="The job's final status.")
+    peak_memory_bytes: int | None = Field(default=None, description="Peak RSS.")
+    avg_memory_bytes: int | None = Field(default=None, description="Average RSS.")
+    peak_cpu_percent: float | None = Field(default=None, description="Peak CPU %.")
+    avg_cpu_percent: float | None = Field(default=None, description="Average CPU %.")
+    stdout: str | None = Field(default=None, description="Captured stdout (last 64 KiB).")
+    stderr: str | None = Field(default=None, description="Captured stderr (last 64 KiB).")
+
+
+class ResultPage(Page[ResultRead]):
+    """``GET /results``."""
+
+    results: list[ResultRead] = Field(description="Seed alias of items.")
+
+
+class EventRead(TorcRead):
+    """An event (``/events``): a job transition, a user action or a client's post."""
+
+    id: int = Field(description="Event id.")
+    workflow_id: int = Field(description="The workflow.")
+    timestamp: int = Field(description="Server time in ms since the epoch.")
+    data: dict[str, Any] = Field(description="The payload (``category``, ``event_type``...).")
+
+
+class EventPage(Page[EventRead]):
+    """``GET /events``."""
+
+    events: list[EventRead] = Field(description="Seed alias of items.")

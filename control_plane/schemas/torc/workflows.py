@@ -1,10 +1,11 @@
-"""Bodies of ``/workflows`` and ``/workflows/{id}/status|initialize_jobs`` (torc v0.12)."""
+"""Bodies of ``/workflows`` and its sub-resources (status, initialize, completeness), torc v0.12."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from control_plane.schemas.torc.base import TorcSchema
+from control_plane.schemas.torc.base import Page, TorcRead, TorcSchema
+from control_plane.schemas.torc.status import JobStatus
 
 
 class WorkflowCreate(TorcSchema):
@@ -62,3 +63,91 @@ class InitializeJobsBody(TorcSchema):
     ignore_missing_data: bool | None = Field(
         default=None, description="Accepted; missing-data checks are client-side in torc."
     )
+
+
+class TorcWorkflowRead(TorcRead):
+    """A workflow as ``/workflows`` answers it (nulls omitted)."""
+
+    id: int = Field(description="Workflow id.")
+    name: str = Field(description="Workflow name.")
+    user: str = Field(description="Owner.")
+    description: str | None = Field(default=None, description="Free text.")
+    timestamp: str = Field(description="When it was created (UTC, ISO 8601).")
+    project: str | None = Field(default=None, description="Project name.")
+    metadata: str | None = Field(default=None, description="JSON document as a string.")
+    compute_node_expiration_buffer_seconds: int = Field(description="Runner hint.")
+    compute_node_wait_for_new_jobs_seconds: int = Field(
+        description="How long a runner waits for a job to become ready before it stops."
+    )
+    compute_node_ignore_workflow_completion: bool = Field(description="Runner hint.")
+    compute_node_wait_for_healthy_database_minutes: int = Field(description="Runner hint.")
+    compute_node_min_time_for_new_jobs_seconds: int = Field(description="Runner hint.")
+    jobs_sort_method: str = Field(
+        description="gpus_runtime_memory | gpus_memory_runtime | none (runners pass it on)."
+    )
+    resource_monitor_config: str | None = Field(default=None, description="JSON string.")
+    slurm_defaults: str | None = Field(default=None, description="JSON string.")
+    use_pending_failed: bool = Field(description="Failed jobs wait as pending_failed.")
+    status_id: int = Field(description="Id of the workflow's status record (= id).")
+
+
+class TorcWorkflowPage(Page[TorcWorkflowRead]):
+    """``GET /workflows``."""
+
+    workflows: list[TorcWorkflowRead] = Field(description="Seed alias of items.")
+
+
+class TorcWorkflowStatusRead(TorcRead):
+    """``GET/PUT /workflows/{id}/status``, ``cancel`` and ``reset_status``."""
+
+    id: int = Field(description="Workflow id.")
+    is_canceled: bool = Field(description="Canceled: claims return nothing.")
+    is_archived: bool = Field(description="Archived.")
+    run_id: int = Field(description="The current run; start/complete must name it.")
+    has_detected_need_to_run_completion_script: bool = Field(description="Completion-script flag.")
+
+
+class WorkflowCompletion(TorcRead):
+    """``GET /workflows/{id}/is_complete``."""
+
+    is_complete: bool = Field(description="Canceled, or every job finished or disabled.")
+    is_canceled: bool = Field(description="Canceled.")
+    needs_to_run_completion_script: bool = Field(description="Completion-script flag.")
+
+
+class WorkflowUninitialized(TorcRead):
+    """``GET /workflows/{id}/is_uninitialized``."""
+
+    is_uninitialized: bool = Field(description="Every job is uninitialized or disabled.")
+
+
+class WorkflowJobIds(TorcRead):
+    """``GET /workflows/{id}/job_ids``."""
+
+    job_ids: list[int] = Field(description="Every job id, ascending.")
+    count: int = Field(description="How many.")
+
+
+class InitializeJobsRead(TorcRead):
+    """``POST /workflows/{id}/initialize_jobs``."""
+
+    message: str = Field(description="``Initialized job status``.")
+
+
+class ChangedJobInputs(TorcRead):
+    """``POST /workflows/{id}/process_changed_job_inputs``."""
+
+    reinitialized_jobs: list[str] = Field(
+        description="Names of the jobs whose inputs changed (reset unless dry_run), id order."
+    )
+
+
+class ResetJobStatusRead(TorcRead):
+    """``POST /workflows/{id}/reset_job_status``."""
+
+    workflow_id: int = Field(description="The workflow.")
+    updated_count: int = Field(
+        description="Jobs reset (with failed_only: the failed ones, not their downstream)."
+    )
+    status: JobStatus = Field(description="The status they were reset to.")
+    reset_type: str | None = Field(default=None, description="``failed_only`` in that mode.")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from control_plane.errors import ValidationFailedError
 from control_plane.services.torc import state_machine as sm
@@ -81,43 +82,46 @@ def test_parse_status_names_the_valid_statuses() -> None:
 def test_job_rows_map_orm_objects_sql_rows_and_mappings_alike() -> None:
     values = {
         "id": 3,
-        "workflow_id": 1,
+        "workflow_id": 4,
         "name": "j",
         "command": "true",
-        "invocation_script": None,
+        "invocation_script": "wrap",
         "status": "ready",
         "cancel_on_blocking_job_failure": 1,
         "supports_termination": 0,
-        "resource_requirements_id": 2,
+        "resource_requirements_id": 5,
         "scheduler_id": None,
-        "failure_handler_id": None,
-        "attempt_id": 1,
+        "failure_handler_id": 6,
+        "attempt_id": 7,
     }
 
     class Orm:
         def __init__(self) -> None:
             self.__dict__.update(values)
 
-    class SqlRow:
-        _mapping = values
-
+    # A raw SQL row as the hot path reads it (SQLite: booleans come back as 0/1).
+    select = ", ".join(f":{k} AS {k}" for k in values)
+    with sqlalchemy.create_engine("sqlite://").connect() as conn:
+        row = conn.exec_driver_sql(f"SELECT {select}", values).one()
     expected = {
-        "id": 3,
-        "workflow_id": 1,
-        "name": "j",
-        "command": "true",
-        "status": "ready",
+        **values,
         "cancel_on_blocking_job_failure": True,
         "supports_termination": False,
-        "resource_requirements_id": 2,
-        "scheduler_id": None,
-        "attempt_id": 1,
         "output_file_ids": [4, 9],
     }
     rels = {"output_file_ids": [9, 4], "input_file_ids": []}
-    for row in (Orm(), SqlRow(), values):
-        assert job_wire(row, rels) == expected
+    for source in (Orm(), row, values):
+        assert job_wire(source, rels) == expected
+        assert JobRow.of(source)._asdict() == {
+            **values,
+            "cancel_on_blocking_job_failure": True,
+            "supports_termination": False,
+        }
     assert JobRow.of(values).status is JobStatus.READY
+    assert JobRow.of({**values, "invocation_script": None}).wire().keys() == set(expected) - {
+        "invocation_script",
+        "output_file_ids",
+    }
     assert set(JOB_FIELDS) == set(values)
 
 
