@@ -173,13 +173,13 @@ class JobInitializer:
             )
             if direction == "in":
                 docs[job_id].setdefault("input_user_data", {})[str(ud_id)] = data.get(ud_id)
-        for job_id, command, script in self.session.execute(
+        for job in self.session.execute(
             select(TorcJob.id, TorcJob.command, TorcJob.invocation_script).where(
                 TorcJob.workflow_id == workflow_id
             )
         ):
-            docs[job_id]["command"] = command
-            docs[job_id]["invocation_script"] = script
+            docs[job.id]["command"] = job.command
+            docs[job.id]["invocation_script"] = job.invocation_script
         for doc in docs.values():
             for value in doc.values():
                 if isinstance(value, list):

@@ -116,7 +116,7 @@ class JobService:
         result = self.session.execute(
             insert(TorcJob).returning(TorcJob.id, sort_by_parameter_order=True), values
         )
-        ids = [row[0] for row in result]
+        ids = [row.id for row in result]
         insert_relations(self.session, workflow_id, list(zip(ids, jobs, strict=True)))
         self.session.commit()
         return [

@@ -124,9 +124,10 @@ class JobTransitionService:
 
         def work() -> dict[str, Any]:
             done, errors = CompletionPath(self.session).complete_many([entry])
-            if errors:
-                raise errors[0][1]
-            return done[0]
+            for _, error in errors:
+                raise error
+            (job,) = done
+            return job
 
         return self._run(work)
 
