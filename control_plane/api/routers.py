@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from control_plane.api.console import router as console_router
 from control_plane.api.kserve_v2 import router as kserve_v2_router
 from control_plane.api.mlserve import router as mlserve_router
 from control_plane.api.ops import router as ops_router
@@ -18,3 +19,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(torchserve_router)
     app.include_router(kserve_v2_router)
     app.include_router(mlserve_router)
+    app.include_router(console_router)

@@ -17,6 +17,7 @@ from control_plane.errors import (
     PermissionDeniedError,
 )
 from control_plane.schemas.mlserve.users import UserCreate, UserRead, UserUpdate
+from control_plane.services.console.sessions import SESSION_COOKIE, console_user_id
 from control_plane.services.mlserve.lookup import check_name, resolve
 from control_plane.services.mlserve.security import VerifiedCache, hash_password, new_api_key
 from deployments.contracts.security import api_key_digest, parse_basic
@@ -40,7 +41,9 @@ class Principal:
 
 def credentials_presented(headers: Mapping[str, str]) -> bool:
     """True when the request carries an API key or an Authorization header."""
-    return any(headers.get(h) for h in (*KEY_HEADERS, "authorization"))
+    return any(headers.get(h) for h in (*KEY_HEADERS, "authorization")) or (
+        SESSION_COOKIE in headers.get("cookie", "")  # the admin console's session (+ CSRF header)
+    )
 
 
 class UserService:
@@ -77,6 +80,8 @@ class UserService:
                 )
                 if candidate is not None and self.cache.verify(candidate.password_hash, basic[1]):
                     user = candidate
+        elif (console_id := console_user_id(self.session, headers)) is not None:
+            user = self.session.get(MLServeUser, console_id)
         else:
             raise AuthenticationRequiredError(
                 "admin credentials required (HTTP Basic or an apikey header)", code="unauthorized"
