@@ -100,3 +100,21 @@ class TimeoutExceededError(DomainError):
     """The operation did not finish in time."""
 
     code = "timeout"
+
+
+class InvalidArtifactError(DomainError):
+    """A named archive or artifact is unusable (not an archive, a broken manifest or spec)."""
+
+    code = "invalid_artifact"
+
+
+class ArtifactExistsError(AlreadyExistsError):
+    """A file the operation would create in the artifact store is already there."""
+
+    code = "artifact_exists"
+
+
+class StartFailedError(DomainError):
+    """A model or workflow could not be started (Serve refused it, workers or deps failed)."""
+
+    code = "start_failed"

@@ -36,6 +36,18 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.PayloadTooLargeError: 413,
     errors.ExecutionError: 500,
     errors.TimeoutExceededError: 408,
+    errors.InvalidArtifactError: 422,
+    errors.ArtifactExistsError: 409,
+    errors.StartFailedError: 500,
+}
+
+# Columns of the same table for surfaces whose reference server answers differently: TorchServe
+# 0.12 answers 500 for an unusable archive and for a download whose file is already in the store.
+SURFACE_STATUS_BY_ERROR: dict[str, dict[type[errors.DomainError], int]] = {
+    "torchserve": {
+        errors.InvalidArtifactError: 500,
+        errors.ArtifactExistsError: 500,
+    },
 }
 
 # TorchServe exception names clients see in the "type" field, by status.
@@ -53,9 +65,12 @@ _TORCHSERVE_TYPES = {
 Renderer = Callable[[int, str, str, dict[str, Any]], dict[str, Any]]
 
 
-def status_for(exc: errors.DomainError) -> int:
-    """The HTTP status of a domain error, resolved along its MRO."""
+def status_for(exc: errors.DomainError, surface: str | None = None) -> int:
+    """The HTTP status of a domain error on a surface, resolved along its MRO."""
+    column = SURFACE_STATUS_BY_ERROR.get(surface or "", {})
     for klass in type(exc).__mro__:
+        if klass in column:
+            return column[klass]
         if klass in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[klass]
     return 500
@@ -112,6 +127,11 @@ def _matches(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
+def surface_for(path: str) -> str | None:
+    """The API surface a path belongs to, where it has its own status column."""
+    return "torchserve" if _matches(path, _TORCHSERVE_PREFIXES) else None
+
+
 def renderer_for(path: str) -> Renderer:
     """Pick the error body shape for a request path."""
     for prefixes, renderer in RENDERERS:
@@ -128,7 +148,7 @@ def error_response(path: str, status: int, code: str, message: str, **details: A
 
 async def _domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
-    status = status_for(exc)
+    status = status_for(exc, surface_for(request.url.path))
     if status >= 500:
         logger.warning("request %s failed: %s", get_request_id(), exc.message)
     response = error_response(request.url.path, status, exc.code, exc.message, **exc.details)
