@@ -1,4 +1,4 @@
-"""TorchServe management request/response shapes (``POST /models`` JSON body, status bodies)."""
+"""TorchServe management parameters (``POST /models``, ``POST /workflows``) and status bodies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class StatusMessage(BaseModel):
-    """Body of TorchServe's status-style successes (register, scale, unregister)."""
+    """Body of TorchServe's status-style successes (register, scale, unregister, ping)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     status: str = Field(description="Human-readable outcome, worded as TorchServe words it.")
 
