@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deployments.backends.torchserve_handler import (
-    HandlerError,
     HandlerOutput,
     TorchServeHandler,
     add_dependency_path,
@@ -34,6 +33,14 @@ from deployments.backends.torchserve_handler import (
 from deployments.contracts.app_args import TorchServeModelAppArgs, TorchServeVersionArgs
 from deployments.contracts.archives import ensure_extracted
 from deployments.contracts.artifacts import localized
+from deployments.contracts.errors import (
+    HandlerError,
+    HandlerOutOfMemory,
+    HandlerPredictionError,
+    ModelVersionNotServed,
+    PredictionTimeout,
+    TorchServeReplicaError,
+)
 from deployments.stats_store import StatsReporter
 
 logger = logging.getLogger(__name__)
@@ -42,10 +49,35 @@ DEPLOYMENT_NAME = "TSModel"
 Predictor = Callable[[dict[str, Any], dict[str, str]], Awaitable[HandlerOutput]]
 
 
-def ts_error(code: int, ts_type: str, message: str) -> Response:
-    """A TorchServe error body ``{code, type, message}``."""
-    body = json.dumps({"code": code, "type": ts_type, "message": message}, indent=2) + "\n"
-    return Response(body, status_code=code, media_type="application/json")
+# The replica's HTTP layer: the one table from TorchServe replica errors to statuses (resolved
+# along the MRO). TorchServe's Python backend answers 503 for a failed handler, 507 when it ran
+# out of memory, and a PredictionException's own code.
+REPLICA_STATUS_BY_ERROR: dict[type[TorchServeReplicaError], int] = {
+    TorchServeReplicaError: 500,
+    ModelVersionNotServed: 404,
+    PredictionTimeout: 408,
+    HandlerError: 503,
+    HandlerOutOfMemory: 507,
+}
+
+
+def replica_status(exc: TorchServeReplicaError) -> int:
+    """The HTTP status of a replica error (a PredictionException keeps the handler's code)."""
+    if isinstance(exc, HandlerPredictionError):
+        return exc.error_code
+    for klass in type(exc).__mro__:
+        if klass in REPLICA_STATUS_BY_ERROR:
+            return REPLICA_STATUS_BY_ERROR[klass]
+    return 500
+
+
+def replica_error_response(exc: TorchServeReplicaError) -> Response:
+    """TorchServe's error body ``{code, type, message}`` (pretty-printed) for a replica error."""
+    status = replica_status(exc)
+    body = {"code": status, "type": exc.ts_type, "message": exc.message}
+    return Response(
+        json.dumps(body, indent=2) + "\n", status_code=status, media_type="application/json"
+    )
 
 
 def load_version(name: str, spec: TorchServeVersionArgs, max_bytes: int) -> TorchServeHandler:
@@ -133,7 +165,11 @@ class TSModelServer:
     async def predict_row(
         self, row: dict[str, Any], headers: dict[str, str] | None = None, version: str | None = None
     ) -> bytes:
-        """One item through the model (workflow nodes call this). Raises HandlerError."""
+        """One item through the model (workflow nodes call this).
+
+        Raises:
+            HandlerError: the handler failed.
+        """
         version = version or self.default_version
         output = await self.predictors[version](row, headers or {})
         return output.body
@@ -145,10 +181,10 @@ class TSModelServer:
         if len(parts) >= 3 and parts[0] == "predictions":
             version = parts[2]
         if version not in self.predictors:
-            return ts_error(
-                404,
-                "ModelVersionNotFoundException",
-                f"Model version: {version} does not exist for model: {self.name}",
+            return replica_error_response(
+                ModelVersionNotServed(
+                    f"Model version: {version} does not exist for model: {self.name}"
+                )
             )
         self.reporter.ensure_started()
         started = time.perf_counter_ns()
@@ -159,10 +195,10 @@ class TSModelServer:
             )
         except HandlerError as exc:
             self._record(version, row, started, ok=False)
-            return ts_error(exc.code, "InternalServerException", exc.message)
+            return replica_error_response(exc)
         except TimeoutError:
             self._record(version, row, started, ok=False)
-            return ts_error(408, "RequestTimeoutException", "Timed out waiting for the model")
+            return replica_error_response(PredictionTimeout("Timed out waiting for the model"))
         self._record(version, row, started, ok=output.status < 400)
         response = Response(output.body, status_code=output.status, headers=output.headers)
         if output.content_type:

@@ -35,6 +35,7 @@ from deployments.contracts.app_args import (
 )
 from deployments.contracts.archives import ensure_extracted
 from deployments.contracts.artifacts import localized
+from deployments.contracts.errors import TorchServeReplicaError, WorkflowOutputError
 from deployments.contracts.graph import (
     NodeExecutionError,
     assemble_response,
@@ -50,7 +51,7 @@ from deployments.ts_model import (
     deployment_options,
     load_version,
     make_predictor,
-    ts_error,
+    replica_error_response,
 )
 
 logger = logging.getLogger(__name__)
@@ -159,9 +160,7 @@ class WorkflowDriver:
 
         started = time.perf_counter_ns()
         try:
-            result = await call_with_retry(
-                node, attempt, config.retry_attempts, config.timeout_ms
-            )
+            result = await call_with_retry(node, attempt, config.retry_attempts, config.timeout_ms)
         except NodeExecutionError:
             self._record_node(node, started, ok=False)
             raise
@@ -196,10 +195,10 @@ class WorkflowDriver:
         row, headers = await request_row(request)
         try:
             body = await self.run(row, headers)
-        except NodeExecutionError as exc:
-            return ts_error(500, "InternalServerException", str(exc))
+        except TorchServeReplicaError as exc:  # a node failed after its retries
+            return replica_error_response(exc)
         except (ValueError, json.JSONDecodeError) as exc:
-            return ts_error(500, "InternalServerException", f"Invalid workflow output: {exc}")
+            return replica_error_response(WorkflowOutputError(f"Invalid workflow output: {exc}"))
         except asyncio.CancelledError:
             raise
         return Response(body, status_code=200, media_type="application/json")

@@ -26,16 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from deployments.contracts.errors import HandlerError, HandlerOutOfMemory, HandlerPredictionError
+
 logger = logging.getLogger(__name__)
-
-
-class HandlerError(Exception):
-    """A handler failed; ``code`` is the HTTP status TorchServe's backend would answer."""
-
-    def __init__(self, message: str, code: int = 503) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 class HandlerLoadError(Exception):
@@ -72,7 +65,7 @@ def encode_output(value: Any) -> bytes:
     """Serialise one handler output item the way TorchServe's backend does.
 
     Raises:
-        HandlerError: the value is not serialisable (503 "Unsupported model output data type.").
+        HandlerError: the value is not serialisable ("Unsupported model output data type.").
     """
     if isinstance(value, bytes | bytearray):
         return bytes(value)
@@ -90,7 +83,7 @@ def encode_output(value: Any) -> bytes:
     try:
         return json.dumps(value, indent=2).encode("utf-8")
     except TypeError as exc:
-        raise HandlerError("Unsupported model output data type.", 503) from exc
+        raise HandlerError("Unsupported model output data type.") from exc
 
 
 def _metrics_cache(model_name: str) -> Any:
@@ -227,7 +220,8 @@ class TorchServeHandler:
             One output per row.
 
         Raises:
-            HandlerError: the handler raised, returned a non-list or a list of the wrong length.
+            HandlerError: the handler raised, returned a non-list or a list of the wrong length
+                (``HandlerOutOfMemory``, ``HandlerPredictionError`` for those cases).
         """
         if self.concurrent:
             return self._predict(self._new_context(), rows, headers)
@@ -248,18 +242,18 @@ class TorchServeHandler:
         try:
             result = self._entry(rows, context)
         except MemoryError as exc:
-            raise HandlerError("Out of resources", 507) from exc
+            raise HandlerOutOfMemory("Out of resources") from exc
         except PredictionException as exc:
-            raise HandlerError(exc.message, exc.error_code) from exc
+            raise HandlerPredictionError(exc.message, exc.error_code) from exc
         except Exception as exc:
             if "CUDA" in str(exc):
-                raise HandlerError("Out of resources", 507) from exc
+                raise HandlerOutOfMemory("Out of resources") from exc
             logger.warning("model %s: handler failed", self.model_name, exc_info=True)
-            raise HandlerError("Prediction failed", 503) from exc
+            raise HandlerError("Prediction failed") from exc
         if not isinstance(result, list):
-            raise HandlerError("Invalid model predict output", 503)
+            raise HandlerError("Invalid model predict output")
         if len(result) != len(rows):
-            raise HandlerError("number of batch response mismatched", 503)
+            raise HandlerError("number of batch response mismatched")
         outputs = []
         for idx, value in enumerate(result):
             status, _phrase = context.get_response_status(idx)

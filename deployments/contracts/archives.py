@@ -2,7 +2,8 @@
 
 Extraction refuses absolute paths, ``..`` components, links and device files, and stops when the
 uncompressed size passes a limit (zip bombs). Manifest checks reproduce TorchServe 0.12's
-messages (``WorkflowArchive``/``ModelArchive`` in its Java frontend).
+messages (``WorkflowArchive``/``ModelArchive`` in its Java frontend). Each kind of problem is its
+own exception class; which HTTP status a surface answers for it is decided by that surface.
 """
 
 from __future__ import annotations
@@ -17,21 +18,48 @@ from typing import Any
 
 
 class ArchiveError(Exception):
-    """An archive is unusable. ``status``/``ts_type`` are what TorchServe answers."""
+    """An archive, its manifest or its workflow spec cannot be used; base of the kinds below.
 
-    def __init__(self, message: str, status: int = 500, ts_type: str = "InvalidModelException"):
+    Attributes:
+        message: the text TorchServe answers with.
+        ts_type: the TorchServe exception name clients see (``InvalidModelException``...).
+    """
+
+    ts_type: str = "InvalidModelException"
+
+    def __init__(self, message: str, *, ts_type: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
-        self.ts_type = ts_type
+        if ts_type is not None:
+            self.ts_type = ts_type
+
+
+class InvalidArchiveError(ArchiveError):
+    """The archive is unusable: not a zip/tar, a broken manifest, spec or missing file."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """The archive is refused for safety: a member escapes the directory, links, devices."""
+
+    ts_type = "BadRequestException"
+
+
+class ArchiveTooLargeError(ArchiveError):
+    """The archive expands beyond the configured limit (zip bomb guard)."""
+
+    ts_type = "BadRequestException"
+
+
+class ArchiveRequestError(ArchiveError):
+    """The registration request and the archive together name nothing valid (name, runtime)."""
+
+    ts_type = "ModelException"
 
 
 def _check_member(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise ArchiveError(
-            f"Archive member {name!r} escapes the extraction directory", 400, "BadRequestException"
-        )
+        raise UnsafeArchiveError(f"Archive member {name!r} escapes the extraction directory")
     return path
 
 
@@ -47,7 +75,9 @@ def safe_extract(archive: Path, dest: Path, max_bytes: int) -> Path:
         ``dest``.
 
     Raises:
-        ArchiveError: not an archive, path traversal, links, or too large.
+        InvalidArchiveError: not an archive.
+        UnsafeArchiveError: path traversal, links or devices.
+        ArchiveTooLargeError: too large.
     """
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -58,10 +88,8 @@ def safe_extract(archive: Path, dest: Path, max_bytes: int) -> Path:
         elif tarfile.is_tarfile(archive):
             _extract_tar(archive, tmp, max_bytes)
         else:
-            raise ArchiveError(
-                f"{archive.name} is not a valid archive (expected zip or tar.gz)",
-                500,
-                "InvalidModelException",
+            raise InvalidArchiveError(
+                f"{archive.name} is not a valid archive (expected zip or tar.gz)"
             )
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
@@ -89,17 +117,11 @@ def _extract_zip(archive: Path, dest: Path, max_bytes: int) -> None:
             rel = _check_member(info.filename)
             mode = (info.external_attr >> 16) & 0o170000
             if mode == 0o120000:
-                raise ArchiveError(
-                    f"Archive member {info.filename!r} is a symbolic link",
-                    400,
-                    "BadRequestException",
-                )
+                raise UnsafeArchiveError(f"Archive member {info.filename!r} is a symbolic link")
             total += info.file_size
             if total > max_bytes:
-                raise ArchiveError(
-                    f"Archive {archive.name} expands beyond {max_bytes} bytes",
-                    413,
-                    "BadRequestException",
+                raise ArchiveTooLargeError(
+                    f"Archive {archive.name} expands beyond {max_bytes} bytes"
                 )
             target = dest.joinpath(*rel.parts)
             if info.is_dir():
@@ -116,17 +138,11 @@ def _extract_tar(archive: Path, dest: Path, max_bytes: int) -> None:
         for member in tf.getmembers():
             rel = _check_member(member.name)
             if not (member.isfile() or member.isdir()):
-                raise ArchiveError(
-                    f"Archive member {member.name!r} is not a regular file",
-                    400,
-                    "BadRequestException",
-                )
+                raise UnsafeArchiveError(f"Archive member {member.name!r} is not a regular file")
             total += member.size
             if total > max_bytes:
-                raise ArchiveError(
-                    f"Archive {archive.name} expands beyond {max_bytes} bytes",
-                    413,
-                    "BadRequestException",
+                raise ArchiveTooLargeError(
+                    f"Archive {archive.name} expands beyond {max_bytes} bytes"
                 )
             target = dest.joinpath(*rel.parts)
             if member.isdir():
@@ -146,9 +162,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         loaded = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"Invalid MANIFEST.json: {exc}", 500, "InvalidModelException") from exc
+        raise InvalidArchiveError(f"Invalid MANIFEST.json: {exc}") from exc
     if not isinstance(loaded, dict):
-        raise ArchiveError("Invalid MANIFEST.json: not an object", 500, "InvalidModelException")
+        raise InvalidArchiveError("Invalid MANIFEST.json: not an object")
     return loaded
 
 
@@ -165,15 +181,15 @@ class WarManifest:
 
 
 def read_war_manifest(war_dir: Path, workflow_name: str | None = None) -> WarManifest:
-    """Read and validate a workflow manifest (TorchServe's order and messages, all 500).
+    """Read and validate a workflow manifest (TorchServe's order and messages).
 
     Raises:
-        ArchiveError: InvalidWorkflowException for each missing field.
+        InvalidArchiveError: InvalidWorkflowException for each missing field.
     """
     data = _read_json(war_dir / "WAR-INF" / "MANIFEST.json")
 
-    def fail(message: str) -> ArchiveError:
-        return ArchiveError(message, 500, "InvalidWorkflowException")
+    def fail(message: str) -> InvalidArchiveError:
+        return InvalidArchiveError(message, ts_type="InvalidWorkflowException")
 
     workflow = data.get("workflow")
     if not isinstance(workflow, dict):
@@ -224,20 +240,21 @@ def read_mar_manifest(model_dir: Path, model_name: str | None = None) -> MarMani
     """Read and validate a model manifest.
 
     Raises:
-        ArchiveError: 400 "Model name is not defined." / invalid runtime; 500 missing handler.
+        ArchiveRequestError: "Model name is not defined." / invalid runtime.
+        InvalidArchiveError: no handler.
     """
     data = _read_json(model_dir / "MAR-INF" / "MANIFEST.json")
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     assert isinstance(model, dict)
     name = model_name or model.get("modelName")
     if not name:
-        raise ArchiveError("Model name is not defined.", 400, "ModelException")
+        raise ArchiveRequestError("Model name is not defined.")
     runtime = str(data.get("runtime") or "python")
     if runtime not in RUNTIMES:
-        raise ArchiveError(f"Invalid RuntimeType value: {runtime}", 400, "ModelException")
+        raise ArchiveRequestError(f"Invalid RuntimeType value: {runtime}")
     handler = model.get("handler")
     if not handler:
-        raise ArchiveError("Model handler is not defined.", 500, "InvalidModelException")
+        raise InvalidArchiveError("Model handler is not defined.")
     return MarManifest(
         model_name=str(name),
         model_version=str(model.get("modelVersion") or "1.0"),

@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployments.contracts.archives import ArchiveError
+from deployments.contracts.errors import TorchServeReplicaError
 
 logger = logging.getLogger(__name__)
 
 
-def _invalid(message: str) -> ArchiveError:
-    return ArchiveError(message, 400, "InvalidDAGException")
+class InvalidDagError(ArchiveError):
+    """The spec's ``dag`` section is not a DAG with one start node (the request is wrong)."""
+
+    ts_type = "InvalidDAGException"
+
+
+def _invalid(message: str) -> InvalidDagError:
+    return InvalidDagError(message)
 
 
 @dataclass
@@ -42,7 +49,7 @@ def validate_dag(edges: dict[str, list[str]]) -> Dag:
     """Validate ``node -> [children]`` like TorchServe's ``Dag.java``.
 
     Raises:
-        ArchiveError: 400 InvalidDAGException "Self loop exception", "loop exception",
+        InvalidDagError: "Self loop exception", "loop exception",
             "DAG should have only one start node" or "Not a valid DAG".
     """
     nodes: list[str] = []
@@ -93,8 +100,8 @@ def topological_order(
     return order
 
 
-class NodeExecutionError(Exception):
-    """A node failed after all attempts: TorchServe answers 500 "Error executing <node>"."""
+class NodeExecutionError(TorchServeReplicaError):
+    """A node failed after all attempts: TorchServe answers "Error executing <node>"."""
 
     def __init__(self, node: str) -> None:
         super().__init__(f"Error executing {node}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from deployments.contracts.archives import ArchiveError
+from deployments.contracts.archives import InvalidArchiveError
 from deployments.contracts.graph import Dag, validate_dag
 
 # YAML key -> NodeConfig attribute
@@ -70,8 +70,14 @@ class WorkflowSpec:
         return [n for n in self.dag.nodes if n not in self.models]
 
 
-def _fail(message: str) -> ArchiveError:
-    return ArchiveError(message, 500, "InvalidWorkflowException")
+class InvalidSpecError(InvalidArchiveError):
+    """The workflow spec YAML is unparsable or its ``models``/``dag`` sections are malformed."""
+
+    ts_type = "InvalidWorkflowException"
+
+
+def _fail(message: str) -> InvalidSpecError:
+    return InvalidSpecError(message)
 
 
 def _as_int(key: str, value: Any) -> int:
@@ -84,8 +90,8 @@ def parse_spec(text: str) -> WorkflowSpec:
     """Parse and validate a workflow spec.
 
     Raises:
-        ArchiveError: 500 InvalidWorkflowException for unparsable YAML or bad sections;
-            400 InvalidDAGException for an invalid DAG.
+        InvalidSpecError: unparsable YAML or bad sections.
+        InvalidDagError: an invalid DAG.
     """
     try:
         doc = yaml.safe_load(text)

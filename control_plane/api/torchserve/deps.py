@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.services.torchserve.models import TorchServeModelService
-from control_plane.services.torchserve.workflows import WorkflowService
+from control_plane.services.torchserve.workflows import TorchServeWorkflowService
 
 
 def get_model_service(
@@ -20,10 +20,10 @@ def get_model_service(
 
 def get_workflow_service(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
-) -> WorkflowService:
-    """The workflow service for this request."""
-    return WorkflowService(session, gateway, settings)
+) -> TorchServeWorkflowService:
+    """The TorchServe workflow service for this request."""
+    return TorchServeWorkflowService(session, gateway, settings)
 
 
 ModelServiceDep = Annotated[TorchServeModelService, Depends(get_model_service)]
-WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]
+WorkflowServiceDep = Annotated[TorchServeWorkflowService, Depends(get_workflow_service)]

@@ -11,18 +11,16 @@ from fastapi import APIRouter
 
 from control_plane.api.torchserve.deps import ModelServiceDep, WorkflowServiceDep
 from control_plane.api.torchserve.responses import PrettyJSONResponse
-from control_plane.services.torchserve.errors import ts_error
-from control_plane.services.torchserve.models import not_found
-from control_plane.services.torchserve.workflows import workflow_not_found
+from control_plane.schemas.torchserve.management import StatusMessage
 
-router = APIRouter()
+router = APIRouter(default_response_class=PrettyJSONResponse)
 _ANY = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 
-@router.get("/ping", operation_id="ping")
-def ping() -> PrettyJSONResponse:
+@router.get("/ping", operation_id="ping", response_model=StatusMessage)
+def ping() -> StatusMessage:
     """TorchServe health check."""
-    return PrettyJSONResponse({"status": "Healthy"})
+    return StatusMessage(status="Healthy")
 
 
 # Any method (as TorchServe); kept out of the OpenAPI document because one operation id cannot
@@ -35,24 +33,12 @@ def predict_fallback(
     model_name: str,
     service: ModelServiceDep,
     model_version: str | None = None,
-) -> PrettyJSONResponse:
+) -> None:
     """No running application for this model: 404 unknown, 503 no worker."""
-    if not service.exists(model_name):
-        raise not_found(model_name)
-    service.get_or_raise(model_name, model_version)
-    raise ts_error(
-        503,
-        "ServiceUnavailableException",
-        f'Model "{model_name}" has no worker to serve inference request. '
-        "Please use scale workers API to add workers.",
-    )
+    service.refuse_prediction(model_name, model_version)
 
 
 @router.api_route("/wfpredict/{workflow_name}", methods=_ANY, include_in_schema=False)
-def wfpredict_fallback(workflow_name: str, service: WorkflowServiceDep) -> PrettyJSONResponse:
+def wfpredict_fallback(workflow_name: str, service: WorkflowServiceDep) -> None:
     """No running application for this workflow: 404 unknown, 503 not ready."""
-    if not service.exists(workflow_name):
-        raise workflow_not_found(workflow_name)
-    raise ts_error(
-        503, "ServiceUnavailableException", f"Workflow {workflow_name} has no worker ready."
-    )
+    service.refuse_prediction(workflow_name)

@@ -1,16 +1,20 @@
-"""TorchServe's success bodies: pretty-printed JSON (2-space indent) plus a trailing newline."""
+"""TorchServe's success bodies: pretty-printed JSON (2-space indent) plus a trailing newline.
+
+Also where a command's outcome becomes its HTTP status (200 done, 202 accepted).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from control_plane.errors import BadRequestError
 from control_plane.schemas.torchserve.management import StatusMessage
+from control_plane.services.torchserve.results import Outcome, StatusResult
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -23,9 +27,18 @@ class PrettyJSONResponse(JSONResponse):
         return (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def status_response(message: str, status_code: int = 200) -> PrettyJSONResponse:
-    """``{"status": message}``."""
-    return PrettyJSONResponse(StatusMessage(status=message).model_dump(), status_code=status_code)
+STATUS_BY_OUTCOME = {Outcome.DONE: 200, Outcome.ACCEPTED: 202}
+
+# OpenAPI entry of the routes that may answer 202 (their 200 body comes from response_model).
+ACCEPTED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    202: {"model": StatusMessage, "description": "Accepted: workers are updated in the background."}
+}
+
+
+def status_message(result: StatusResult, response: Response) -> StatusMessage:
+    """``{"status": message}``, with the HTTP status of the command's outcome."""
+    response.status_code = STATUS_BY_OUTCOME[result.outcome]
+    return StatusMessage(status=result.message)
 
 
 async def params_from(request: Request) -> dict[str, Any]:

@@ -1,28 +1,67 @@
-"""TorchServe-shaped domain errors: the right status class plus TorchServe's exception ``type``."""
+"""TorchServe's errors as domain facts: a ``control_plane.errors`` class plus ``ts_type`` data.
+
+``ts_type`` is the TorchServe exception name clients read in the ``type`` field; which HTTP
+status each class gets is decided by the one table in ``control_plane/api/errors.py``.
+"""
 
 from __future__ import annotations
 
 from control_plane import errors
-from deployments.contracts.archives import ArchiveError
+from deployments.contracts.archives import (
+    ArchiveError,
+    ArchiveTooLargeError,
+    InvalidArchiveError,
+)
 
-_BY_STATUS: dict[int, type[errors.DomainError]] = {
-    400: errors.BadRequestError,
-    403: errors.PermissionDeniedError,
-    404: errors.NotFoundError,
-    408: errors.TimeoutExceededError,
-    409: errors.AlreadyExistsError,
-    413: errors.PayloadTooLargeError,
-    500: errors.ExecutionError,
-    503: errors.UpstreamUnavailableError,
-}
+BAD_REQUEST = "BadRequestException"
+CONFLICT = "ConflictStatusException"
+INTERNAL = "InternalServerException"
 
 
-def ts_error(status: int, ts_type: str, message: str) -> errors.DomainError:
-    """A domain error that renders as TorchServe's ``{code, type, message}`` with ``status``."""
-    klass = _BY_STATUS.get(status, errors.ExecutionError)
-    return klass(message, code=ts_type, ts_type=ts_type)
+def bad_request(message: str, ts_type: str = BAD_REQUEST) -> errors.BadRequestError:
+    """The request is malformed or names something invalid."""
+    return errors.BadRequestError(message, ts_type=ts_type)
+
+
+def model_not_found(name: str) -> errors.NotFoundError:
+    """TorchServe's unknown-model error."""
+    return errors.NotFoundError(f"Model not found: {name}", ts_type="ModelNotFoundException")
+
+
+def archive_not_found(message: str, *, workflow: bool) -> errors.NotFoundError:
+    """A register url that names no archive TorchServe can use (not allowed, ``..``, absent)."""
+    ts_type = "WorkflowNotFoundException" if workflow else "ModelNotFoundException"
+    return errors.NotFoundError(message, ts_type=ts_type)
+
+
+def version_not_found(message: str) -> errors.NotFoundError:
+    """TorchServe's unknown-version error (its two wordings differ between endpoints)."""
+    return errors.NotFoundError(message, ts_type="ModelVersionNotFoundException")
+
+
+def workflow_not_found(name: str) -> errors.NotFoundError:
+    """TorchServe's unknown-workflow error."""
+    return errors.NotFoundError(f"Workflow not found: {name}", ts_type="WorkflowNotFoundException")
+
+
+def already_registered(message: str) -> errors.AlreadyExistsError:
+    """A model version or workflow of that name is registered."""
+    return errors.AlreadyExistsError(message, ts_type=CONFLICT)
+
+
+def start_failed(message: str, ts_type: str = INTERNAL) -> errors.StartFailedError:
+    """Workers, dependencies or the Serve application did not come up."""
+    return errors.StartFailedError(message, ts_type=ts_type)
 
 
 def from_archive(exc: ArchiveError) -> errors.DomainError:
-    """Translate an archive/spec/DAG problem into the domain error TorchServe's status implies."""
-    return ts_error(exc.status, exc.ts_type, exc.message)
+    """The domain fact behind an archive, spec or DAG problem.
+
+    An unusable archive is an invalid artifact, one that expands too far is too large, and
+    everything else (unsafe members, a name or runtime missing, an invalid DAG) is a bad request.
+    """
+    if isinstance(exc, InvalidArchiveError):
+        return errors.InvalidArtifactError(exc.message, ts_type=exc.ts_type)
+    if isinstance(exc, ArchiveTooLargeError):
+        return errors.PayloadTooLargeError(exc.message, ts_type=exc.ts_type)
+    return errors.BadRequestError(exc.message, ts_type=exc.ts_type)

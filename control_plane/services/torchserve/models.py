@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from sqlalchemy import select
@@ -17,8 +17,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
-from control_plane.errors import DomainError
+from control_plane.errors import (
+    InvalidStateError,
+    PermissionDeniedError,
+    StartFailedError,
+    UpstreamUnavailableError,
+)
 from control_plane.integrations.serve_types import ServeGateway
+from control_plane.schemas.torchserve.models import (
+    TorchServeModelPage,
+    TorchServeModelRead,
+    TorchServeModelSummary,
+)
 from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
@@ -28,13 +38,30 @@ from control_plane.services.torchserve.apps import (
     running_replicas,
     wait_running,
 )
-from control_plane.services.torchserve.errors import from_archive, ts_error
+from control_plane.services.torchserve.errors import (
+    CONFLICT,
+    already_registered,
+    archive_not_found,
+    bad_request,
+    from_archive,
+    model_not_found,
+    start_failed,
+    version_not_found,
+)
 from control_plane.services.torchserve.pagination import paginate
+from control_plane.services.torchserve.results import Outcome, StatusResult
 from control_plane.services.torchserve.store import TorchServeStore
+from control_plane.services.torchserve.views import (
+    describe_row,
+    workflow_node_models,
+    workflow_node_row,
+)
 from control_plane.settings import Settings
-from deployments.contracts.app_args import WorkflowAppArgs, WorkflowNodeConfig
+from deployments.contracts.app_args import WorkflowAppArgs
 from deployments.contracts.archives import RUNTIMES, ArchiveError, read_mar_manifest
 from deployments.contracts.names import is_valid_name
+
+PROCESSING = StatusResult("Processing worker updates...", Outcome.ACCEPTED)
 
 
 @dataclass(frozen=True)
@@ -54,26 +81,9 @@ class RegisterModel:
     loaded_at_startup: bool = False
 
 
-@dataclass(frozen=True)
-class ApiResult:
-    """A status message and the HTTP status TorchServe answers with it."""
-
-    status_code: int
-    message: str
-
-
-def not_found(name: str) -> DomainError:
-    """TorchServe's unknown-model error."""
-    return ts_error(404, "ModelNotFoundException", f"Model not found: {name}")
-
-
-def version_not_found(name: str, version: str) -> DomainError:
-    """TorchServe's unknown-version error."""
-    return ts_error(
-        404,
-        "ModelVersionNotFoundException",
-        f"Model version: {version} does not exist for model: {name}",
-    )
+def _start_failed(name: str, version: str) -> StartFailedError:
+    """TorchServe's failed-workers error."""
+    return start_failed(f"Failed to start workers for model {name} version: {version}")
 
 
 def _config_workers(model_dir: Path, config_file: str | None) -> dict[str, Any]:
@@ -103,101 +113,86 @@ class TorchServeModelService:
         return sorted(rows, key=lambda r: (not r.is_default, r.version))
 
     def get_or_raise(self, name: str, version: str | None = None) -> TorchServeModel:
-        """A version (the default when None). Raises 404 as TorchServe does."""
+        """A version (the default when None).
+
+        Raises:
+            NotFoundError: unknown model or version (TorchServe's 404 texts).
+        """
         rows = self.versions(name)
         if not rows:
-            raise not_found(name)
+            raise model_not_found(name)
         if version is None:
             return rows[0]
         for row in rows:
             if row.version == version:
                 return row
-        raise version_not_found(name, version)
+        raise version_not_found(f"Model version: {version} does not exist for model: {name}")
 
     def exists(self, name: str) -> bool:
         """True when any version of ``name`` is registered."""
         return bool(self.versions(name))
 
-    def list_page(self, limit: str | None, token: str | None) -> dict[str, Any]:
+    def list_page(self, limit: str | None, token: str | None) -> TorchServeModelPage:
         """``GET /models``: default versions, sorted by name, paginated."""
         rows = self.session.scalars(
             select(TorchServeModel).where(TorchServeModel.is_default.is_(True))
         )
-        items = [{"modelName": r.name, "modelUrl": r.url} for r in rows]
-        items += [{"modelName": n, "modelUrl": u} for n, u in self.workflow_node_models().items()]
-        items.sort(key=lambda i: i["modelName"])
+        items = [TorchServeModelSummary(model_name=r.name, model_url=r.url) for r in rows]
+        items += [
+            TorchServeModelSummary(model_name=n, model_url=u)
+            for n, u in self.workflow_node_models().items()
+        ]
+        items.sort(key=lambda i: i.model_name)
         page, next_token = paginate(items, limit, token)
-        body: dict[str, Any] = {}
-        if next_token is not None:
-            body["nextPageToken"] = next_token
-        body["models"] = page
-        return body
+        return TorchServeModelPage(next_page_token=next_token, models=page)
 
-    def describe(self, name: str, version: str | None = None) -> list[dict[str, Any]]:
-        """``GET /models/{m}[/{v}|/all]``: an array of model descriptions."""
+    def describe(self, name: str, version: str | None = None) -> list[TorchServeModelRead]:
+        """``GET /models/{m}[/{v}|/all]``: an array of model descriptions.
+
+        Raises:
+            NotFoundError: unknown model or version.
+        """
         rows = self.versions(name)
         if not rows:
             node = self._workflow_node_row(name)
             if node is None or version not in (None, "all", node.version):
-                raise not_found(name)
-            return [self._describe_row(node, node.min_workers)]
+                raise model_not_found(name)
+            return [describe_row(node, node.min_workers)]
         selected = rows if version == "all" else [self.get_or_raise(name, version)]
         state = self.apps.state(model_app(name))
         replicas = running_replicas(state)
-        return [self._describe_row(row, replicas if row.is_default else 0) for row in selected]
+        return [describe_row(row, replicas if row.is_default else 0) for row in selected]
 
-    @staticmethod
-    def _describe_row(row: TorchServeModel, replicas: int) -> dict[str, Any]:
-        workers = [
-            {
-                "id": f"{9000 + i}",
-                "startTime": row.updated_at.isoformat(),
-                "status": "READY",
-                "memoryUsage": 0,
-                "pid": -1,
-                "gpu": False,
-                "gpuUsage": "N/A",
-            }
-            for i in range(replicas)
-        ]
-        return {
-            "modelName": row.name,
-            "modelVersion": row.version,
-            "modelUrl": row.url,
-            "runtime": row.runtime,
-            "minWorkers": row.min_workers,
-            "maxWorkers": row.max_workers,
-            "batchSize": row.batch_size,
-            "maxBatchDelay": row.max_batch_delay,
-            "responseTimeout": row.response_timeout,
-            "startupTimeout": row.startup_timeout,
-            "maxRetryTimeoutInSec": 300,
-            "clientTimeoutInMills": 0,
-            "parallelType": "",
-            "parallelLevel": 0,
-            "deviceType": "cpu",
-            "continuousBatching": False,
-            "useJobTicket": False,
-            "useVenv": False,
-            "stateful": False,
-            "loadedAtStartup": row.loaded_at_startup,
-            "workers": workers,
-            "jobQueueStatus": {"remainingCapacity": 1000, "pendingRequests": 0},
-        }
-
-    # -- commands ------------------------------------------------------------------------
-    def register(self, req: RegisterModel) -> ApiResult:
-        """``POST /models``: resolve, extract, validate, record, deploy (and wait if synchronous).
+    def refuse_prediction(self, name: str, version: str | None = None) -> NoReturn:
+        """Why ``/predictions/<name>[/<version>]`` reached the control plane: no app serves it.
 
         Raises:
-            DomainError: TorchServe's errors (400/404/409/500).
+            NotFoundError: unknown model or version.
+            UpstreamUnavailableError: the model is registered but has no worker.
+        """
+        self.get_or_raise(name, version)
+        raise UpstreamUnavailableError(
+            f'Model "{name}" has no worker to serve inference request. '
+            "Please use scale workers API to add workers.",
+            ts_type="ServiceUnavailableException",
+        )
+
+    # -- commands ------------------------------------------------------------------------
+    def register(self, req: RegisterModel) -> StatusResult:
+        """``POST /models``: resolve, extract, validate, record, deploy (and wait if synchronous).
+
+        A synchronous registration whose workers do not start in ``startup_timeout`` is
+        rolled back (row, recorded app, extracted files).
+
+        Raises:
+            DomainError: TorchServe's errors (bad request, not found, conflict, start failed).
         """
         if req.url is None:
-            raise ts_error(400, "BadRequestException", "Parameter url is required.")
+            raise bad_request("Parameter url is required.")
         if req.url == "":
-            raise ts_error(404, "ModelNotFoundException", "empty url")
+            raise archive_not_found("empty url", workflow=False)
         if req.runtime is not None and req.runtime not in RUNTIMES:
-            raise ts_error(400, "BadRequestException", f"Invalid RuntimeType value: {req.runtime}")
+            raise bad_request(f"Invalid RuntimeType value: {req.runtime}")
         resolved = self.store.resolve(req.url, workflow=False)
         model_dir: Path | None = None
         try:
@@ -208,12 +203,10 @@ class TorchServeModelService:
                 raise from_archive(exc) from exc
             name, version = manifest.model_name, manifest.model_version
             if not (is_valid_name(name) and name[0].isalnum()):  # TorchServe: alnum first
-                raise ts_error(400, "BadRequestException", f"Invalid model name: {name}")
+                raise bad_request(f"Invalid model name: {name}")
             if any(r.version == version for r in self.versions(name)):
-                raise ts_error(
-                    409,
-                    "ConflictStatusException",
-                    f"Model version {version} is already registered for model {name}",
+                raise already_registered(
+                    f"Model version {version} is already registered for model {name}"
                 )
             self.store.install_requirements(model_dir, manifest.requirements_file, name)
             config = _config_workers(model_dir, manifest.config_file)
@@ -246,10 +239,8 @@ class TorchServeModelService:
             try:
                 self.session.commit()
             except IntegrityError as exc:  # a concurrent registration of the same version won
-                raise ts_error(
-                    409,
-                    "ConflictStatusException",
-                    f"Model version {version} is already registered for model {name}",
+                raise already_registered(
+                    f"Model version {version} is already registered for model {name}"
                 ) from exc
         except BaseException:
             self.session.rollback()
@@ -260,22 +251,17 @@ class TorchServeModelService:
         prefix = f'Model "{name}" Version: {version}'
         if workers <= 0:
             self._apply(name)
-            return ApiResult(
-                200,
+            return StatusResult(
                 f"{prefix} registered with 0 initial workers. "
-                "Use scale workers API to add workers for the model.",
+                "Use scale workers API to add workers for the model."
             )
         self._apply(name)
         if not req.synchronous:
-            return ApiResult(202, "Processing worker updates...")
+            return PROCESSING
         if not self._wait(name, req.startup_timeout):
             self._delete_version(row)
-            raise ts_error(
-                500,
-                "InternalServerException",
-                f"Failed to start workers for model {name} version: {version}",
-            )
-        return ApiResult(200, f"{prefix} registered with {workers} initial workers")
+            raise _start_failed(name, version)
+        return StatusResult(f"{prefix} registered with {workers} initial workers")
 
     def scale(
         self,
@@ -285,122 +271,86 @@ class TorchServeModelService:
         max_worker: int | None,
         synchronous: bool,
         timeout_s: int = -1,
-    ) -> ApiResult:
+    ) -> StatusResult:
         """``PUT /models/{m}[/{v}]``: set min/max workers (replicas).
 
         Raises:
-            DomainError: 404 unknown, 400 max < min.
+            NotFoundError: unknown model or version.
+            BadRequestError: negative counts, max < min.
+            StartFailedError: synchronous, and the workers did not start.
         """
         row = self.get_or_raise(name, version)
         low = 1 if min_worker is None else min_worker
         high = low if max_worker is None else max_worker
         if low < 0 or high < 0:
-            raise ts_error(400, "BadRequestException", "Invalid worker count.")
+            raise bad_request("Invalid worker count.")
         if high < low:
-            raise ts_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
+            raise bad_request("max_worker cannot be less than min_worker.")
         row.min_workers, row.max_workers = low, high
         self.session.commit()
         self._apply(name)
         if not synchronous:
-            return ApiResult(202, "Processing worker updates...")
+            return PROCESSING
         wait_s = timeout_s if timeout_s > 0 else self.settings.serving.load_timeout_s
         if high > 0 and not self._wait(name, wait_s):
-            raise ts_error(
-                500,
-                "InternalServerException",
-                f"Failed to start workers for model {name} version: {row.version}",
-            )
+            raise _start_failed(name, row.version)
         suffix = f", version: {version}" if version else ""
-        return ApiResult(200, f"Workers scaled to {low} for model: {name}{suffix}")
+        return StatusResult(f"Workers scaled to {low} for model: {name}{suffix}")
 
-    def set_default(self, name: str, version: str) -> ApiResult:
-        """``PUT /models/{m}/{v}/set-default``."""
+    def set_default(self, name: str, version: str) -> StatusResult:
+        """``PUT /models/{m}/{v}/set-default``.
+
+        Raises:
+            NotFoundError: unknown model or version.
+        """
         rows = self.versions(name)
         if not rows:
-            raise not_found(name)
+            raise model_not_found(name)
         if not any(r.version == version for r in rows):
-            raise ts_error(
-                404,
-                "ModelVersionNotFoundException",
-                f"Model version {version} does not exist for model {name}",
-            )
+            raise version_not_found(f"Model version {version} does not exist for model {name}")
         for row in rows:
             row.is_default = row.version == version
         self.session.commit()
         self._apply(name)
-        return ApiResult(
-            200, f'Default version successfully updated for model "{name}" to "{version}"'
+        return StatusResult(
+            f'Default version successfully updated for model "{name}" to "{version}"'
         )
 
-    def unregister(self, name: str, version: str | None = None) -> ApiResult:
+    def unregister(self, name: str, version: str | None = None) -> StatusResult:
         """``DELETE /models/{m}[/{v}]``.
 
         Raises:
-            DomainError: 404 unknown; 403 deleting the default version while others exist;
-                409 the model is shared by a registered workflow.
+            NotFoundError: unknown model or version.
+            PermissionDeniedError: deleting the default version while others exist.
+            InvalidStateError: the model is shared by a registered workflow.
         """
         rows = self.versions(name)
         row = self.get_or_raise(name, version)
         if version is not None and row.is_default and len(rows) > 1:
-            raise ts_error(
-                403,
-                "InvalidModelVersionException",
+            raise PermissionDeniedError(
                 f"Cannot remove default version {version} for model {name}",
+                ts_type="InvalidModelVersionException",
             )
         users = self._workflows_sharing(name)
         if users and (version is None or len(rows) == 1):
-            raise ts_error(
-                409,
-                "ConflictStatusException",
+            raise InvalidStateError(
                 f"Model {name} is used by workflow(s): {', '.join(users)}",
+                ts_type=CONFLICT,
             )
         targets = rows if version is None else [row]
         for target in targets:
             self._delete_version(target)
-        return ApiResult(200, f'Model "{name}" unregistered')
+        return StatusResult(f'Model "{name}" unregistered')
 
     def workflow_node_models(self) -> dict[str, str]:
-        """Model nodes of registered workflows, ``<wf>__<node>`` -> url.
-
-        Listed as TorchServe lists them; function nodes and shared registered models are not
-        listed again.
-        """
-        nodes: dict[str, str] = {}
-        for wf in self.session.scalars(select(TorchServeWorkflow)):
-            args = WorkflowAppArgs.model_validate(wf.app_args)
-            for node, spec in args.model_nodes().items():
-                nodes[f"{wf.name}__{node}"] = spec.url or ""
-        return nodes
+        """Model nodes of registered workflows, ``<wf>__<node>`` -> url (as TorchServe lists)."""
+        return workflow_node_models(list(self.session.scalars(select(TorchServeWorkflow))))
 
     def _workflow_node_row(self, name: str) -> TorchServeModel | None:
         """An unsaved row describing a workflow's ``<wf>__<node>`` model node, if one exists."""
         wf_name, sep, node = name.partition("__")
         workflow = self.session.get(TorchServeWorkflow, wf_name) if sep else None
-        if workflow is None:
-            return None
-        args = WorkflowAppArgs.model_validate(workflow.app_args)
-        deployed = args.deployments.get(node)
-        spec = deployed or args.inline.get(node)
-        if spec is None:
-            return None
-        config = args.node_configs.get(node, WorkflowNodeConfig())
-        low, high = args.driver_min_workers, args.driver_max_workers
-        if deployed is not None:
-            low, high = deployed.min_workers, deployed.max_workers
-        return TorchServeModel(
-            name=name,
-            version="1.0",
-            url=spec.url or "",
-            runtime="python",
-            min_workers=low,
-            max_workers=high,
-            batch_size=config.batch_size,
-            max_batch_delay=config.max_batch_delay,
-            response_timeout=int(spec.response_timeout),
-            startup_timeout=120,
-            loaded_at_startup=workflow.loaded_at_startup,
-            updated_at=workflow.updated_at,
-        )
+        return workflow_node_row(workflow, name, node) if workflow is not None else None
 
     # -- helpers -------------------------------------------------------------------------
     def _workflows_sharing(self, name: str) -> list[str]:
@@ -410,6 +360,7 @@ class TorchServeModelService:
         return sorted(name for name, nodes in shared.items() if app in nodes.values())
 
     def _apply(self, name: str) -> None:
+        """Record and apply the model's app (or remove it)."""
         spec = model_app_spec(
             name,
             self.versions(name),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.services.torchserve.models import RegisterModel, TorchServeModelService
-from control_plane.services.torchserve.workflows import WorkflowService
+from control_plane.services.torchserve.workflows import TorchServeWorkflowService
 from control_plane.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def register_startup_archives(
     for entry in settings.torchserve.load_workflows:
         name, url = _split(entry)
         with session_factory() as session:
-            workflows = WorkflowService(session, gateway, settings)
+            workflows = TorchServeWorkflowService(session, gateway, settings)
             if name and workflows.exists(name):
                 continue
             try:

@@ -19,13 +19,19 @@ from pathlib import Path
 
 import httpx
 
-from control_plane.errors import DomainError
+from control_plane.errors import ArtifactExistsError, BadRequestError, DomainError
 from control_plane.services.artifact_store import ArtifactStore
-from control_plane.services.torchserve.errors import from_archive, ts_error
+from control_plane.services.torchserve.errors import (
+    archive_not_found,
+    bad_request,
+    from_archive,
+    start_failed,
+)
 from control_plane.settings import Settings
 from deployments.contracts.archives import ArchiveError, safe_extract
 
 _URL_RE = re.compile(r"^(https?|file)://", re.IGNORECASE)
+DOWNLOAD_FAILED = "DownloadArchiveException"
 
 
 @dataclass(frozen=True)
@@ -53,19 +59,21 @@ class TorchServeStore:
         """Find ``url`` in the store, downloading it first when it is an allowed URL.
 
         Raises:
-            DomainError: TorchServe's 404/400/500 for not allowed, failed download, ``..``,
-                not found, already present.
+            NotFoundError: not allowed, ``..``, not found.
+            BadRequestError: the download failed.
+            ArtifactExistsError: the downloaded file is already in the store.
         """
         store = self.workflow_store if workflow else self.model_store
-        not_found_type = "WorkflowNotFoundException" if workflow else "ModelNotFoundException"
         if _URL_RE.match(url):
             if not any(re.fullmatch(p, url) for p in self.config.allowed_urls):
-                raise ts_error(
-                    404, not_found_type, f"Given URL {url} does not match any allowed URL(s)"
+                raise archive_not_found(
+                    f"Given URL {url} does not match any allowed URL(s)", workflow=workflow
                 )
             return self._download(url, store, workflow=workflow)
         if ".." in url:
-            raise ts_error(404, not_found_type, f"Relative path is not allowed in url: {url}")
+            raise archive_not_found(
+                f"Relative path is not allowed in url: {url}", workflow=workflow
+            )
         path = store / Path(url).name
         if url and Path(url).name and not path.exists():  # maybe only in the object store
             ArtifactStore.from_settings(self.settings).fetch(
@@ -73,25 +81,22 @@ class TorchServeStore:
             )
         if not url or not Path(url).name or not path.exists():
             if workflow:
-                raise ts_error(404, not_found_type, f"Workflow not found in workflow store: {url}")
-            raise ts_error(404, not_found_type, f"Model not found at: {url}")
+                raise archive_not_found(
+                    f"Workflow not found in workflow store: {url}", workflow=True
+                )
+            raise archive_not_found(f"Model not found at: {url}", workflow=False)
         return ResolvedArchive(path, downloaded=False)
 
     def _download(self, url: str, store: Path, *, workflow: bool) -> ResolvedArchive:
         parsed = urllib.parse.urlparse(url)
         basename = Path(urllib.parse.unquote(parsed.path)).name
-        failed = ts_error(
-            400, "DownloadArchiveException", f"Failed to download archive from: {url}"
-        )
+        failed = bad_request(f"Failed to download archive from: {url}", DOWNLOAD_FAILED)
         if not basename or basename in (".", ".."):
             raise failed
         target = store / basename
         if target.exists():
-            if workflow:
-                raise ts_error(500, "FileAlreadyExistsException", basename)
-            raise ts_error(
-                500, "FileAlreadyExistsException", f"Model file already exists {basename}"
-            )
+            message = basename if workflow else f"Model file already exists {basename}"
+            raise ArtifactExistsError(message, ts_type="FileAlreadyExistsException")
         partial = store / f".{basename}.{uuid.uuid4().hex}.part"
         limit = self.config.max_download_bytes
         try:
@@ -128,18 +133,18 @@ class TorchServeStore:
             raise failed from exc
 
     @staticmethod
-    def _too_large(url: str, limit: int) -> DomainError:
-        return ts_error(
-            400,
-            "DownloadArchiveException",
+    def _too_large(url: str, limit: int) -> BadRequestError:
+        # TorchServe calls every failed download a bad request, an oversized one included.
+        return bad_request(
             f"Failed to download archive from: {url}: archive exceeds the {limit}-byte limit",
+            DOWNLOAD_FAILED,
         )
 
     def extract(self, archive: Path, kind: str) -> Path:
         """Extract into a fresh directory under ``ts-extracted/<kind>``; a directory is copied.
 
         Raises:
-            DomainError: not an archive, traversal, too large.
+            DomainError: not an archive, traversal, too large (see ``errors.from_archive``).
         """
         dest = self.extracted / kind / uuid.uuid4().hex
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +160,7 @@ class TorchServeStore:
         """pip-install a model's requirements into ``<model_dir>/.deps`` when enabled.
 
         Raises:
-            DomainError: 500 "Custom pip package installation failed for model <m>".
+            StartFailedError: "Custom pip package installation failed for model <m>".
         """
         if not requirements or not self.config.install_py_dep_per_model:
             return
@@ -180,10 +185,8 @@ class TorchServeStore:
             check=False,
         )
         if result.returncode != 0:
-            raise ts_error(
-                500,
-                "ModelException",
-                f"Custom pip package installation failed for model {model}",
+            raise start_failed(
+                f"Custom pip package installation failed for model {model}", "ModelException"
             )
 
     @staticmethod

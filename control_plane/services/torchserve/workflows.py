@@ -8,15 +8,20 @@ scaling, plus DeploymentHandles to already registered models it shares.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
-from control_plane.errors import DomainError
+from control_plane.errors import DomainError, UpstreamUnavailableError
 from control_plane.integrations.serve_types import AppSpec, ServeGateway
+from control_plane.schemas.torchserve.workflows import (
+    TorchServeWorkflowPage,
+    TorchServeWorkflowRead,
+    TorchServeWorkflowSummary,
+)
 from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
@@ -25,9 +30,16 @@ from control_plane.services.torchserve.apps import (
     wait_running,
     workflow_app,
 )
-from control_plane.services.torchserve.errors import from_archive, ts_error
-from control_plane.services.torchserve.models import ApiResult
+from control_plane.services.torchserve.errors import (
+    already_registered,
+    bad_request,
+    from_archive,
+    model_not_found,
+    start_failed,
+    workflow_not_found,
+)
 from control_plane.services.torchserve.pagination import paginate
+from control_plane.services.torchserve.results import Outcome, StatusResult
 from control_plane.services.torchserve.store import ResolvedArchive, TorchServeStore
 from control_plane.settings import Settings
 from deployments.contracts.app_args import (
@@ -36,7 +48,12 @@ from deployments.contracts.app_args import (
     WorkflowNodeConfig,
     WorkflowNodeModelArgs,
 )
-from deployments.contracts.archives import ArchiveError, read_mar_manifest, read_war_manifest
+from deployments.contracts.archives import (
+    ArchiveError,
+    InvalidArchiveError,
+    read_mar_manifest,
+    read_war_manifest,
+)
 from deployments.contracts.workflow_spec import (
     ModelEntry,
     WorkflowSpec,
@@ -45,13 +62,17 @@ from deployments.contracts.workflow_spec import (
     parse_spec,
 )
 
-
-def workflow_not_found(name: str) -> DomainError:
-    """TorchServe's unknown-workflow error."""
-    return ts_error(404, "WorkflowNotFoundException", f"Workflow not found: {name}")
+WORKFLOW_FAILED = "WorkflowException"
 
 
-class WorkflowService:
+def _registration_failed(name: str, failures: list[str]) -> DomainError:
+    return start_failed(
+        f"Workflow {name} has failed to register. Failures: [{', '.join(failures)}]",
+        WORKFLOW_FAILED,
+    )
+
+
+class TorchServeWorkflowService:
     """Registered ``.war`` workflows and their Serve applications."""
 
     def __init__(self, session: Session, gateway: ServeGateway, settings: Settings) -> None:
@@ -62,7 +83,11 @@ class WorkflowService:
         self.apps = ServeAppService(session, gateway, ArtifactStore.from_settings(settings))
 
     def get_or_raise(self, name: str) -> TorchServeWorkflow:
-        """The workflow, or TorchServe's 404."""
+        """The workflow.
+
+        Raises:
+            NotFoundError: TorchServe's "Workflow not found: <name>".
+        """
         row = self.session.get(TorchServeWorkflow, name)
         if row is None:
             raise workflow_not_found(name)
@@ -72,32 +97,44 @@ class WorkflowService:
         """True when the workflow is registered."""
         return self.session.get(TorchServeWorkflow, name) is not None
 
-    def describe(self, name: str) -> list[dict[str, Any]]:
-        """``GET /workflows/{name}``: a one-element array with the global spec values."""
+    def describe(self, name: str) -> list[TorchServeWorkflowRead]:
+        """``GET /workflows/{name}``: a one-element array with the global spec values.
+
+        Raises:
+            NotFoundError: unknown workflow.
+        """
         row = self.get_or_raise(name)
         glob = row.spec["globals"]
         return [
-            {
-                "workflowName": row.name,
-                "workflowUrl": row.url,
-                "minWorkers": glob["min_workers"],
-                "maxWorkers": glob["max_workers"],
-                "batchSize": glob["batch_size"],
-                "maxBatchDelay": glob["max_batch_delay"],
-                "workflowDag": dag_string(row.spec["dag"]),
-            }
+            TorchServeWorkflowRead(
+                workflow_name=row.name,
+                workflow_url=row.url,
+                min_workers=glob["min_workers"],
+                max_workers=glob["max_workers"],
+                batch_size=glob["batch_size"],
+                max_batch_delay=glob["max_batch_delay"],
+                workflow_dag=dag_string(row.spec["dag"]),
+            )
         ]
 
-    def list_page(self, limit: str | None, token: str | None) -> dict[str, Any]:
+    def list_page(self, limit: str | None, token: str | None) -> TorchServeWorkflowPage:
         """``GET /workflows``: sorted by name, TorchServe pagination."""
         rows = self.session.scalars(select(TorchServeWorkflow).order_by(TorchServeWorkflow.name))
-        items = [{"workflowName": r.name, "workflowUrl": r.url} for r in rows]
+        items = [TorchServeWorkflowSummary(workflow_name=r.name, workflow_url=r.url) for r in rows]
         page, next_token = paginate(items, limit, token)
-        body: dict[str, Any] = {}
-        if next_token is not None:
-            body["nextPageToken"] = next_token
-        body["workflows"] = page
-        return body
+        return TorchServeWorkflowPage(next_page_token=next_token, workflows=page)
+
+    def refuse_prediction(self, name: str) -> NoReturn:
+        """Why ``/wfpredict/<name>`` reached the control plane: no app serves it.
+
+        Raises:
+            NotFoundError: unknown workflow.
+            UpstreamUnavailableError: registered, but its application is not running.
+        """
+        self.get_or_raise(name)
+        raise UpstreamUnavailableError(
+            f"Workflow {name} has no worker ready.", ts_type="ServiceUnavailableException"
+        )
 
     def register(
         self,
@@ -107,17 +144,21 @@ class WorkflowService:
         execution: str | None = None,
         synchronous: bool = True,
         loaded_at_startup: bool = False,
-    ) -> ApiResult:
+    ) -> StatusResult:
         """``POST /workflows``: TorchServe's processing order, then deploy and wait.
 
+        A synchronous registration that does not run within ``serving.load_timeout_s`` is
+        rolled back (row, recorded app, extracted files).
+
         Raises:
-            DomainError: TorchServe's 400/404/409/500 errors.
+            DomainError: TorchServe's errors (bad request, not found, conflict, invalid
+                archive, failed registration).
         """
         if url is None:
-            raise ts_error(400, "BadRequestException", "Parameter url is required.")
+            raise bad_request("Parameter url is required.")
         mode = execution or self.settings.torchserve.workflow_execution
         if mode not in ("auto", "fused", "separate"):
-            raise ts_error(400, "BadRequestException", f"Invalid execution mode: {mode}")
+            raise bad_request(f"Invalid execution mode: {mode}")
         resolved = self.store.resolve(url, workflow=True)
         cleanup: list[Path] = [resolved.path] if resolved.downloaded else []
         try:
@@ -127,15 +168,13 @@ class WorkflowService:
                 manifest = read_war_manifest(war_dir, workflow_name)
                 spec_path = war_dir / manifest.spec_file
                 if not spec_path.is_file():
-                    raise ArchiveError(str(spec_path.name), 500, "NoSuchFileException")
+                    raise InvalidArchiveError(spec_path.name, ts_type="NoSuchFileException")
                 spec = parse_spec(spec_path.read_text(encoding="utf-8"))
             except ArchiveError as exc:
                 raise from_archive(exc) from exc
             name = manifest.workflow_name
             if self.exists(name):
-                raise ts_error(
-                    409, "ConflictStatusException", f"Workflow {name} is already registered."
-                )
+                raise already_registered(f"Workflow {name} is already registered.")
             args = self._app_args(name, resolved, war_dir, manifest.handler, spec, mode, cleanup)
             row = TorchServeWorkflow(
                 name=name,
@@ -159,17 +198,13 @@ class WorkflowService:
             try:
                 self.session.commit()
             except IntegrityError as exc:  # a concurrent registration of the same name won
-                raise ts_error(
-                    409, "ConflictStatusException", f"Workflow {name} is already registered."
-                ) from exc
+                raise already_registered(f"Workflow {name} is already registered.") from exc
         except BaseException:
             self.session.rollback()
             for path in cleanup:
                 self.store.discard(path)
             raise
-        self.apps.put(
-            AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER
-        )
+        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER)
         if synchronous:
             state = wait_running(
                 self.gateway, workflow_app(name), self.settings.serving.load_timeout_s
@@ -177,13 +212,10 @@ class WorkflowService:
             if state is None or not state.running:
                 detail = (state.message if state else "") or "workers did not start"
                 self._remove(row)
-                raise ts_error(
-                    500,
-                    "WorkflowException",
-                    f"Workflow {name} has failed to register. Failures: "
-                    f"[Failed to start workers for workflow {name}: {detail[:500]}]",
+                raise _registration_failed(
+                    name, [f"Failed to start workers for workflow {name}: {detail[:500]}"]
                 )
-        return ApiResult(200, f"Workflow {name} has been registered and scaled successfully.")
+        return StatusResult(f"Workflow {name} has been registered and scaled successfully.")
 
     def _app_args(
         self,
@@ -229,11 +261,7 @@ class WorkflowService:
             else:
                 inline[node] = version
         if failures:
-            raise ts_error(
-                500,
-                "WorkflowException",
-                f"Workflow {name} has failed to register. Failures: [{', '.join(failures)}]",
-            )
+            raise _registration_failed(name, failures)
         node_configs = {
             n: WorkflowNodeConfig(
                 **(
@@ -297,17 +325,18 @@ class WorkflowService:
 
     def scale(
         self, name: str, min_worker: int | None, max_worker: int | None, node: str | None
-    ) -> ApiResult:
+    ) -> StatusResult:
         """``PUT /workflows/{name}`` (extension): scale the driver, or one model-node deployment.
 
         Raises:
-            DomainError: 404 unknown workflow/node, 400 bad bounds.
+            NotFoundError: unknown workflow or node.
+            BadRequestError: bad bounds.
         """
         row = self.get_or_raise(name)
         low = 1 if min_worker is None else min_worker
         high = low if max_worker is None else max_worker
         if low < 0 or high < 1 or high < low:
-            raise ts_error(400, "BadRequestException", "max_worker cannot be less than min_worker.")
+            raise bad_request("max_worker cannot be less than min_worker.")
         args = WorkflowAppArgs.model_validate(row.app_args)
         if node is None:
             args.driver_min_workers, args.driver_max_workers = low, high
@@ -318,21 +347,25 @@ class WorkflowService:
                     **fused.model_dump(), min_workers=low, max_workers=high
                 )
             if node not in args.deployments:
-                raise ts_error(404, "ModelNotFoundException", f"Model not found: {name}__{node}")
+                raise model_not_found(f"{name}__{node}")
             args.deployments[node].min_workers, args.deployments[node].max_workers = low, high
         row.app_args = args.to_json()
         self.session.commit()
-        self.apps.put(
-            AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER
-        )
+        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER)
         target = f"workflow: {name}" if node is None else f"model: {name}__{node}"
-        return ApiResult(202, f"Processing worker updates for {target} ({low}-{high} workers)")
+        return StatusResult(
+            f"Processing worker updates for {target} ({low}-{high} workers)", Outcome.ACCEPTED
+        )
 
-    def unregister(self, name: str) -> ApiResult:
-        """``DELETE /workflows/{name}``."""
+    def unregister(self, name: str) -> StatusResult:
+        """``DELETE /workflows/{name}``.
+
+        Raises:
+            NotFoundError: unknown workflow.
+        """
         row = self.get_or_raise(name)
         self._remove(row)
-        return ApiResult(200, f'Workflow "{name}" unregistered')
+        return StatusResult(f'Workflow "{name}" unregistered')
 
     def _remove(self, row: TorchServeWorkflow) -> None:
         args = WorkflowAppArgs.model_validate(row.app_args)

@@ -7,17 +7,20 @@ import pytest
 
 from control_plane.services.torchserve.pagination import paginate
 from deployments.backends.torchserve_handler import (
-    HandlerError,
     TorchServeHandler,
     decode_param,
     encode_output,
 )
 from deployments.contracts.archives import (
-    ArchiveError,
+    ArchiveRequestError,
+    ArchiveTooLargeError,
+    InvalidArchiveError,
+    UnsafeArchiveError,
     read_mar_manifest,
     read_war_manifest,
     safe_extract,
 )
+from deployments.contracts.errors import HandlerError, HandlerPredictionError
 from tests.integration.torchserve.builders import (
     CLASS_HANDLER,
     ECHO_HANDLER,
@@ -31,7 +34,7 @@ def test_safe_extract_rejects_traversal(tmp_path):
     bad = tmp_path / "bad.war"
     with zipfile.ZipFile(bad, "w") as zf:
         zf.writestr("../escape.py", "x")
-    with pytest.raises(ArchiveError, match="escapes"):
+    with pytest.raises(UnsafeArchiveError, match="escapes"):
         safe_extract(bad, tmp_path / "out", 1000)
     assert not (tmp_path / "escape.py").exists()
 
@@ -41,7 +44,7 @@ def test_safe_extract_rejects_traversal(tmp_path):
         info.type = tarfile.SYMTYPE
         info.linkname = "/etc/passwd"
         tf.addfile(info)
-    with pytest.raises(ArchiveError, match="not a regular file"):
+    with pytest.raises(UnsafeArchiveError, match="not a regular file"):
         safe_extract(tar, tmp_path / "out2", 1000)
 
 
@@ -49,9 +52,9 @@ def test_safe_extract_enforces_size_limit(tmp_path):
     big = tmp_path / "big.mar"
     with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("weights.bin", b"\0" * 100_000)
-    with pytest.raises(ArchiveError) as err:
+    with pytest.raises(ArchiveTooLargeError) as err:
         safe_extract(big, tmp_path / "out", 10_000)
-    assert err.value.status == 413
+    assert not hasattr(err.value, "status")  # statuses are decided by each surface
     assert (
         safe_extract(big, tmp_path / "ok", 200_000).joinpath("weights.bin").stat().st_size
         == 100_000
@@ -96,13 +99,24 @@ def test_real_archivers_produce_readable_manifests(tmp_path):
 def test_war_manifest_validation_messages(tmp_path, manifest, message):
     (tmp_path / "WAR-INF").mkdir()
     (tmp_path / "WAR-INF" / "MANIFEST.json").write_text(json.dumps(manifest))
-    with pytest.raises(ArchiveError) as err:
+    with pytest.raises(InvalidArchiveError) as err:
         read_war_manifest(tmp_path)
-    assert (err.value.message, err.value.status, err.value.ts_type) == (
-        message,
-        500,
-        "InvalidWorkflowException",
-    )
+    assert (err.value.message, err.value.ts_type) == (message, "InvalidWorkflowException")
+
+
+def test_mar_manifest_tells_a_wrong_request_from_an_unusable_archive(tmp_path):
+    (tmp_path / "MAR-INF").mkdir()
+    manifest = tmp_path / "MAR-INF" / "MANIFEST.json"
+    manifest.write_text(json.dumps({"model": {"handler": "h.py"}}))
+    with pytest.raises(ArchiveRequestError, match=r"Model name is not defined\."):
+        read_mar_manifest(tmp_path)
+    manifest.write_text(json.dumps({"model": {"modelName": "m"}}))
+    with pytest.raises(InvalidArchiveError, match=r"Model handler is not defined\.") as err:
+        read_mar_manifest(tmp_path)
+    assert err.value.ts_type == "InvalidModelException"
+    (tmp_path / "junk.mar").write_bytes(b"not a zip")
+    with pytest.raises(InvalidArchiveError, match="not a valid archive"):
+        safe_extract(tmp_path / "junk.mar", tmp_path / "out", 1000)
 
 
 def test_decode_and_encode_follow_torchserve_backend():
@@ -144,13 +158,26 @@ def test_handler_errors_map_to_torchserve_codes(tmp_path):
     handler = _load(tmp_path, FAILING_HANDLER, "bad")
     with pytest.raises(HandlerError) as err:
         handler.predict([{"body": bytearray(b"1")}])
-    assert (err.value.code, err.value.message) == (503, "Prediction failed")
+    assert type(err.value) is HandlerError
+    assert err.value.message == "Prediction failed"
 
     mismatched = _load(
         tmp_path, "def handle(d, c):\n    return None if d is None else []\n", "short"
     )
     with pytest.raises(HandlerError, match="number of batch response mismatched"):
         mismatched.predict([{"body": bytearray(b"1")}])
+
+    chosen = _load(
+        tmp_path,
+        "from ts.utils.util import PredictionException\n"
+        "def handle(d, c):\n"
+        "    if d is None:\n        return None\n"
+        "    raise PredictionException('not today', 418)\n",
+        "chosen",
+    )
+    with pytest.raises(HandlerPredictionError) as refused:
+        chosen.predict([{"body": bytearray(b"1")}])
+    assert (refused.value.message, refused.value.error_code) == ("not today", 418)
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,20 @@ import time
 
 import pytest
 
-from deployments.contracts.archives import ArchiveError
 from deployments.contracts.graph import (
+    InvalidDagError,
     NodeExecutionError,
     assemble_response,
     call_with_retry,
     run_dag,
     validate_dag,
 )
-from deployments.contracts.workflow_spec import dag_string, missing_function_nodes, parse_spec
+from deployments.contracts.workflow_spec import (
+    InvalidSpecError,
+    dag_string,
+    missing_function_nodes,
+    parse_spec,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,10 +31,9 @@ from deployments.contracts.workflow_spec import dag_string, missing_function_nod
     ],
 )
 def test_validate_dag_rejects_like_torchserve(edges, message):
-    with pytest.raises(ArchiveError) as err:
+    with pytest.raises(InvalidDagError) as err:
         validate_dag(edges)
     assert err.value.message == message
-    assert err.value.status == 400
     assert err.value.ts_type == "InvalidDAGException"
 
 
@@ -88,10 +92,9 @@ def test_parse_spec_scans_globals_in_file_order():
         "models: {}\ndag:\n  a:\n",
     ],
 )
-def test_parse_spec_rejects_bad_specs_with_500(text):
-    with pytest.raises(ArchiveError) as err:
+def test_parse_spec_rejects_bad_specs_as_invalid_archives(text):
+    with pytest.raises(InvalidSpecError) as err:
         parse_spec(text)
-    assert err.value.status == 500
     assert err.value.ts_type == "InvalidWorkflowException"
 
 
