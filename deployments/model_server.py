@@ -15,7 +15,7 @@ import ray
 from ray import serve
 from ray.serve import Application
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from deployments.backends import ModelBackend, load_backend
 from deployments.contracts.app_args import TritonModelAppArgs
@@ -24,10 +24,12 @@ from deployments.contracts.errors import (
     InferenceError,
     InferenceServerError,
     InvalidInput,
+    ModelConfigError,
     ModelNotFound,
 )
 from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import triton_model_stats
+from deployments.model_pipelines import PipelineEndpoints
 from deployments.stats_store import StatsReporter, totals_from
 from deployments.v2_codec import (
     HEADER_LENGTH,
@@ -36,11 +38,20 @@ from deployments.v2_codec import (
     decompress,
     encode_response,
 )
+from deployments.v2_generate import dumps
 
 logger = logging.getLogger(__name__)
 
 
-def _error(exc: InferenceServerError) -> JSONResponse:
+class DecoupledOverInfer(InferenceServerError):
+    """``/infer`` on a decoupled model (Triton answers 501, text/plain)."""
+
+    status = 501
+
+
+def _error(exc: InferenceServerError) -> Response:
+    if isinstance(exc, DecoupledOverInfer):
+        return Response(dumps({"error": exc.message}), exc.status, media_type="text/plain")
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
@@ -70,7 +81,7 @@ def _request(
 
 
 @serve.deployment(name="TritonModel", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
-class TritonModelServer:
+class TritonModelServer(PipelineEndpoints):
     """Loads every served version at start and answers the model's v2 endpoints."""
 
     def __init__(self, args: TritonModelAppArgs | dict[str, Any]) -> None:
@@ -93,6 +104,10 @@ class TritonModelServer:
             for v in self.spec.served_versions
         }
         self.latest = max(self.backends)
+        if self.spec.decoupled and self.spec.backend != "python":
+            raise ModelConfigError(
+                f"model '{self.spec.name}': decoupled transaction policy needs the python backend"
+            )
         self.reporter = StatsReporter()
         self.book = self.reporter.book
         self.batching = self.spec.dynamic_batching and self.spec.max_batch_size > 0
@@ -153,16 +168,26 @@ class TritonModelServer:
             response: Response = _error(ModelNotFound(f"no route {path}"))
         else:
             response = await self(_request(method, path, query_string, headers, body))
+        if isinstance(response, StreamingResponse):  # generate_stream: the whole stream
+            chunks = [
+                c if isinstance(c, bytes) else str(c).encode() async for c in response.body_iterator
+            ]
+            content = b"".join(chunks)
+        else:
+            content = bytes(response.body)
         return (
             response.status_code,
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
-            bytes(response.body),
+            content,
         )
 
     async def _dispatch(self, request: Request, rest: str, version: int | None) -> Response:
         method = request.method
-        if rest == "/infer" and method == "POST":
-            return await self._infer(request, version if version is not None else self.latest)
+        if method == "POST" and rest in ("/infer", "/generate", "/generate_stream"):
+            chosen = version if version is not None else self.latest
+            if rest == "/infer":
+                return await self._infer(request, chosen)
+            return await self._generate(request, chosen, stream=rest == "/generate_stream")
         if method != "GET":
             return JSONResponse(
                 {"error": f"method {method} not allowed on {request.url.path}"}, 405
@@ -187,6 +212,10 @@ class TritonModelServer:
 
     # -- inference -------------------------------------------------------------------------
     async def _infer(self, request: Request, version: int) -> Response:
+        if self.spec.decoupled:
+            raise DecoupledOverInfer(
+                "HTTP end point doesn't support models with decoupled transaction policy"
+            )
         start = time.perf_counter_ns()
         headers_in = request.headers
         body = decompress(await request.body(), headers_in.get("content-encoding"))
@@ -205,10 +234,7 @@ class TritonModelServer:
             )
             raise
         decoded_at = time.perf_counter_ns()
-        if self.batching:
-            result, queue_ns, infer_ns = await self._execute_batched((version, decoded, decoded_at))
-        else:
-            result, queue_ns, infer_ns = self._execute_now(version, decoded)
+        result, queue_ns, infer_ns = await self._run(version, decoded, decoded_at)
         if isinstance(result, Exception):
             self.book.request(
                 self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start
@@ -233,9 +259,28 @@ class TritonModelServer:
         media = headers.pop("content-type")
         return Response(payload, media_type=media, headers=headers)
 
-    def _execute_now(self, version: int, decoded: DecodedRequest) -> tuple[Any, int, int]:
+    async def _run(
+        self, version: int, decoded: DecodedRequest, decoded_at: int
+    ) -> tuple[Any, int, int]:
+        """One request through the batcher or straight to the backend: (result, queue, infer)."""
+        if self.batching:
+            result: tuple[Any, int, int] = await self._execute_batched(
+                (version, decoded, decoded_at)
+            )
+            return result
+        return await self._execute_now(version, decoded)
+
+    async def _backend_execute(self, version: int, requests: list[Any]) -> list[Any]:
+        backend = self.backends[version]
+        execute_async = getattr(backend, "execute_async", None)
+        if execute_async is not None:
+            results: list[Any] = await execute_async(requests)
+            return results
+        return backend.execute(requests)
+
+    async def _execute_now(self, version: int, decoded: DecodedRequest) -> tuple[Any, int, int]:
         begin = time.perf_counter_ns()
-        result = self.backends[version].execute([decoded.request])[0]
+        result = (await self._backend_execute(version, [decoded.request]))[0]
         infer_ns = time.perf_counter_ns() - begin
         self.book.execution(
             self.spec.name, version, batch_size=decoded.batch_size, infer_ns=infer_ns
@@ -254,7 +299,7 @@ class TritonModelServer:
             by_version.setdefault(version, []).append(index)
         for version, indexes in by_version.items():
             run_start = time.perf_counter_ns()
-            outputs = self.backends[version].execute([items[i][1].request for i in indexes])
+            outputs = await self._backend_execute(version, [items[i][1].request for i in indexes])
             infer_ns = time.perf_counter_ns() - run_start
             size = sum(items[i][1].batch_size for i in indexes)
             self.book.execution(self.spec.name, version, batch_size=size, infer_ns=infer_ns)

@@ -136,9 +136,7 @@ def _binary_data(
     return np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).reshape(shape)
 
 
-def _check_against_model(
-    name: str, datatype: str, shape: tuple[int, ...], spec: ModelSpec
-) -> None:
+def _check_against_model(name: str, datatype: str, shape: tuple[int, ...], spec: ModelSpec) -> None:
     known = spec.input_shapes.get(name)
     if known is None:
         raise InvalidInput(f"unexpected inference input '{name}' for model '{spec.name}'")
@@ -159,6 +157,9 @@ def _check_against_model(
         f"{json.dumps(list(expected), separators=(',', ':'))}, got "
         f"{json.dumps(list(shape), separators=(',', ':'))}"
     )
+
+
+check_input = _check_against_model  # the same rules for BLS callers' tensors
 
 
 def decode_request(body: bytes, header_length: int | None, spec: ModelSpec) -> DecodedRequest:

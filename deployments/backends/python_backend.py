@@ -1,21 +1,51 @@
-"""Triton python backend: loads ``<version>/model.py`` and calls ``TritonPythonModel``."""
+"""Triton python backend: loads ``<version>/model.py`` and calls ``TritonPythonModel``.
+
+As on Triton, one model instance runs one ``execute`` at a time: a synchronous ``execute``
+runs on this instance's own thread (so a model that sleeps, streams or makes a BLS ``exec()``
+never blocks the replica's event loop), an ``async def execute`` on the replica's loop.
+Decoupled models answer through ``request.get_response_sender()``; :meth:`stream` yields each
+response as it is sent.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import importlib.util
+import inspect
 import json
 import sys
 import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from deployments.backends import triton_python_backend_utils as pb_utils
 from deployments.backends.base import ExecuteResult, InferenceRequest
-from deployments.contracts.errors import InferenceError, ModelConfigError
+from deployments.backends.bls import BlsRunner
+from deployments.contracts.errors import InferenceError, InvalidInput, ModelConfigError
 from deployments.contracts.specs import ModelSpec
 
 # Model code imports this name; register our implementation once per process.
 sys.modules.setdefault("triton_python_backend_utils", pb_utils)
+
+FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+
+def _raised(exc: BaseException) -> InferenceError:
+    return InferenceError(f"{type(exc).__name__}: {exc}")
+
+
+def response_result(response: pb_utils.InferenceResponse) -> ExecuteResult:
+    """A model's InferenceResponse as outputs, or the error it carries (INVALID_ARG is a 400)."""
+    if response.has_error():
+        error = response.error()
+        message = error.message() if error is not None else "error"
+        if error is not None and error.code() == pb_utils.TritonError.INVALID_ARG:
+            return InvalidInput(message)
+        return InferenceError(message)
+    return {t.name(): t.as_numpy() for t in response.output_tensors()}
 
 
 class PythonBackend:
@@ -24,6 +54,8 @@ class PythonBackend:
     def __init__(self, spec: ModelSpec, model_dir: Path, version: int, device: str) -> None:
         self.spec = spec
         self.version = version
+        if pb_utils.RUNTIME.bls is None:
+            pb_utils.RUNTIME.bls = BlsRunner()
         path = model_dir / str(version) / spec.model_filename
         module_name = f"_triton_model_{spec.name}_{version}_{uuid.uuid4().hex[:8]}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)
@@ -43,6 +75,8 @@ class PythonBackend:
         if model_class is None:
             raise ModelConfigError(f"{path} defines no TritonPythonModel class")
         self.model = model_class()
+        self.async_execute = inspect.iscoroutinefunction(getattr(self.model, "execute", None))
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{spec.name}-exec")
         gpu = device.startswith("cuda")
         args = {
             "model_config": json.dumps(spec.config),
@@ -54,42 +88,109 @@ class PythonBackend:
             "model_name": spec.name,
         }
         if hasattr(self.model, "initialize"):
-            self.model.initialize(args)
+            init = self.model.initialize(args)
+            if inspect.iscoroutine(init):
+                asyncio.run(init)
 
-    def execute(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
-        """Hand all requests to ``execute`` at once, as Triton does with dynamic batching."""
-        all_outputs = [o.name for o in self.spec.outputs]
-        pb_requests = [
-            pb_utils.InferenceRequest(
-                inputs=[pb_utils.Tensor(name, array) for name, array in r.inputs.items()],
-                requested_output_names=r.requested_outputs or all_outputs,
-                request_id=r.id,
-                parameters=r.parameters,
-                model_name=self.spec.name,
-                model_version=self.version,
-            )
-            for r in requests
-        ]
-        try:
-            responses: Any = self.model.execute(pb_requests)
-        except Exception as exc:
-            error = InferenceError(f"{type(exc).__name__}: {exc}")
-            return [error for _ in requests]
-        if responses is None or len(responses) != len(requests):
+    # -- requests and responses -----------------------------------------------------------
+    def _pb_request(
+        self, request: InferenceRequest, deliver: Callable[[Any, int], None]
+    ) -> pb_utils.InferenceRequest:
+        return pb_utils.InferenceRequest(
+            inputs=[pb_utils.Tensor(name, array) for name, array in request.inputs.items()],
+            requested_output_names=request.requested_outputs or self.spec.output_names,
+            request_id=request.id,
+            parameters=request.parameters,
+            model_name=self.spec.name,
+            model_version=self.version,
+            response_sender=pb_utils.InferenceResponseSender(deliver),
+        )
+
+    def _results(self, responses: Any, sent: list[list[Any]], count: int) -> list[ExecuteResult]:
+        if responses is None and all(sent):
+            # default-mode response sender: one response per request sent instead of returned
+            responses = [s[0] for s in sent]
+        if responses is None or len(responses) != count:
             error = InferenceError(
                 f"model '{self.spec.name}' returned {0 if responses is None else len(responses)} "
-                f"responses for {len(requests)} requests"
+                f"responses for {count} requests"
             )
+            return [error for _ in range(count)]
+        return [response_result(r) for r in responses]
+
+    async def _call_execute(self, pb_requests: list[pb_utils.InferenceRequest]) -> Any:
+        if self.async_execute:
+            return await self.model.execute(pb_requests)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._thread, context.run, self.model.execute, pb_requests
+        )
+
+    # -- execution ------------------------------------------------------------------------
+    def execute(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
+        """Synchronous form of :meth:`execute_async` (no event loop may be running here)."""
+        return asyncio.run(self.execute_async(requests))
+
+    async def execute_async(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
+        """Hand all requests to ``execute`` at once, as Triton does with dynamic batching."""
+        sent: list[list[Any]] = [[] for _ in requests]
+
+        def collector(box: list[Any]) -> Callable[[Any, int], None]:
+            def deliver(response: Any, _flags: int) -> None:
+                if response is not None:
+                    box.append(response)
+
+            return deliver
+
+        pb_requests = [
+            self._pb_request(r, collector(box)) for r, box in zip(requests, sent, strict=True)
+        ]
+        try:
+            responses = await self._call_execute(pb_requests)
+        except Exception as exc:
+            error = _raised(exc)
             return [error for _ in requests]
-        results: list[ExecuteResult] = []
-        for response in responses:
-            if response.has_error():
-                results.append(InferenceError(response.error().message()))
-            else:
-                results.append({t.name(): t.as_numpy() for t in response.output_tensors()})
-        return results
+        return self._results(responses, sent, len(requests))
+
+    async def stream(self, request: InferenceRequest) -> AsyncIterator[ExecuteResult]:
+        """A decoupled model's responses to one request, each as soon as the model sends it.
+
+        Ends after the response flagged FINAL; an exception from ``execute`` ends the stream
+        with an error item (the responses sent before it are kept).
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[Any, int] | BaseException] = asyncio.Queue()
+
+        def deliver(response: Any, flags: int) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (response, flags))
+
+        pb_request = self._pb_request(request, deliver)
+
+        async def run() -> None:
+            try:
+                await self._call_execute([pb_request])
+            except Exception as exc:
+                queue.put_nowait(exc)
+
+        task = asyncio.ensure_future(run())
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    yield _raised(item)
+                    return
+                response, flags = item
+                if response is not None:
+                    yield response_result(response)
+                if flags & FINAL:
+                    return
+        finally:
+            if not task.done():
+                task.add_done_callback(lambda _t: None)
 
     def finalize(self) -> None:
         """Call the model's ``finalize`` if it has one."""
         if hasattr(self.model, "finalize"):
             self.model.finalize()
+        self._thread.shutdown(wait=False)

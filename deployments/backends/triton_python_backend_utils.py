@@ -3,13 +3,17 @@
 Model code does ``import triton_python_backend_utils as pb_utils``; the python backend
 registers this module under that top-level name before importing ``model.py``, so the same
 model directory runs unchanged on a real Triton and here. It covers the API that python-backend
-models use in practice: tensors, requests, responses, errors and config helpers.
+models use in practice: tensors, requests, responses, errors, config helpers, the decoupled
+response sender, the ``Logger`` and BLS requests (``exec``/``async_exec``, see ``deployments.bls``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +27,21 @@ from deployments.contracts.datatypes import (
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
 TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
+
+_model_logger = logging.getLogger("triton_python_backend")
+
+
+class _Runtime:
+    """What the hosting model server plugs into this module.
+
+    Model code reaches the server only through this module's names, so the BLS runner is set
+    here once per replica process by ``deployments.backends.python_backend``.
+    """
+
+    bls: Any = None
+
+
+RUNTIME = _Runtime()
 
 
 class TritonError(Exception):
@@ -91,24 +110,156 @@ class Tensor:
         return cls(name, np.from_dlpack(capsule))
 
 
+class LogLevel:
+    """Levels of :class:`Logger` (the real module's ``pb_utils.LogLevel``)."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+    VERBOSE = 3
+
+
+class Logger:
+    """``pb_utils.Logger``: model log lines go to the replica's log (Triton: the server log)."""
+
+    _LEVELS: ClassVar[dict[int, int]] = {
+        LogLevel.INFO: logging.INFO,
+        LogLevel.WARNING: logging.WARNING,
+        LogLevel.ERROR: logging.ERROR,
+        LogLevel.VERBOSE: logging.DEBUG,
+    }
+
+    @staticmethod
+    def log(message: str, level: int = LogLevel.INFO) -> None:
+        """Log ``message`` at ``level`` (a :class:`LogLevel`)."""
+        _model_logger.log(Logger._LEVELS.get(level, logging.INFO), "%s", message)
+
+    @staticmethod
+    def log_info(message: str) -> None:
+        """Log at INFO."""
+        Logger.log(message, LogLevel.INFO)
+
+    @staticmethod
+    def log_warn(message: str) -> None:
+        """Log at WARNING."""
+        Logger.log(message, LogLevel.WARNING)
+
+    @staticmethod
+    def log_error(message: str) -> None:
+        """Log at ERROR."""
+        Logger.log(message, LogLevel.ERROR)
+
+    @staticmethod
+    def log_verbose(message: str) -> None:
+        """Log at VERBOSE (Python's DEBUG)."""
+        Logger.log(message, LogLevel.VERBOSE)
+
+
+class InferenceResponseSender:
+    """``request.get_response_sender()``: any number of responses, then the FINAL flag."""
+
+    def __init__(self, deliver: Callable[[InferenceResponse | None, int], None]) -> None:
+        self._deliver = deliver
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def send(self, response: InferenceResponse | None = None, flags: int = 0) -> None:
+        """Send one response (or only ``flags``); ``TRITONSERVER_RESPONSE_COMPLETE_FINAL`` closes.
+
+        Raises:
+            TritonModelException: the sender was already closed, or nothing was sent.
+        """
+        with self._lock:
+            if self._closed:
+                raise TritonModelException(
+                    "Unable to send response. Response sender has been closed."
+                )
+            if response is None and not flags & TRITONSERVER_RESPONSE_COMPLETE_FINAL:
+                raise TritonModelException(
+                    "Inference Response object must be provided when the response flags is set "
+                    "to zero."
+                )
+            if flags & TRITONSERVER_RESPONSE_COMPLETE_FINAL:
+                self._closed = True
+        self._deliver(response, flags)
+
+    def is_cancelled(self) -> bool:
+        """Cancellation is not propagated here; always False."""
+        return False
+
+
 class InferenceRequest:
-    """A request handed to ``TritonPythonModel.execute``."""
+    """A request handed to ``TritonPythonModel.execute``, or a BLS request a model builds.
+
+    Built by a model (``pb_utils.InferenceRequest(model_name=..., inputs=...,
+    requested_output_names=...)``), ``exec()``/``async_exec()`` run it on another model of this
+    platform (business logic scripting).
+    """
 
     def __init__(
         self,
-        inputs: list[Tensor],
-        requested_output_names: list[str],
+        inputs: list[Tensor] | None = None,
+        requested_output_names: list[str] | None = None,
         request_id: str = "",
-        parameters: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | str | None = None,
         model_name: str = "",
         model_version: int = -1,
+        *,
+        correlation_id: int | str = 0,
+        flags: int = 0,
+        timeout: int = 0,
+        preferred_memory: Any = None,
+        trace: Any = None,
+        response_sender: InferenceResponseSender | None = None,
     ) -> None:
-        self._inputs = inputs
-        self._requested = requested_output_names
+        del preferred_memory, trace  # accepted for compatibility; memory is host memory here
+        self._inputs = list(inputs or [])
+        self._requested = list(requested_output_names or [])
         self._id = request_id
+        if isinstance(parameters, str):
+            parameters = json.loads(parameters) if parameters else {}
         self._parameters = parameters or {}
         self._model_name = model_name
         self._model_version = model_version
+        self._correlation_id = correlation_id
+        self._flags = flags
+        self._timeout_us = timeout
+        self._sender = response_sender
+
+    def get_response_sender(self) -> InferenceResponseSender:
+        """The sender of this request's responses (decoupled models; one response otherwise).
+
+        Raises:
+            TritonModelException: the request was not handed to ``execute`` by the server.
+        """
+        if self._sender is None:
+            raise TritonModelException("this request has no response sender")
+        return self._sender
+
+    def timeout(self) -> int:
+        """The BLS timeout in microseconds (0: none)."""
+        return self._timeout_us
+
+    def correlation_id(self) -> int | str:
+        """The sequence correlation id (0: none)."""
+        return self._correlation_id
+
+    def exec(self, decoupled: bool = False) -> Any:
+        """Run this request on ``model_name`` and wait (BLS); errors come back in the response.
+
+        With ``decoupled`` an iterator over the target's responses.
+        """
+        runner = RUNTIME.bls
+        if runner is None:
+            return InferenceResponse(error=TritonError("BLS is not available in this process"))
+        return runner.exec(self, decoupled)
+
+    async def async_exec(self, decoupled: bool = False) -> Any:
+        """``await``-able :meth:`exec` (BLS from ``async def execute``)."""
+        runner = RUNTIME.bls
+        if runner is None:
+            return InferenceResponse(error=TritonError("BLS is not available in this process"))
+        return await runner.async_exec(self, decoupled)
 
     def inputs(self) -> list[Tensor]:
         """All input tensors."""
@@ -127,8 +278,8 @@ class InferenceRequest:
         return json.dumps(self._parameters)
 
     def flags(self) -> int:
-        """Sequence flags (always 0: sequences are not batched here)."""
-        return 0
+        """Sequence flags (0: sequences are not scheduled here)."""
+        return self._flags
 
     def is_cancelled(self) -> bool:
         """Cancellation is not propagated; always False."""

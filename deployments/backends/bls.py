@@ -1,0 +1,167 @@
+"""Business logic scripting: ``pb_utils.InferenceRequest(...).exec()`` / ``async_exec()``.
+
+A python model's BLS request runs on another model of this platform by DeploymentHandle, on
+the target's own application (``p-v2-<model>``, deployment ``TritonModel``, method
+``infer_tensors``): never back through HTTP and the ingress (DESIGN addition 11). The target
+counts the request in its own statistics.
+
+With ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` a handle works only inside a running event loop
+(DESIGN "Measured fact"), so ``async_exec`` awaits the handle on the caller's loop, and the
+synchronous ``exec``, which model code calls from the execute thread (or from threads of its
+own), hands the call to one private event-loop thread and waits there: the replica's event
+loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from ray import serve
+
+from deployments.backends import triton_python_backend_utils as pb_utils
+from deployments.contracts.app_args import TRITON_MODEL_DEPLOYMENT
+
+logger = logging.getLogger(__name__)
+
+APP_TEMPLATE = "p-v2-{model}"
+
+
+def _error(model: str, message: str) -> pb_utils.InferenceResponse:
+    """Triton's BLS error response: code INTERNAL whatever the cause (reference §2)."""
+    return pb_utils.InferenceResponse(
+        error=pb_utils.TritonError(
+            f"Model {model} - Error when running inference: {message}",
+            pb_utils.TritonError.INTERNAL,
+        )
+    )
+
+
+def _not_ready(model: str, target: str | None = None) -> pb_utils.InferenceResponse:
+    return _error(
+        model,
+        f"Failed for execute the inference request. Model '{target or model}' is not ready.",
+    )
+
+
+class _PrivateLoop:
+    """One event-loop thread for synchronous ``exec()`` calls from any thread."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="bls-loop", daemon=True).start()
+                self._loop = loop
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+
+class BlsRunner:
+    """Runs BLS requests on this platform's models (one per replica process)."""
+
+    def __init__(self, app_template: str = APP_TEMPLATE) -> None:
+        self.app_template = app_template
+        self._private = _PrivateLoop()
+        # A handle is bound to the loop that first used it: one cache per loop.
+        self._handles: dict[tuple[int, str, bool], Any] = {}
+
+    async def _handle(self, model: str, stream: bool) -> Any:
+        key = (id(asyncio.get_running_loop()), model, stream)
+        cached = self._handles.get(key)
+        if cached is not None:
+            return cached
+        app = self.app_template.replace("{model}", model)
+        # A controller round trip (blocking) the first time only: off the loop.
+        found = await asyncio.to_thread(serve.get_deployment_handle, TRITON_MODEL_DEPLOYMENT, app)
+        method = "infer_tensors_stream" if stream else "infer_tensors"
+        handle = found.options(method_name=method, stream=stream)
+        self._handles[key] = handle
+        return handle
+
+    @staticmethod
+    def _arguments(request: pb_utils.InferenceRequest) -> tuple[Any, ...]:
+        inputs = {t.name(): t.as_numpy() for t in request.inputs()}
+        return (
+            request.model_version(),
+            inputs,
+            request.requested_output_names(),
+            request.request_id(),
+            request.parameters(),
+        )
+
+    @staticmethod
+    def _response(result: tuple[str, Any], model: str) -> pb_utils.InferenceResponse:
+        kind, value = result
+        if kind == "ok":
+            return pb_utils.InferenceResponse(
+                output_tensors=[pb_utils.Tensor(k, v) for k, v in value.items()]
+            )
+        if kind == "not_ready":
+            return _not_ready(model, value)
+        return _error(model, str(value))
+
+    async def run(self, request: pb_utils.InferenceRequest) -> pb_utils.InferenceResponse:
+        """One BLS request on the current event loop; every failure is an error response."""
+        model = request.model_name()
+        if not model:
+            return _error(model, "the BLS request names no model")
+        try:
+            handle = await self._handle(model, stream=False)
+        except Exception as exc:  # KeyError: no such application; RayServeException
+            logger.info("BLS target %s has no application: %s", model, exc)
+            return _not_ready(model)
+        timeout_s = request.timeout() / 1e6 if request.timeout() else None
+        call = handle.remote(*self._arguments(request))
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await call
+        except TimeoutError:
+            call.cancel()
+            return _error(model, f"Request timeout expired after {request.timeout()} us")
+        except Exception as exc:  # the application is going away, its replica died...
+            logger.info("BLS call to %s failed: %s", model, exc)
+            self._forget(model)
+            return _not_ready(model)
+        return self._response(result, model)
+
+    async def stream(
+        self, request: pb_utils.InferenceRequest
+    ) -> AsyncIterator[pb_utils.InferenceResponse]:
+        """A decoupled BLS request: every response of the target, then an empty final one."""
+        model = request.model_name()
+        try:
+            handle = await self._handle(model, stream=True)
+            async for result in handle.remote(*self._arguments(request)):
+                yield self._response(result, model)
+        except Exception as exc:
+            logger.info("BLS stream to %s failed: %s", model, exc)
+            self._forget(model)
+            yield _not_ready(model)
+            return
+        yield pb_utils.InferenceResponse()  # Triton ends the iterator with an empty final one
+
+    def _forget(self, model: str) -> None:
+        for key in [k for k in self._handles if k[1] == model]:
+            self._handles.pop(key, None)
+
+    def exec(self, request: pb_utils.InferenceRequest, decoupled: bool) -> Any:
+        """Synchronous BLS: runs on the private loop, so no event loop of the caller blocks."""
+        if decoupled:
+            return iter(self._private.run(self._collect(request)))
+        return self._private.run(self.run(request))
+
+    async def _collect(self, request: pb_utils.InferenceRequest) -> list[Any]:
+        return [r async for r in self.stream(request)]
+
+    async def async_exec(self, request: pb_utils.InferenceRequest, decoupled: bool) -> Any:
+        """``await request.async_exec()``: on the caller's loop."""
+        if decoupled:
+            return self.stream(request)
+        return await self.run(request)

@@ -1,0 +1,179 @@
+"""Model directories for pipeline tests: decoupled, generate, BLS, Logger and ensemble models.
+
+Each runs unchanged on a real tritonserver 2.51 and on the platform (differential tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TEXT_IO = """
+input [ { name: "text_input" data_type: TYPE_STRING dims: [ 1 ] } ]
+output [ { name: "text_output" data_type: TYPE_STRING dims: [ 1 ] } ]
+"""
+
+GEN_MODEL = '''
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            text = pb_utils.get_input_tensor_by_name(request, "text_input").as_numpy()
+            words = [t.decode().upper() for t in text.ravel()]
+            out = pb_utils.Tensor("text_output", np.array(words, dtype=object))
+            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
+        return responses
+'''
+
+# One response per word (sleeping ``delay`` seconds before each), then a flag-only FINAL.
+# Words "raise" and "error" make it raise, or send an error response with FINAL, instead.
+DECOUPLED_MODEL = '''
+import json
+import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        params = json.loads(args["model_config"]).get("parameters", {})
+        self.delay = float(params.get("delay_s", {}).get("string_value", "0"))
+
+    def execute(self, requests):
+        for request in requests:
+            sender = request.get_response_sender()
+            text = pb_utils.get_input_tensor_by_name(request, "text_input").as_numpy()
+            for word in text.ravel()[0].decode().split():
+                time.sleep(self.delay)
+                if word == "raise":
+                    raise pb_utils.TritonModelException("boom after responses")
+                if word == "error":
+                    sender.send(
+                        pb_utils.InferenceResponse(error=pb_utils.TritonError("error response")),
+                        flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL,
+                    )
+                    break
+                out = pb_utils.Tensor("text_output", np.array([word], dtype=object))
+                sender.send(pb_utils.InferenceResponse(output_tensors=[out]))
+            else:
+                sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        return None
+'''
+
+# BLS: request parameter "target" names the callee (FP32 [4] INPUT0 -> OUTPUT0 models such as
+# add_sub), "mode" is exec | async | async2 (two concurrent async_exec); OUTPUT0 is the callee's
+# OUTPUT0 (twice stacked for async2), or an error response carrying the callee's error text.
+BLS_MODEL = '''
+import asyncio
+import json
+import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    async def execute(self, requests):
+        responses = []
+        for request in requests:
+            params = json.loads(request.parameters())
+            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            bls = pb_utils.InferenceRequest(
+                model_name=params.get("target", "add_sub"),
+                requested_output_names=["OUTPUT0"],
+                inputs=[pb_utils.Tensor("INPUT0", x), pb_utils.Tensor("INPUT1", x)],
+            )
+            mode = params.get("mode", "exec")
+            start = time.monotonic()
+            if mode == "exec":
+                results = [bls.exec()]
+            elif mode == "async":
+                results = [await bls.async_exec()]
+            else:
+                results = list(await asyncio.gather(bls.async_exec(), bls.async_exec()))
+            elapsed = np.array([time.monotonic() - start], dtype=np.float32)
+            failed = [r for r in results if r.has_error()]
+            if failed:
+                error = pb_utils.TritonError(failed[0].error().message())
+                responses.append(pb_utils.InferenceResponse(error=error))
+                continue
+            outs = [pb_utils.get_output_tensor_by_name(r, "OUTPUT0").as_numpy() for r in results]
+            responses.append(pb_utils.InferenceResponse(output_tensors=[
+                pb_utils.Tensor("OUTPUT0", np.concatenate(outs, axis=0)),
+                pb_utils.Tensor("ELAPSED", elapsed),
+            ]))
+        return responses
+'''
+
+BLS_CONFIG = """
+name: "{name}"
+backend: "python"
+max_batch_size: 8
+input [ {{ name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }} ]
+output [
+  {{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] }},
+  {{ name: "ELAPSED" data_type: TYPE_FP32 dims: [ 1 ] }}
+]
+"""
+
+LOGGER_MODEL = '''
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        pb_utils.Logger.log_info("logger model initialized")
+
+    def execute(self, requests):
+        logger = pb_utils.Logger
+        responses = []
+        for request in requests:
+            text = pb_utils.get_input_tensor_by_name(request, "text_input")
+            logger.log_info("info line " + text.as_numpy().ravel()[0].decode())
+            logger.log_warn("warn line")
+            logger.log_error("error line")
+            logger.log_verbose("verbose line")
+            logger.log("plain log line", pb_utils.LogLevel.INFO)
+            out = pb_utils.Tensor("text_output", text.as_numpy())
+            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
+        return responses
+'''
+
+
+def _write(repo: Path, name: str, config: str, model_py: str) -> Path:
+    model = repo / name
+    (model / "1").mkdir(parents=True, exist_ok=True)
+    (model / "config.pbtxt").write_text(config)
+    (model / "1" / "model.py").write_text(model_py)
+    return model
+
+
+def write_text_generator(repo: Path, name: str = "gen") -> Path:
+    """Non-decoupled text model: ``text_output`` is ``text_input`` upper-cased."""
+    config = f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n{TEXT_IO}'
+    return _write(repo, name, config, GEN_MODEL)
+
+
+def write_decoupled_words(repo: Path, name: str = "dec", delay_s: float = 0.0) -> Path:
+    """Decoupled model: one ``text_output`` response per word of ``text_input``."""
+    config = (
+        f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n{TEXT_IO}'
+        "model_transaction_policy { decoupled: true }\n"
+        f'parameters {{ key: "delay_s" value: {{ string_value: "{delay_s}" }} }}\n'
+    )
+    return _write(repo, name, config, DECOUPLED_MODEL)
+
+
+def write_bls_caller(repo: Path, name: str = "bls") -> Path:
+    """BLS model calling the model named by request parameter ``target`` (see BLS_MODEL)."""
+    return _write(repo, name, BLS_CONFIG.format(name=name), BLS_MODEL)
+
+
+def write_logger_model(repo: Path, name: str = "logger") -> Path:
+    """Text echo that writes every ``pb_utils.Logger`` level."""
+    config = f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n{TEXT_IO}'
+    return _write(repo, name, config, LOGGER_MODEL)
