@@ -96,7 +96,7 @@ def test_each_builder_builds_an_application_from_the_recorded_json(tmp_path):
 def test_builders_refuse_unknown_or_missing_keys(tmp_path):
     for args in _examples(tmp_path):
         builder = _builder(args.builder)
-        with pytest.raises(ValidationError, match="extra_forbidden|Extra inputs"):
+        with pytest.raises(ValidationError, match=r"extra_forbidden|Extra inputs"):
             builder({**args.to_json(), "max_extract_byte": 1})  # a typo'd key
     with pytest.raises(ValidationError, match="max_ongoing_requests"):
         _builder(TorchServeModelAppArgs.builder)(
