@@ -81,9 +81,10 @@ class RegisterModel:
     loaded_at_startup: bool = False
 
 
-def _start_failed(name: str, version: str) -> StartFailedError:
-    """TorchServe's failed-workers error."""
-    return start_failed(f"Failed to start workers for model {name} version: {version}")
+def _start_failed(name: str, version: str, serve_error: str | None = None) -> StartFailedError:
+    """TorchServe's failed-workers error, with Serve's reason when Serve refused the app."""
+    message = f"Failed to start workers for model {name} version: {version}"
+    return start_failed(f"{message}. Details: {serve_error}" if serve_error else message)
 
 
 def _config_workers(model_dir: Path, config_file: str | None) -> dict[str, Any]:
@@ -181,8 +182,8 @@ class TorchServeModelService:
     def register(self, req: RegisterModel) -> StatusResult:
         """``POST /models``: resolve, extract, validate, record, deploy (and wait if synchronous).
 
-        A synchronous registration whose workers do not start in ``startup_timeout`` is
-        rolled back (row, recorded app, extracted files).
+        A synchronous registration whose application Serve refuses, or whose workers do not
+        start in ``startup_timeout``, is rolled back (row, recorded app, extracted files).
 
         Raises:
             DomainError: TorchServe's errors (bad request, not found, conflict, start failed).
@@ -255,12 +256,12 @@ class TorchServeModelService:
                 f"{prefix} registered with 0 initial workers. "
                 "Use scale workers API to add workers for the model."
             )
-        self._apply(name)
-        if not req.synchronous:
+        refused = self._apply(name)
+        if not req.synchronous:  # the reconciler retries an application Serve refused
             return PROCESSING
-        if not self._wait(name, req.startup_timeout):
+        if refused is not None or not self._wait(name, req.startup_timeout):
             self._delete_version(row)
-            raise _start_failed(name, version)
+            raise _start_failed(name, version, refused)
         return StatusResult(f"{prefix} registered with {workers} initial workers")
 
     def scale(
@@ -277,7 +278,7 @@ class TorchServeModelService:
         Raises:
             NotFoundError: unknown model or version.
             BadRequestError: negative counts, max < min.
-            StartFailedError: synchronous, and the workers did not start.
+            StartFailedError: synchronous, and Serve refused the app or workers did not start.
         """
         row = self.get_or_raise(name, version)
         low = 1 if min_worker is None else min_worker
@@ -288,12 +289,12 @@ class TorchServeModelService:
             raise bad_request("max_worker cannot be less than min_worker.")
         row.min_workers, row.max_workers = low, high
         self.session.commit()
-        self._apply(name)
+        refused = self._apply(name)
         if not synchronous:
             return PROCESSING
         wait_s = timeout_s if timeout_s > 0 else self.settings.serving.load_timeout_s
-        if high > 0 and not self._wait(name, wait_s):
-            raise _start_failed(name, row.version)
+        if high > 0 and (refused is not None or not self._wait(name, wait_s)):
+            raise _start_failed(name, row.version, refused)
         suffix = f", version: {version}" if version else ""
         return StatusResult(f"Workers scaled to {low} for model: {name}{suffix}")
 
@@ -359,8 +360,8 @@ class TorchServeModelService:
         shared = {w.name: WorkflowAppArgs.model_validate(w.app_args).shared for w in rows}
         return sorted(name for name, nodes in shared.items() if app in nodes.values())
 
-    def _apply(self, name: str) -> None:
-        """Record and apply the model's app (or remove it)."""
+    def _apply(self, name: str) -> str | None:
+        """Record and apply the model's app (or remove it); Serve's error when it refused."""
         spec = model_app_spec(
             name,
             self.versions(name),
@@ -370,8 +371,8 @@ class TorchServeModelService:
         if spec is None:
             if self.apps.get(model_app(name)) is not None or self.apps.state(model_app(name)):
                 self.apps.remove(model_app(name))
-            return
-        self.apps.put(spec, owner=MODEL_OWNER)
+            return None
+        return self.apps.put(spec, owner=MODEL_OWNER).last_error
 
     def _wait(self, name: str, timeout_s: float) -> bool:
         state = wait_running(self.gateway, model_app(name), timeout_s)

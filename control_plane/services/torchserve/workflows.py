@@ -147,8 +147,8 @@ class TorchServeWorkflowService:
     ) -> StatusResult:
         """``POST /workflows``: TorchServe's processing order, then deploy and wait.
 
-        A synchronous registration that does not run within ``serving.load_timeout_s`` is
-        rolled back (row, recorded app, extracted files).
+        A synchronous registration whose application Serve refuses, or that does not run
+        within ``serving.load_timeout_s``, is rolled back (row, recorded app, extracted files).
 
         Raises:
             DomainError: TorchServe's errors (bad request, not found, conflict, invalid
@@ -204,13 +204,18 @@ class TorchServeWorkflowService:
             for path in cleanup:
                 self.store.discard(path)
             raise
-        self.apps.put(AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER)
-        if synchronous:
-            state = wait_running(
-                self.gateway, workflow_app(name), self.settings.serving.load_timeout_s
-            )
-            if state is None or not state.running:
-                detail = (state.message if state else "") or "workers did not start"
+        record = self.apps.put(
+            AppSpec(workflow_app(name), f"/wfpredict/{name}", args), owner=WORKFLOW_OWNER
+        )
+        if synchronous:  # otherwise the reconciler retries an application Serve refused
+            detail = record.last_error
+            if detail is None:
+                state = wait_running(
+                    self.gateway, workflow_app(name), self.settings.serving.load_timeout_s
+                )
+                if state is None or not state.running:
+                    detail = (state.message if state else "") or "workers did not start"
+            if detail is not None:
                 self._remove(row)
                 raise _registration_failed(
                     name, [f"Failed to start workers for workflow {name}: {detail[:500]}"]

@@ -173,9 +173,13 @@ async def test_register_model_from_json_body(client, stores):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # request checks: one DB suffices
-async def test_failed_start_rolls_back(client, gateway, stores):
-    gateway.fail_apply.add(model_app("echo"))
+async def test_failed_start_rolls_back(client, gateway, stores, monkeypatch):
+    from control_plane.integrations.serve_types import AppState
 
+    def deploy_failed():  # Serve accepted the app, but its replicas never start
+        return {n: AppState(name=n, status="DEPLOY_FAILED", message="boom") for n in gateway.apps}
+
+    monkeypatch.setattr(gateway, "status", deploy_failed)
     resp = await client.post(
         "/models", params={"url": "echo.mar", "initial_workers": 1, "startup_timeout": 1}
     )
