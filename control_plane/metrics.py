@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.services import platform_state
+from control_plane.services.torc.state_machine import FINISHED
 from deployments.contracts.stats import LATENCY_BUCKETS_S, VersionStats
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ class StateCollector(Collector):
         for (workflow, status), number in counts.by_status.items():
             entry = totals.setdefault(workflow, [0, 0])
             entry[1] += number
-            if status in ("completed", "done", "failed", "canceled", "terminated"):
+            if status in FINISHED:
                 entry[0] += number
         for workflow, (finished, total) in sorted(totals.items()):
             progress.add_metric([str(workflow)], finished / total if total else 0.0)
