@@ -141,7 +141,7 @@ class PipelineEndpoints:
                         f"unexpected inference output '{name}' for model '{self.spec.name}'"
                     )
         except InvalidInput as exc:
-            return ("error", exc.message)
+            return ("invalid", exc.message)
         params = json.loads(parameters) if isinstance(parameters, str) else parameters
         batch = next(iter(inputs.values())).shape[0] if inputs and self.spec.max_batch_size else 1
         request = InferenceRequest(
@@ -168,9 +168,10 @@ class PipelineEndpoints:
         request_id: str = "",
         parameters: str | dict[str, Any] = "{}",
     ) -> tuple[str, Any]:
-        """A BLS call: ``("ok", outputs)``, ``("error", message)`` or ``("not_ready", model)``.
+        """A BLS call (or an ensemble step), counted in this model's statistics.
 
-        Counted in this model's statistics like an HTTP request.
+        Returns ``("ok", outputs)``, ``("invalid"|"error", message)`` (a bad request, a failed
+        execution) or ``("not_ready", model)``.
         """
         prepared = self._bls_request(version, inputs, requested, request_id, parameters)
         if isinstance(prepared[0], str):

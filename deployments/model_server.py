@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from deployments.backends import ModelBackend, load_backend
-from deployments.contracts.app_args import TritonModelAppArgs
+from deployments.backends.ensemble import EnsembleBackend
+from deployments.contracts.app_args import EnsembleAppArgs, TritonModelAppArgs
 from deployments.contracts.artifacts import localized
 from deployments.contracts.errors import (
     InferenceError,
@@ -99,17 +100,25 @@ class TritonModelServer(PipelineEndpoints):
         self.prefix = f"/v2/models/{self.spec.name}"
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.device = device
-        self.backends: dict[int, ModelBackend] = {
-            v: load_backend(self.spec, Path(model_dir), v, device)
-            for v in self.spec.served_versions
-        }
+        self.reporter = StatsReporter()
+        self.book = self.reporter.book
+        self.backends: dict[int, ModelBackend] = {}
+        for version in self.spec.served_versions:
+            if isinstance(parsed, EnsembleAppArgs):
+                self.backends[version] = EnsembleBackend(self.spec, parsed, device, self.book)
+            else:
+                self.backends[version] = load_backend(self.spec, Path(model_dir), version, device)
         self.latest = max(self.backends)
+        # Triton's ensemble responses carry the sequence parameters (reference §1.3)
+        self.response_parameters = (
+            {"sequence_id": 0, "sequence_start": False, "sequence_end": False}
+            if self.spec.is_ensemble
+            else None
+        )
         if self.spec.decoupled and self.spec.backend != "python":
             raise ModelConfigError(
                 f"model '{self.spec.name}': decoupled transaction policy needs the python backend"
             )
-        self.reporter = StatsReporter()
-        self.book = self.reporter.book
         self.batching = self.spec.dynamic_batching and self.spec.max_batch_size > 0
         if self.batching:
             self._execute_batched.set_max_batch_size(self.spec.max_batch_size)  # type: ignore[attr-defined]
@@ -243,7 +252,9 @@ class TritonModelServer(PipelineEndpoints):
                 result if isinstance(result, InferenceServerError) else InferenceError(str(result))
             )
         out_start = time.perf_counter_ns()
-        payload, headers = encode_response(self.spec.name, version, decoded, result)
+        payload, headers = encode_response(
+            self.spec.name, version, decoded, result, self.response_parameters
+        )
         end = time.perf_counter_ns()
         self.book.request(
             self.spec.name,
@@ -341,6 +352,24 @@ def build_triton_model(args: TritonModelAppArgs | dict[str, Any]) -> Application
         pydantic.ValidationError: the args do not fit the model.
     """
     parsed = TritonModelAppArgs.parse(args)
+    deployment = TritonModelServer.options(**parsed.options)  # type: ignore[attr-defined]
+    app: Application = deployment.bind(parsed)
+    return app
+
+
+def build_triton_ensemble(args: EnsembleAppArgs | dict[str, Any]) -> Application:
+    """Application builder of one Triton ensemble (``platform: "ensemble"``).
+
+    The same deployment class as a model (metadata, config, stats, infer, generate); its
+    "backend" runs the steps on the step models' own applications, or fused in its replica.
+
+    Args:
+        args: :class:`EnsembleAppArgs` (or its JSON, as Serve passes it).
+
+    Raises:
+        pydantic.ValidationError: the args do not fit the model.
+    """
+    parsed = EnsembleAppArgs.parse(args)
     deployment = TritonModelServer.options(**parsed.options)  # type: ignore[attr-defined]
     app: Application = deployment.bind(parsed)
     return app

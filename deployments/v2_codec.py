@@ -255,8 +255,11 @@ def encode_response(
     version: int,
     decoded: DecodedRequest,
     outputs: dict[str, np.ndarray],
+    parameters: dict[str, Any] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """Encode an infer response; returns (body, extra headers).
+
+    ``parameters`` become the response's ``parameters`` object (ensembles carry some).
 
     Raises:
         InvalidInput: the model did not produce a requested output.
@@ -290,6 +293,14 @@ def encode_response(
     }
     if decoded.request.id:
         header["id"] = decoded.request.id
+    if parameters:
+        header = {
+            "model_name": model_name,
+            "model_version": str(version),
+            **({"id": decoded.request.id} if decoded.request.id else {}),
+            "parameters": parameters,
+            "outputs": entries,
+        }
     head = json.dumps(header, separators=(",", ":")).encode()
     if not tails:
         return head, {"content-type": "application/json"}

@@ -12,7 +12,7 @@ input [ { name: "text_input" data_type: TYPE_STRING dims: [ 1 ] } ]
 output [ { name: "text_output" data_type: TYPE_STRING dims: [ 1 ] } ]
 """
 
-GEN_MODEL = '''
+GEN_MODEL = """
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
@@ -26,11 +26,11 @@ class TritonPythonModel:
             out = pb_utils.Tensor("text_output", np.array(words, dtype=object))
             responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
         return responses
-'''
+"""
 
 # One response per word (sleeping ``delay`` seconds before each), then a flag-only FINAL.
 # Words "raise" and "error" make it raise, or send an error response with FINAL, instead.
-DECOUPLED_MODEL = '''
+DECOUPLED_MODEL = """
 import json
 import time
 
@@ -62,12 +62,12 @@ class TritonPythonModel:
             else:
                 sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
         return None
-'''
+"""
 
 # BLS: request parameter "target" names the callee (FP32 [4] INPUT0 -> OUTPUT0 models such as
 # add_sub), "mode" is exec | async | async2 (two concurrent async_exec); OUTPUT0 is the callee's
 # OUTPUT0 (twice stacked for async2), or an error response carrying the callee's error text.
-BLS_MODEL = '''
+BLS_MODEL = """
 import asyncio
 import json
 import time
@@ -95,7 +95,7 @@ class TritonPythonModel:
                 results = [await bls.async_exec()]
             else:
                 results = list(await asyncio.gather(bls.async_exec(), bls.async_exec()))
-            elapsed = np.array([time.monotonic() - start], dtype=np.float32)
+            elapsed = np.array([[time.monotonic() - start]], dtype=np.float32)
             failed = [r for r in results if r.has_error()]
             if failed:
                 error = pb_utils.TritonError(failed[0].error().message())
@@ -107,7 +107,7 @@ class TritonPythonModel:
                 pb_utils.Tensor("ELAPSED", elapsed),
             ]))
         return responses
-'''
+"""
 
 BLS_CONFIG = """
 name: "{name}"
@@ -120,7 +120,7 @@ output [
 ]
 """
 
-LOGGER_MODEL = '''
+LOGGER_MODEL = """
 import triton_python_backend_utils as pb_utils
 
 
@@ -141,7 +141,7 @@ class TritonPythonModel:
             out = pb_utils.Tensor("text_output", text.as_numpy())
             responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
         return responses
-'''
+"""
 
 
 def _write(repo: Path, name: str, config: str, model_py: str) -> Path:
@@ -177,3 +177,193 @@ def write_logger_model(repo: Path, name: str = "logger") -> Path:
     """Text echo that writes every ``pb_utils.Logger`` level."""
     config = f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n{TEXT_IO}'
     return _write(repo, name, config, LOGGER_MODEL)
+
+
+BLS_SYNC_MODEL = """
+import json
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            params = json.loads(request.parameters())
+            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            result = pb_utils.InferenceRequest(
+                model_name=params.get("target", "add_sub"),
+                requested_output_names=["OUTPUT0"],
+                inputs=[pb_utils.Tensor("INPUT0", x), pb_utils.Tensor("INPUT1", x)],
+            ).exec()
+            if result.has_error():
+                error = pb_utils.TritonError(result.error().message())
+                responses.append(pb_utils.InferenceResponse(error=error))
+                continue
+            out = pb_utils.get_output_tensor_by_name(result, "OUTPUT0").as_numpy()
+            responses.append(pb_utils.InferenceResponse(output_tensors=[
+                pb_utils.Tensor("OUTPUT0", out),
+                pb_utils.Tensor("ELAPSED", np.zeros(out.shape[:1] + (1,), np.float32)),
+            ]))
+        return responses
+"""
+
+SLEEPY_MODEL = """
+import time
+
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep({sleep_s})
+        responses = []
+        for request in requests:
+            a = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            b = pb_utils.get_input_tensor_by_name(request, "INPUT1").as_numpy()
+            responses.append(pb_utils.InferenceResponse(output_tensors=[
+                pb_utils.Tensor("OUTPUT0", a + b), pb_utils.Tensor("OUTPUT1", a - b),
+            ]))
+        return responses
+"""
+
+SLEEPY_CONFIG = """
+name: "{name}"
+backend: "python"
+max_batch_size: 8
+input [
+  {{ name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }},
+  {{ name: "INPUT1" data_type: TYPE_FP32 dims: [ 4 ] }}
+]
+output [
+  {{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] }},
+  {{ name: "OUTPUT1" data_type: TYPE_FP32 dims: [ 4 ] }}
+]
+instance_group [ {{ kind: KIND_CPU count: {count} }} ]
+"""
+
+
+def write_bls_sync_caller(repo: Path, name: str = "bls_sync") -> Path:
+    """BLS model with a synchronous ``execute`` calling ``exec()`` (see BLS_SYNC_MODEL)."""
+    return _write(repo, name, BLS_CONFIG.format(name=name), BLS_SYNC_MODEL)
+
+
+def write_sleepy_add_sub(
+    repo: Path, name: str = "sleepy", sleep_s: float = 1.0, count: int = 1
+) -> Path:
+    """add_sub (OUTPUT0 = a + b, OUTPUT1 = a - b) that sleeps ``sleep_s`` per execute."""
+    config = SLEEPY_CONFIG.format(name=name, count=count)
+    return _write(repo, name, config, SLEEPY_MODEL.replace("{sleep_s}", str(sleep_s)))
+
+
+# -- ensembles --------------------------------------------------------------------------------
+
+AFFINE_MODEL = """
+import json
+import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        params = json.loads(args["model_config"]).get("parameters", {})
+        get = lambda k, d: float(params.get(k, {}).get("string_value", d))
+        self.scale, self.offset = get("scale", "1"), get("offset", "0")
+        self.sleep_s = get("sleep_s", "0")
+        self.version_bonus = 100.0 * (int(args["model_version"]) - 1)
+
+    def execute(self, requests):
+        time.sleep(self.sleep_s)
+        responses = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
+            y = (x * self.scale + self.offset + self.version_bonus).astype(np.float32)
+            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", y)]))
+        return responses
+"""
+
+
+def _params(params: dict[str, object]) -> str:
+    return "".join(
+        f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n' for k, v in params.items()
+    )
+
+
+def write_affine(
+    repo: Path,
+    name: str,
+    *,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    sleep_s: float = 0.0,
+    versions: tuple[int, ...] = (1,),
+    policy: str = "",
+) -> Path:
+    """FP32 [4] ``INPUT0 -> OUTPUT0 = INPUT0 * scale + offset + 100 * (version - 1)``."""
+    config = (
+        f'name: "{name}"\nbackend: "python"\nmax_batch_size: 8\n{policy}\n'
+        'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        'output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        + _params({"scale": scale, "offset": offset, "sleep_s": sleep_s})
+    )
+    model = _write(repo, name, config, AFFINE_MODEL)
+    for version in versions:
+        (model / str(version)).mkdir(exist_ok=True)
+        (model / str(version) / "model.py").write_text(AFFINE_MODEL)
+    return model
+
+
+def write_ensemble(
+    repo: Path,
+    name: str,
+    steps: list[tuple[str, int, dict[str, str], dict[str, str]]],
+    *,
+    inputs: tuple[str, ...] = ("IN",),
+    outputs: tuple[str, ...] = ("OUT",),
+    params: dict[str, object] | None = None,
+) -> Path:
+    """An ensemble of FP32 [4] tensors; each step is (model, version, input_map, output_map)."""
+
+    def tensors(kind: str, names: tuple[str, ...]) -> str:
+        entries = ", ".join(f'{{ name: "{n}" data_type: TYPE_FP32 dims: [ 4 ] }}' for n in names)
+        return f"{kind} [ {entries} ]\n"
+
+    def mapping(kind: str, pairs: dict[str, str]) -> str:
+        return "".join(f'{kind} {{ key: "{k}" value: "{v}" }} ' for k, v in pairs.items())
+
+    step_text = "".join(
+        f'step [ {{ model_name: "{m}" model_version: {v} {mapping("input_map", i)} '
+        f"{mapping('output_map', o)} }} ]\n"
+        for m, v, i, o in steps
+    )
+    config = (
+        f'name: "{name}"\nplatform: "ensemble"\nmax_batch_size: 8\n'
+        + tensors("input", inputs)
+        + tensors("output", outputs)
+        + f"ensemble_scheduling {{\n{step_text}}}\n"
+        + _params(params or {})
+    )
+    model = repo / name
+    (model / "1").mkdir(parents=True, exist_ok=True)
+    (model / "config.pbtxt").write_text(config)
+    return model
+
+
+def write_two_step_ensemble(
+    repo: Path, name: str = "ens", pre: str = "pre", post: str = "post", **params: object
+) -> Path:
+    """``pre`` (x + 1) then ``post`` (x * 2), both written too: OUT = (IN + 1) * 2."""
+    write_affine(repo, pre, offset=1.0)
+    write_affine(repo, post, scale=2.0)
+    return write_ensemble(
+        repo,
+        name,
+        [
+            (pre, -1, {"INPUT0": "IN"}, {"OUTPUT0": "mid"}),
+            (post, -1, {"INPUT0": "mid"}, {"OUTPUT0": "OUT"}),
+        ],
+        params=params or None,
+    )

@@ -21,7 +21,8 @@ from control_plane.services.model_repository import (
 )
 from control_plane.services.serve_apps import ServeAppService, app_name
 from control_plane.settings import Settings
-from deployments.contracts.app_args import TritonModelAppArgs
+from deployments.contracts.app_args import EnsembleAppArgs, EnsembleStepArgs, TritonModelAppArgs
+from deployments.contracts.ensemble import check_steps, ensemble_graph
 from deployments.contracts.errors import ModelConfigError
 from deployments.contracts.placement import PlacementPolicy, deployment_options, not_ready_reason
 from deployments.contracts.specs import ModelSpec, load_model_spec
@@ -173,8 +174,12 @@ class TritonModelService:
         files: dict[str, str | bytes] | None = None,
         version: int | None = None,
         wait: bool = True,
+        _chain: tuple[str, ...] = (),
     ) -> RegisteredModel:
         """Load (or reload) a model on the built-in server: record it, deploy it, wait for it.
+
+        An ensemble's step models are loaded from the repository first when they are not
+        loaded yet (as Triton does); each stays its own application.
 
         Args:
             name: model name (repository directory, or the name for file overrides).
@@ -184,8 +189,9 @@ class TritonModelService:
             wait: block until the model answers (Triton's load is synchronous).
 
         Raises:
-            BadRequestError: invalid name/config/files, missing model, not placeable, or the
-                deployment failed (its message is included).
+            BadRequestError: invalid name/config/files, missing model, not placeable, an
+                ensemble whose graph or step models do not fit, or the deployment failed (its
+                message is included).
         """
         check_model_name(name)
         if files:
@@ -214,6 +220,7 @@ class TritonModelService:
             )
         except ModelConfigError as exc:
             raise BadRequestError(f"failed to load '{name}': {exc.message}") from None
+        steps = self._ensemble_steps(spec, (*_chain, name)) if spec.is_ensemble else None
         row = self.get(name) or RegisteredModel(name=name, source_dir=source_dir)
         row.source_dir = source_dir
         row.config_override = config_override
@@ -226,7 +233,20 @@ class TritonModelService:
         options = deployment_options(
             spec, policy, min_replicas=row.min_replicas, max_replicas=row.max_replicas
         )
-        args = TritonModelAppArgs(spec=spec.to_json(), model_dir=str(model_dir), options=options)
+        args: TritonModelAppArgs
+        if steps is not None:
+            fused = spec.parameters.get("ray_fused", "false").strip().lower() == "true"
+            args = EnsembleAppArgs(
+                spec=spec.to_json(),
+                model_dir=str(model_dir),
+                options=options,
+                steps=steps,
+                fused=fused,
+            )
+        else:
+            args = TritonModelAppArgs(
+                spec=spec.to_json(), model_dir=str(model_dir), options=options
+            )
         self.apps.put(AppSpec(model_app_name(name), model_route(name), args), owner=OWNER)
         if reason:
             row.status, row.status_reason = "PENDING", reason
@@ -235,6 +255,76 @@ class TritonModelService:
         if wait:
             self._wait_running(row)
         return row
+
+    def _ensemble_steps(
+        self, spec: ModelSpec, chain: tuple[str, ...]
+    ) -> dict[str, EnsembleStepArgs]:
+        """Validate an ensemble and load its step models; how its replica reaches each step.
+
+        Raises:
+            BadRequestError: a graph error, a step model that is not in the repository, an
+                ensemble that contains itself, or a step map that does not fit its model.
+        """
+        name = spec.name
+        try:
+            graph = ensemble_graph(spec)
+        except ModelConfigError as exc:
+            raise BadRequestError(f"load failed for model '{name}': {exc.message}") from None
+        missing = [m for m in graph.models if not self._available(m)]
+        if missing:
+            raise BadRequestError(
+                f"load failed for model '{name}': ensemble {name} contains models that are not "
+                f"available or ambiguous: {', '.join(missing)}"
+            )
+        looped = [m for m in graph.models if m in chain]
+        if looped:
+            raise BadRequestError(
+                f"load failed for model '{name}': ensemble {name} contains itself through "
+                + " -> ".join([*chain, looped[0]])
+            )
+        pending = []
+        for model in graph.models:
+            row = self.get(model)
+            if row is None or not row.loaded:
+                pending.append(self.load(model, wait=False, _chain=chain))
+        for row in pending:
+            self._wait_running(row)
+        steps: dict[str, EnsembleStepArgs] = {}
+        specs: dict[str, ModelSpec] = {}
+        for model in graph.models:
+            row = self.get(model)
+            assert row is not None
+            specs[model] = self._spec(row)
+            steps[model] = EnsembleStepArgs(
+                app=model_app_name(model),
+                spec=specs[model].to_json(),
+                model_dir=str(ensure_inside(self.store_root, self.store_root / row.source_dir)),
+            )
+        try:
+            check_steps(graph, specs)
+        except ModelConfigError as exc:
+            raise BadRequestError(f"load failed for model '{name}': {exc.message}") from None
+        return steps
+
+    def _available(self, name: str) -> bool:
+        """A repository directory, or a model loaded from overrides."""
+        row = self.get(name)
+        return (self.repo_root / name).is_dir() or (row is not None and row.loaded)
+
+    def _dependents(self, name: str) -> list[str]:
+        """Loaded ensembles with a step on ``name``."""
+        found = []
+        for other in self.loaded_names():
+            row = self.get(other)
+            if other == name or row is None:
+                continue
+            try:
+                spec = self._spec(row)
+            except BadRequestError:
+                continue
+            if spec.is_ensemble and any(s["model_name"] == name for s in spec.ensemble_steps):
+                found.append(other)
+        return found
 
     def _policy(self) -> PlacementPolicy:
         try:
@@ -282,6 +372,8 @@ class TritonModelService:
         row = self.get(name)
         if row is None:
             return
+        for ensemble in self._dependents(name):  # as Triton: unloading a step unloads them
+            self.unload(ensemble, wait=wait)
         row.loaded, row.status, row.status_reason = False, "UNAVAILABLE", "unloaded"
         self.session.commit()
         app = model_app_name(name)

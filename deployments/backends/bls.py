@@ -15,6 +15,7 @@ loop never blocks.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import AsyncIterator, Coroutine
@@ -54,13 +55,22 @@ class _PrivateLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Schedule ``coro`` on the loop."""
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="bls-loop", daemon=True).start()
                 self._loop = loop
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on the loop and wait (never from the loop itself)."""
+        return self.submit(coro).result()
+
+    async def run_async(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on the loop, awaited from another loop."""
+        return await asyncio.wrap_future(self.submit(coro))
 
 
 class BlsRunner:
@@ -69,11 +79,11 @@ class BlsRunner:
     def __init__(self, app_template: str = APP_TEMPLATE) -> None:
         self.app_template = app_template
         self._private = _PrivateLoop()
-        # A handle is bound to the loop that first used it: one cache per loop.
+        # used on the private loop only
         self._handles: dict[tuple[int, str, bool], Any] = {}
 
     async def _handle(self, model: str, stream: bool) -> Any:
-        key = (id(asyncio.get_running_loop()), model, stream)
+        key = (0, model, stream)
         cached = self._handles.get(key)
         if cached is not None:
             return cached
@@ -86,7 +96,9 @@ class BlsRunner:
         return handle
 
     @staticmethod
-    def _arguments(request: pb_utils.InferenceRequest) -> tuple[Any, ...]:
+    def _arguments(
+        request: pb_utils.InferenceRequest,
+    ) -> tuple[int, dict[str, Any], list[str], str, str]:
         inputs = {t.name(): t.as_numpy() for t in request.inputs()}
         return (
             request.model_version(),
@@ -107,28 +119,55 @@ class BlsRunner:
             return _not_ready(model, value)
         return _error(model, str(value))
 
+    async def call(self, *args: Any) -> tuple[str, Any]:
+        """:meth:`call_here` on the private loop, awaited from any loop."""
+        result: tuple[str, Any] = await self._private.run_async(self.call_here(*args))
+        return result
+
+    async def call_here(
+        self,
+        model: str,
+        version: int,
+        inputs: dict[str, Any],
+        requested: list[str],
+        request_id: str,
+        parameters: str | dict[str, Any],
+        timeout_s: float | None,
+    ) -> tuple[str, Any]:
+        """One call of ``model``'s ``infer_tensors`` (see ``deployments.model_pipelines``).
+
+        Returns:
+            ``("ok", outputs)``, ``("invalid"|"error", message)``, ``("not_ready", model)`` or
+            ``("timeout", message)``; never raises for a missing or failing model.
+        """
+        try:
+            handle = await self._handle(model, stream=False)
+        except Exception as exc:  # KeyError: no such application; RayServeException
+            logger.info("target %s has no application: %s", model, exc)
+            return ("not_ready", model)
+        response = handle.remote(version, inputs, requested, request_id, parameters)
+        try:
+            async with asyncio.timeout(timeout_s):
+                result: tuple[str, Any] = await response
+        except TimeoutError:
+            response.cancel()
+            return ("timeout", f"Request timeout expired after {timeout_s} s")
+        except Exception as exc:  # the application is going away, its replica died...
+            logger.info("call to %s failed: %s", model, exc)
+            self._forget(model)
+            return ("not_ready", model)
+        return result
+
     async def run(self, request: pb_utils.InferenceRequest) -> pb_utils.InferenceResponse:
         """One BLS request on the current event loop; every failure is an error response."""
         model = request.model_name()
         if not model:
             return _error(model, "the BLS request names no model")
-        try:
-            handle = await self._handle(model, stream=False)
-        except Exception as exc:  # KeyError: no such application; RayServeException
-            logger.info("BLS target %s has no application: %s", model, exc)
-            return _not_ready(model)
         timeout_s = request.timeout() / 1e6 if request.timeout() else None
-        call = handle.remote(*self._arguments(request))
-        try:
-            async with asyncio.timeout(timeout_s):
-                result = await call
-        except TimeoutError:
-            call.cancel()
-            return _error(model, f"Request timeout expired after {request.timeout()} us")
-        except Exception as exc:  # the application is going away, its replica died...
-            logger.info("BLS call to %s failed: %s", model, exc)
-            self._forget(model)
-            return _not_ready(model)
+        version, inputs, requested, request_id, parameters = self._arguments(request)
+        result = await self.call_here(
+            model, version, inputs, requested, request_id, parameters, timeout_s
+        )
         return self._response(result, model)
 
     async def stream(
@@ -163,5 +202,5 @@ class BlsRunner:
     async def async_exec(self, request: pb_utils.InferenceRequest, decoupled: bool) -> Any:
         """``await request.async_exec()``: on the caller's loop."""
         if decoupled:
-            return self.stream(request)
-        return await self.run(request)
+            return iter(await self._private.run_async(self._collect(request)))
+        return await self._private.run_async(self.run(request))

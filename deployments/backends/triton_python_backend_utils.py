@@ -28,7 +28,8 @@ TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
 TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
 
-_model_logger = logging.getLogger("triton_python_backend")
+# A child of "ray.serve": Serve writes it into the replica's log file (no ray import here).
+_model_logger = logging.getLogger("ray.serve.triton_python_backend")
 
 
 class _Runtime:

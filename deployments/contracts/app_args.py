@@ -71,6 +71,28 @@ class TritonModelAppArgs(StagedArtifacts, AppArgs):
     )
 
 
+class EnsembleStepArgs(ArgsModel):
+    """One step model of an ensemble: the application it is called in, or what to load fused."""
+
+    app: str = Field(description="The step model's own application (``p-v2-<model>``).")
+    spec: str = Field(description="The step model's parsed spec (``ModelSpec.to_json()``).")
+    model_dir: str = Field(description="The step model's directory (loaded there when fused).")
+
+
+class EnsembleAppArgs(TritonModelAppArgs):
+    """``deployments.model_server:build_triton_ensemble``: a Triton ensemble over step models.
+
+    The step models stay their own applications (independently loaded, scaled and counted);
+    the ensemble's replica calls them by DeploymentHandle, or, with ``fused``, runs them
+    in-process (one replica, no hop; their executions still count in their own statistics).
+    """
+
+    builder: ClassVar[str] = "deployments.model_server:build_triton_ensemble"
+
+    steps: dict[str, EnsembleStepArgs] = Field(description="Step model name -> how to reach it.")
+    fused: bool = Field(False, description="Run the step models inside the ensemble's replica.")
+
+
 class TorchServeVersionArgs(StagedArtifacts):
     """One loaded version of a TorchServe model (or a workflow's model node)."""
 
@@ -201,13 +223,13 @@ class JobRunnerArgs(AppArgs):
 
 ALL_APP_ARGS: tuple[type[AppArgs], ...] = (
     TritonModelAppArgs,
+    EnsembleAppArgs,
     TorchServeModelAppArgs,
     WorkflowAppArgs,
     GatewayAppArgs,
     JobRunnerArgs,
 )
 ARGS_BY_BUILDER: dict[str, type[AppArgs]] = {m.builder: m for m in ALL_APP_ARGS}
-
 
 
 def args_for_builder(builder: str, args: dict[str, Any]) -> AppArgs:

@@ -10,6 +10,8 @@ from control_plane.integrations.serve_types import AppSpec
 from deployments.contracts.app_args import (
     ALL_APP_ARGS,
     ARGS_BY_BUILDER,
+    EnsembleAppArgs,
+    EnsembleStepArgs,
     GatewayAppArgs,
     JobRunnerArgs,
     TorchServeModelAppArgs,
@@ -36,6 +38,26 @@ def _version(tmp_path, name: str) -> TorchServeVersionArgs:
     )
 
 
+def _ensemble(tmp_path) -> EnsembleAppArgs:
+    from tests.pipeline_repos import write_two_step_ensemble
+
+    repo = tmp_path / "ens_repo"
+    write_two_step_ensemble(repo)
+    steps = {
+        name: EnsembleStepArgs(
+            app=f"p-v2-{name}",
+            spec=load_model_spec(repo / name, name).to_json(),
+            model_dir=str(repo / name),
+        )
+        for name in ("pre", "post")
+    }
+    return EnsembleAppArgs(
+        spec=load_model_spec(repo / "ens", "ens").to_json(),
+        model_dir=str(repo / "ens"),
+        steps=steps,
+    )
+
+
 def _examples(tmp_path) -> list:
     model = write_add_sub(tmp_path)
     spec = load_model_spec(model, "add_sub")
@@ -43,6 +65,7 @@ def _examples(tmp_path) -> list:
         TritonModelAppArgs(
             spec=spec.to_json(), model_dir=str(model), options={"num_replicas": 1}
         ),
+        _ensemble(tmp_path),
         TorchServeModelAppArgs(
             name="echo",
             default_version="1.0",
@@ -80,7 +103,7 @@ def _builder(path: str):
 
 def test_every_builder_has_an_args_model():
     assert set(ARGS_BY_BUILDER) == {m.builder for m in ALL_APP_ARGS}
-    assert len(ARGS_BY_BUILDER) == 5
+    assert len(ARGS_BY_BUILDER) == 6
 
 
 def test_each_builder_builds_an_application_from_the_recorded_json(tmp_path):

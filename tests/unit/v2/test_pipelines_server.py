@@ -174,7 +174,7 @@ async def test_bls_callee_validates_and_counts_like_triton(servers):
     assert list(outputs) == ["OUTPUT0"]
     np.testing.assert_allclose(outputs["OUTPUT0"], 2 * x)
     kind, message = await server.infer_tensors(-1, {"INPUT0": x.astype(np.int32)}, [])
-    assert kind == "error"
+    assert kind == "invalid"
     assert "data-type is 'INT32', but model 'add_sub' expects 'FP32'" in message
     kind, message = await server.infer_tensors(-1, {"INPUT0": x}, [])
     assert "missing required input(s) ['INPUT1']" in message
@@ -186,7 +186,7 @@ async def test_bls_callee_validates_and_counts_like_triton(servers):
 
 
 def test_logger_writes_every_level_into_the_replica_log(servers, caplog):
-    caplog.set_level("DEBUG", logger="triton_python_backend")
+    caplog.set_level("DEBUG", logger="ray.serve.triton_python_backend")
     backend = servers["logger"].backends[1]
     from deployments.backends.base import InferenceRequest
 

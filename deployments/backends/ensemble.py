@@ -1,0 +1,151 @@
+"""The ensemble "backend": runs ``ensemble_scheduling`` steps as a dataflow graph.
+
+Each step starts as soon as every tensor it reads exists, so independent steps run
+concurrently. A step runs on the step model's own application by DeploymentHandle (the step is
+counted in its own statistics, as on Triton), or, for a fused ensemble, on a backend loaded in
+this replica (no hop; the step's executions are recorded in this replica's book under the step
+model's name, so they still count in its statistics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deployments.backends.base import ExecuteResult, InferenceRequest
+from deployments.backends.bls import BlsRunner
+from deployments.backends.loader import load_backend
+from deployments.contracts.app_args import EnsembleAppArgs
+from deployments.contracts.ensemble import EnsembleGraph, EnsembleStep, ensemble_graph
+from deployments.contracts.errors import InferenceError, InferenceServerError, InvalidInput
+from deployments.contracts.specs import ModelSpec
+from deployments.contracts.stats import StatsBook
+
+
+class StepFailed(Exception):
+    """A step answered an error; the ensemble request fails with its message."""
+
+    def __init__(self, error: InferenceServerError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class EnsembleBackend:
+    """One served version of an ensemble."""
+
+    def __init__(self, spec: ModelSpec, args: EnsembleAppArgs, device: str, book: StatsBook):
+        self.spec = spec
+        self.graph: EnsembleGraph = ensemble_graph(spec)
+        self.book = book
+        self.step_specs = {n: ModelSpec.from_json(a.spec) for n, a in args.steps.items()}
+        self.apps = {n: a.app for n, a in args.steps.items()}
+        self.caller = BlsRunner()
+        self.fused: dict[tuple[str, int], Any] = {}
+        if args.fused:
+            for step in self.graph.steps:
+                step_spec = self.step_specs[step.model_name]
+                version = self._version(step)
+                if (step.model_name, version) not in self.fused:
+                    self.fused[(step.model_name, version)] = load_backend(
+                        step_spec, Path(args.steps[step.model_name].model_dir), version, device
+                    )
+
+    def _version(self, step: EnsembleStep) -> int:
+        if step.model_version > 0:
+            return step.model_version
+        return max(self.step_specs[step.model_name].served_versions)
+
+    # -- one step -------------------------------------------------------------------------
+    async def _call(self, step: EnsembleStep, inputs: dict[str, np.ndarray], rid: str) -> Any:
+        requested = list(step.output_map)
+        if self.fused:
+            return await self._call_fused(step, inputs, requested, rid)
+        kind, value = await self.caller.call(
+            step.model_name, step.model_version, inputs, requested, rid, {}, None
+        )
+        if kind == "ok":
+            return value
+        if kind == "not_ready":
+            raise StepFailed(
+                InferenceError(f"in ensemble '{self.spec.name}', model '{value}' is not ready")
+            )
+        error = InvalidInput if kind == "invalid" else InferenceError
+        raise StepFailed(error(str(value)))
+
+    async def _call_fused(
+        self, step: EnsembleStep, inputs: dict[str, np.ndarray], requested: list[str], rid: str
+    ) -> Any:
+        version = self._version(step)
+        backend = self.fused[(step.model_name, version)]
+        request = InferenceRequest(inputs=inputs, requested_outputs=requested, id=rid)
+        start = time.perf_counter_ns()
+        execute_async = getattr(backend, "execute_async", None)
+        if execute_async is not None:
+            [result] = await execute_async([request])
+        else:
+            [result] = backend.execute([request])
+        elapsed = time.perf_counter_ns() - start
+        spec = self.step_specs[step.model_name]
+        batch = next(iter(inputs.values())).shape[0] if inputs and spec.max_batch_size else 1
+        ok = not isinstance(result, Exception)
+        self.book.execution(step.model_name, version, batch_size=batch, infer_ns=elapsed)
+        self.book.request(
+            step.model_name, version, ok=ok, total_ns=elapsed, infer_ns=elapsed, batch=batch
+        )
+        if not ok:
+            raise StepFailed(
+                result if isinstance(result, InferenceServerError) else InferenceError(str(result))
+            )
+        return result
+
+    # -- one request ----------------------------------------------------------------------
+    async def _one(self, request: InferenceRequest) -> ExecuteResult:
+        loop = asyncio.get_running_loop()
+        tensors: dict[str, asyncio.Future[np.ndarray]] = {
+            t: loop.create_future() for t in self.graph.producer
+        }
+        for name, array in request.inputs.items():
+            future: asyncio.Future[np.ndarray] = loop.create_future()
+            future.set_result(array)
+            tensors[name] = future
+
+        async def run(step: EnsembleStep) -> None:
+            inputs = {key: await tensors[t] for key, t in step.input_map.items()}
+            outputs = await self._call(step, inputs, request.id)
+            for key, tensor in step.output_map.items():
+                if key not in outputs:
+                    raise StepFailed(
+                        InferenceError(
+                            f"in ensemble '{self.spec.name}', model '{step.model_name}' did not "
+                            f"produce output '{key}'"
+                        )
+                    )
+                tensors[tensor].set_result(outputs[key])
+
+        tasks = [asyncio.ensure_future(run(s)) for s in self.graph.steps]
+        try:
+            await asyncio.gather(*tasks)
+        except StepFailed as exc:
+            return exc.error
+        finally:
+            for task in tasks:
+                task.cancel()
+        wanted = request.requested_outputs or self.spec.output_names
+        return {name: tensors[name].result() for name in wanted}
+
+    async def execute_async(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
+        """Every request through the graph, concurrently."""
+        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+
+    def execute(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
+        """Synchronous form (no event loop may be running)."""
+        return asyncio.run(self.execute_async(requests))
+
+    def finalize(self) -> None:
+        """Finalize fused step backends."""
+        for backend in self.fused.values():
+            backend.finalize()

@@ -1,0 +1,79 @@
+"""Loading ensembles through the repository API (fake Serve gateway, real DB)."""
+
+import pytest
+
+from tests.pipeline_repos import write_affine, write_ensemble, write_two_step_ensemble
+
+
+def _repo(client):
+    repo = client.app.state.settings.store_root / "models"
+    repo.mkdir(parents=True, exist_ok=True)
+    return repo
+
+
+async def test_loading_an_ensemble_loads_its_steps_as_their_own_apps(client, gateway):
+    write_two_step_ensemble(_repo(client))
+    resp = await client.post("/v2/repository/models/ens/load")
+    assert resp.status_code == 200, resp.text
+    assert {"p-v2-ens", "p-v2-pre", "p-v2-post"} <= set(gateway.apps)
+    app = gateway.apps["p-v2-ens"]
+    assert app.builder == "deployments.model_server:build_triton_ensemble"
+    assert app.args.steps["pre"].app == "p-v2-pre"
+    assert app.args.fused is False
+    index = {e["name"]: e["state"] for e in (await client.post("/v2/repository/index")).json()}
+    assert index == {"ens": "READY", "pre": "READY", "post": "READY"}
+    # unloading the ensemble leaves the steps; unloading a step unloads the ensemble
+    assert (await client.post("/v2/repository/models/ens/unload")).status_code == 200
+    assert "p-v2-pre" in gateway.apps
+    assert (await client.post("/v2/repository/models/ens/load")).status_code == 200
+    assert (await client.post("/v2/repository/models/pre/unload")).status_code == 200
+    assert "p-v2-ens" not in gateway.apps
+    assert "p-v2-post" in gateway.apps
+
+
+async def test_fused_ensemble_is_recorded_as_fused(client, gateway):
+    write_two_step_ensemble(_repo(client), ray_fused="true")
+    assert (await client.post("/v2/repository/models/ens/load")).status_code == 200
+    assert gateway.apps["p-v2-ens"].args.fused is True
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        (
+            [("absent_model", -1, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})],
+            "ensemble bad contains models that are not available or ambiguous: absent_model",
+        ),
+        ([("pre", -1, {"INPUT0": "nowhere"}, {"OUTPUT0": "OUT"})], "reads tensor 'nowhere'"),
+        (
+            [("pre", -1, {"WRONG": "IN"}, {"OUTPUT0": "OUT"})],
+            "ensemble tensor IN is mapping to non-existing input WRONG in model pre",
+        ),
+        ([("pre", 4, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})], "pins version 4 of model pre"),
+        (
+            [
+                ("pre", -1, {"INPUT0": "IN"}, {"OUTPUT0": "a"}),
+                ("pre", -1, {"INPUT0": "a"}, {"OUTPUT0": "a"}),
+            ],
+            "ensemble tensor 'a' can appear in an output map only once",
+        ),
+    ],
+)
+async def test_bad_ensembles_are_400_naming_the_problem(client, gateway, steps, message):
+    repo = _repo(client)
+    write_affine(repo, "pre")
+    write_ensemble(repo, "bad", steps)
+    for _ in range(2):  # Triton answers the second attempt with a generic 500; here the same 400
+        resp = await client.post("/v2/repository/models/bad/load")
+        assert resp.status_code == 400, resp.text
+        assert message in resp.json()["error"]
+    assert "p-v2-bad" not in gateway.apps
+
+
+async def test_an_ensemble_containing_itself_is_refused(client, gateway):
+    repo = _repo(client)
+    write_ensemble(repo, "outer", [("inner", -1, {"IN": "IN"}, {"OUT": "OUT"})])
+    write_ensemble(repo, "inner", [("outer", -1, {"IN": "IN"}, {"OUT": "OUT"})])
+    resp = await client.post("/v2/repository/models/outer/load")
+    assert resp.status_code == 400
+    assert "contains itself through outer -> inner -> outer" in resp.json()["error"]
