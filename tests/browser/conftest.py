@@ -98,6 +98,7 @@ class PageLog:
         self.errors: list[str] = []
         self.allowed: list[str] = []
         self.dialogs: list[str] = []
+        self.responses: list[str] = []  # failed HTTP responses, to explain console errors
         self.accept_dialogs = False
 
     def on_dialog(self, dialog: Any) -> None:
@@ -126,11 +127,17 @@ def page_fixture(browser: Any) -> Iterator[Any]:
     page.on("console", lambda m: log.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: log.errors.append(f"pageerror: {exc}"))
     page.on("dialog", log.on_dialog)
+    page.on(
+        "response",
+        lambda r: log.responses.append(f"{r.status} {r.request.method} {r.url}")
+        if r.status >= 400
+        else None,
+    )
     page.log = log
     page.set_default_timeout(15_000)
     try:
         yield page
-        assert log.unexpected() == [], f"browser console errors: {log.unexpected()}"
+        assert log.unexpected() == [], f"console errors: {log.unexpected()} ({log.responses})"
     finally:
         context.close()
 

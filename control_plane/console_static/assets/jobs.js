@@ -144,7 +144,7 @@
     saveHash();
     // Poll quickly while something is active, slowly otherwise.
     let idle = 0;
-    every(1500, async () => {
+    every(1000, async () => {
       if (state.workflowId === null) return;
       const active = !state.counts || ACTIVE.some((s) => state.counts[s]);
       if (!active && idle++ % 5 !== 0) return;

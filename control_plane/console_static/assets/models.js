@@ -10,12 +10,21 @@
 
   async function loadIndex() { state.index = await api("POST", "/v2/repository/index", { json: {} }); renderV2(); }
 
+  /** GET, once more after a pause when the model's route may not have reached this connection. */
+  async function getFresh(path) {
+    try { return await api("GET", path); } catch (err) {
+      if (!(err instanceof Console.ApiError) || ![400, 503].includes(err.status)) throw err;
+      await new Promise((resolve) => { setTimeout(resolve, 300); });
+      return api("GET", path);
+    }
+  }
+
   async function showV2(name) {
     state.selected = name;
-    const [config, stats] = await Promise.all([
-      api("GET", `/v2/models/${enc(name)}/config`).catch((err) => ({ error: err.message })),
-      api("GET", `/v2/models/${enc(name)}/stats`).catch((err) => ({ error: err.message })),
-    ]);
+    // Sequential: right after a load, an old keep-alive connection may still reach the ingress
+    // process that predates the model's route (once); the retry then goes over a fresh one.
+    const config = await getFresh(`/v2/models/${enc(name)}/config`).catch((err) => ({ error: err.message }));
+    const stats = await getFresh(`/v2/models/${enc(name)}/stats`).catch((err) => ({ error: err.message }));
     state.detail = { config, stats };
     renderV2();
   }
