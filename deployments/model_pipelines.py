@@ -74,7 +74,11 @@ class PipelineEndpoints:
                 yield result
         finally:
             self.book.request(
-                self.spec.name, version, ok=ok, total_ns=time.perf_counter_ns() - start
+                self.spec.name,
+                version,
+                ok=ok,
+                total_ns=time.perf_counter_ns() - start,
+                batch=decoded.batch_size,
             )
 
     # -- generate extension ---------------------------------------------------------------

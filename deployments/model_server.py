@@ -40,6 +40,7 @@ from deployments.v2_codec import (
     encode_response,
 )
 from deployments.v2_generate import dumps
+from deployments.warmup import warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class TritonModelServer(PipelineEndpoints):
             else:
                 self.backends[version] = load_backend(self.spec, Path(model_dir), version, device)
         self.latest = max(self.backends)
+        warm_up(self.spec, self.backends, self.book)  # before Serve marks the replica ready
         # Triton's ensemble responses carry the sequence parameters (reference §1.3)
         self.response_parameters = (
             {"sequence_id": 0, "sequence_start": False, "sequence_end": False}

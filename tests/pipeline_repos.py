@@ -367,3 +367,28 @@ def write_two_step_ensemble(
         ],
         params=params or None,
     )
+
+
+WARMUP_SAMPLE = (
+    'model_warmup [ {{ name: "zero_warm" batch_size: {batch} count: {count} inputs {{ key: '
+    '"INPUT0" value: {{ data_type: TYPE_FP32 dims: [ 4 ] zero_data: true }} }} }} ]\n'
+)
+
+
+def write_warm_affine(
+    repo: Path, name: str = "warm", *, batch: int = 2, count: int = 3, fail: bool = False
+) -> Path:
+    """``write_affine`` with a zero-data warmup sample (``fail``: execute raises)."""
+    model = write_affine(repo, name)
+    config = model / "config.pbtxt"
+    config.write_text(config.read_text() + WARMUP_SAMPLE.format(batch=batch, count=count))
+    if fail:
+        code = (
+            (model / "1" / "model.py")
+            .read_text()
+            .replace(
+                "time.sleep(self.sleep_s)", 'raise pb_utils.TritonModelException("warmup boom")'
+            )
+        )
+        (model / "1" / "model.py").write_text(code)
+    return model
