@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -58,9 +57,9 @@ class Artifacts:
         """Save a full-page screenshot; also into docs/console/ when CONSOLE_DOCS_SCREENSHOTS=1."""
         path = self.root / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
-        if os.environ.get("CONSOLE_DOCS_SCREENSHOTS") == "1":
+        if os.environ.get("CONSOLE_DOCS_SCREENSHOTS") == "1":  # the first screen, for the docs
             DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_SHOTS / f"{name}.png")
+            page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"))
         return path
 
     def record(self, name: str, value_ms: float) -> None:
