@@ -175,3 +175,167 @@ def write_onnx_add(repo: Path, name: str = "add_onnx") -> Path:
         'output [ { name: "Z" data_type: TYPE_FP32 dims: [ 3 ] } ]\n'
     )
     return model
+
+
+# -- GPU variants (tests/gpu) ------------------------------------------------------------------
+
+DEVICE_PROBE_TS_CONFIG = """
+name: "{name}"
+platform: "pytorch_libtorch"
+max_batch_size: 16
+input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ 4 ] }} ]
+output [
+  {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 2 ] }},
+  {{ name: "OUTPUT__1" data_type: TYPE_FP32 dims: [ 2 ] }}
+]
+instance_group [ {{ kind: {kind} count: 1 }} ]
+{parameters}
+"""
+
+
+def _parameters(params: dict[str, str]) -> str:
+    return "\n".join(
+        f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in params.items()
+    )
+
+
+def write_torchscript_device_probe(
+    repo: Path, name: str = "gpu_ts", *, kind: str = "KIND_GPU", **params: str
+) -> Path:
+    """TorchScript model: the linear of ``write_torchscript_linear`` plus where it ran.
+
+    OUTPUT__0 is ``[sum(x) + 1, 2*sum(x) - 1]``; OUTPUT__1 is ``[weight.get_device(),
+    x.get_device()]`` per row: ``-1`` on CPU, the CUDA index (0) on a GPU replica. Extra keyword
+    arguments become ``parameters`` (``ray_num_gpus="0.5"``).
+    """
+    import torch
+
+    class DeviceProbe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            y = self.linear(x)
+            where = torch.tensor(
+                [float(self.linear.weight.get_device()), float(x.get_device())],
+                dtype=torch.float32, device=x.device,
+            )
+            return y, where.repeat(x.shape[0], 1)
+
+    module = DeviceProbe()
+    with torch.no_grad():
+        module.linear.weight.copy_(torch.tensor([[1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]]))
+        module.linear.bias.copy_(torch.tensor([1.0, -1.0]))
+    model = repo / name
+    (model / "1").mkdir(parents=True, exist_ok=True)
+    torch.jit.script(module).save(str(model / "1" / "model.pt"))
+    (model / "config.pbtxt").write_text(
+        DEVICE_PROBE_TS_CONFIG.format(name=name, kind=kind, parameters=_parameters(params))
+    )
+    return model
+
+
+TORCH_PROBE_CONFIG = """
+name: "{name}"
+backend: "python"
+max_batch_size: {max_batch_size}
+input [ {{ name: "X" data_type: TYPE_FP32 dims: [ {dims} ] }} ]
+output [ {{ name: "Y" data_type: TYPE_FP32 dims: [ {dims} ] }} ]
+instance_group [ {{ kind: {kind} count: 1 }} ]
+{batching}
+{parameters}
+"""
+
+TORCH_PROBE_MODEL = '''
+"""Y = X @ W + b with torch on the instance's device; writes where it ran to a JSON report."""
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import triton_python_backend_utils as pb_utils
+
+REPORT_DIR = {report_dir!r}
+DELAY_S = {delay_s!r}
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.name = args["model_name"]
+        self.kind = args["model_instance_kind"]
+        gpu = self.kind == "GPU" and torch.cuda.is_available()
+        self.device = torch.device("cuda:" + args["model_instance_device_id"] if gpu else "cpu")
+        self.weight = torch.arange(16, dtype=torch.float32, device=self.device).reshape(4, 4)
+        self.bias = torch.ones(4, dtype=torch.float32, device=self.device)
+        self.reported = False
+
+    def _report(self, y):
+        import ray
+
+        record = {{
+            "model": self.name,
+            "pid": os.getpid(),
+            "instance_kind": self.kind,
+            "ray_gpu_ids": [str(i) for i in ray.get_gpu_ids()],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "torch_cuda_available": torch.cuda.is_available(),
+            "tensor_device": str(y.device),
+            "device_name": torch.cuda.get_device_name(y.device) if y.is_cuda else "cpu",
+        }}
+        os.makedirs(REPORT_DIR, exist_ok=True)
+        path = os.path.join(REPORT_DIR, "probe-%s-%d.json" % (self.name, os.getpid()))
+        with open(path + ".tmp", "w") as fh:
+            json.dump(record, fh)
+        os.replace(path + ".tmp", path)
+        self.reported = True
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "X").as_numpy()
+            y = torch.from_numpy(np.ascontiguousarray(x)).to(self.device) @ self.weight + self.bias
+            if not self.reported:
+                self._report(y)
+            if DELAY_S:
+                time.sleep(DELAY_S)  # a slow model, so that load queues up and Serve scales out
+            out = y.cpu().numpy().astype(np.float32)
+            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("Y", out)]))
+        return responses
+'''
+
+
+def write_torch_probe(
+    repo: Path,
+    name: str,
+    report_dir: Path,
+    *,
+    kind: str = "KIND_GPU",
+    delay_s: float = 0.0,
+    max_batch_size: int = 0,
+    **params: str,
+) -> Path:
+    """Python-backend model using torch on its instance's device: ``Y = X @ W + b``.
+
+    ``W`` is ``arange(16).reshape(4, 4)`` and ``b`` ones, so CPU and GPU runs of integer inputs
+    agree exactly. Its first request writes ``<report_dir>/probe-<name>-<pid>.json`` with
+    ``ray.get_gpu_ids()``, ``CUDA_VISIBLE_DEVICES`` and the tensor's device. ``delay_s`` sleeps
+    per request (load for autoscaling). ``max_batch_size > 0`` turns on dynamic batching (inputs
+    ``[batch, 4]``); 0 takes any ``[-1, 4]`` unbatched. Extra keyword arguments become
+    ``parameters``.
+    """
+    model = repo / name
+    (model / "1").mkdir(parents=True, exist_ok=True)
+    (model / "config.pbtxt").write_text(
+        TORCH_PROBE_CONFIG.format(
+            name=name, kind=kind, parameters=_parameters(params), max_batch_size=max_batch_size,
+            dims="4" if max_batch_size else "-1, 4",
+            batching="dynamic_batching { max_queue_delay_microseconds: 1000 }"
+            if max_batch_size else "",
+        )
+    )
+    (model / "1" / "model.py").write_text(
+        TORCH_PROBE_MODEL.format(report_dir=str(report_dir), delay_s=float(delay_s))
+    )
+    return model
