@@ -137,7 +137,7 @@ class TritonPythonModel:
             logger.log_warn("warn line")
             logger.log_error("error line")
             logger.log_verbose("verbose line")
-            logger.log("plain log line", pb_utils.LogLevel.INFO)
+            logger.log("plain log line", logger.INFO)
             out = pb_utils.Tensor("text_output", text.as_numpy())
             responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
         return responses

@@ -123,6 +123,12 @@ class LogLevel:
 class Logger:
     """``pb_utils.Logger``: model log lines go to the replica's log (Triton: the server log)."""
 
+    # the real module exposes the levels on the class too: ``logger.log(msg, logger.INFO)``
+    INFO = LogLevel.INFO
+    WARNING = LogLevel.WARNING
+    ERROR = LogLevel.ERROR
+    VERBOSE = LogLevel.VERBOSE
+
     _LEVELS: ClassVar[dict[int, int]] = {
         LogLevel.INFO: logging.INFO,
         LogLevel.WARNING: logging.WARNING,

@@ -1,0 +1,126 @@
+"""Pipelines benchmark: a 2-step ensemble and a BLS model, this platform beside a real Triton.
+
+The same model directories (``tests/pipeline_repos.py``: ``pre`` x+1, ``post`` x*2, and a BLS
+model calling ``add_sub`` with ``exec()``) are loaded on both. The platform runs the ensemble as
+a deployment graph over the step models' own applications (one handle hop per step) and fused
+(``parameters.ray_fused: "true"``, steps in the ensemble's replica). wrk, c=1/8/32; ratios are
+throughput relative to Triton. Run: ``python -m bench.pipelines_bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import LoadResult, require_wrk, run_wrk, table, write_section
+from bench.v2_bench import _start_platform
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = (1, 8, 32)
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "6"))
+MODELS = ("b_ens", "b_fused", "b_bls")
+
+
+def _write_repo(repo: Path) -> None:
+    from tests.model_repos import write_add_sub
+    from tests.pipeline_repos import write_bls_sync_caller, write_two_step_ensemble
+
+    write_two_step_ensemble(repo, name="b_ens", pre="b_pre", post="b_post")
+    write_two_step_ensemble(repo, name="b_fused", pre="b_pre", post="b_post", ray_fused="true")
+    write_add_sub(repo, name="add_sub")  # BLS_SYNC_MODEL's default target
+    write_bls_sync_caller(repo, name="b_bls")
+
+
+def _bodies() -> dict[str, bytes]:
+    row = [0.5, 1.0, 1.5, 2.0]
+    ens = {"inputs": [{"name": "IN", "shape": [1, 4], "datatype": "FP32", "data": row}]}
+    bls = {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": row}]}
+    body = {m: json.dumps(ens).encode() for m in ("b_ens", "b_fused")}
+    body["b_bls"] = json.dumps(bls).encode()
+    return body
+
+
+def _cell(r: LoadResult, base: LoadResult | None) -> str:
+    ratio = f" ({r.rps / base.rps:.2f}x)" if base is not None and base.rps else ""
+    errors = f"; {r.errors} errors" if r.errors else ""
+    return f"{r.rps:,.0f} rps{ratio}; p50 {r.p50_ms:.1f} / p99 {r.p99_ms:.1f} ms{errors}"
+
+
+def main() -> None:
+    """Run the benchmark and print/write the table (docs/benchmarks.md, "Pipelines")."""
+    require_wrk()
+    tmp = Path(tempfile.mkdtemp(prefix="pipebench-"))
+    url = _start_platform(tmp / "data")
+    from ray import serve
+
+    repo = tmp / "data" / "store" / "models"
+    repo.mkdir(parents=True, exist_ok=True)
+    _write_repo(repo)
+    for model in ("add_sub", *MODELS):
+        httpx.post(f"{url}/v2/repository/models/{model}/load", timeout=300).raise_for_status()
+    bodies = _bodies()
+    targets = {f"platform {m}": (f"{url}/v2/models/{m}/infer", bodies[m]) for m in MODELS}
+    triton = None
+    try:
+        from tests.compat.tritonserver import start_tritonserver
+
+        triton_repo = tmp / "triton_repo"
+        shutil.copytree(repo, triton_repo)
+        shutil.rmtree(triton_repo / "b_fused")
+        triton = start_tritonserver(triton_repo)
+        for model in ("add_sub", "b_ens", "b_bls"):
+            httpx.post(
+                f"{triton.base_url}/v2/repository/models/{model}/load", timeout=120
+            ).raise_for_status()
+        for model in ("b_ens", "b_bls"):
+            targets[f"Triton 2.51 {model}"] = (
+                f"{triton.base_url}/v2/models/{model}/infer",
+                bodies[model],
+            )
+    except Exception as exc:
+        print(f"real Triton not measured: {exc}")
+    results: dict[str, dict[int, LoadResult]] = {}
+    try:
+        for name, (target, body) in targets.items():
+            httpx.post(target, content=body, timeout=60).raise_for_status()
+            results[name] = {
+                c: run_wrk(target, body, connections=c, duration_s=DURATION_S) for c in CONCURRENCY
+            }
+            print(name, {c: (round(r.rps), r.p50_ms, r.p99_ms) for c, r in results[name].items()})
+    finally:
+        if triton is not None:
+            triton.stop()
+        serve.shutdown()
+    rows = []
+    for name, res in results.items():
+        model = name.split()[-1]
+        base_name = f"Triton 2.51 {'b_ens' if model == 'b_fused' else model}"
+        base = results.get(base_name) if not name.startswith("Triton") else None
+        rows.append([name, *[_cell(res[c], base[c] if base else None) for c in CONCURRENCY]])
+    mode = (
+        "HAProxy ingress + throughput-optimized"
+        if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
+        else "default proxy"
+    )
+    text = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores), "
+        f"Serve ingress: {mode}. `b_ens`: 2-step ensemble of python models (x+1, then x*2) "
+        "calling the steps' own applications by DeploymentHandle; `b_fused`: the same ensemble "
+        "with `ray_fused` (steps in its replica); `b_bls`: a python model whose `execute` calls "
+        "`add_sub` with `exec()`. JSON v2 request of one row of 4 FP32; wrk, 1 thread, "
+        f"{DURATION_S} s per cell after a 2 s warm-up. Ratios are throughput relative to Triton's "
+        "same model (the fused ensemble against Triton's ensemble).\n\n"
+        + table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
+    )
+    print(text)
+    write_section(ROOT / "docs" / "benchmarks.md", "Pipelines: ensembles and BLS", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""Differential tests of pipelines: a real tritonserver 2.51 and this platform on the same models.
+
+Ensembles (two python steps, a pinned version, parallel branches), BLS (``exec``,
+``async_exec``, two concurrent ``async_exec``, a missing model), decoupled ``/generate_stream``,
+``/generate``, bad generate input, ``pb_utils.Logger`` and a refused config field.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from tests.compat.tritonserver import TritonUnavailable, start_tritonserver
+from tests.model_repos import write_add_sub
+from tests.pipeline_repos import (
+    write_affine,
+    write_bls_caller,
+    write_bls_sync_caller,
+    write_decoupled_words,
+    write_ensemble,
+    write_logger_model,
+    write_sleepy_add_sub,
+    write_text_generator,
+    write_two_step_ensemble,
+)
+
+pytestmark = [pytest.mark.ray, pytest.mark.compat]
+
+LOADED = (
+    "d_ens",
+    "d_pinned",
+    "d_par",
+    "d_add_sub",
+    "d_bls",
+    "d_bls_sync",
+    "d_sleepy",
+    "d_dec",
+    "d_gen",
+    "d_logger",
+)
+
+
+def _write_repo(repo: Path) -> None:
+    write_two_step_ensemble(repo, name="d_ens", pre="d_pre", post="d_post")
+    write_affine(repo, "d_ver", versions=(1, 2), policy="version_policy { all { } }")
+    write_ensemble(repo, "d_pinned", [("d_ver", 1, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})])
+    write_affine(repo, "d_slow_a", offset=1.0, sleep_s=0.5)
+    write_affine(repo, "d_slow_b", offset=2.0, sleep_s=0.5)
+    write_ensemble(
+        repo,
+        "d_par",
+        [
+            ("d_slow_a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
+            ("d_slow_b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
+        ],
+        outputs=("A", "B"),
+    )
+    write_add_sub(repo, name="d_add_sub")
+    write_bls_caller(repo, name="d_bls")
+    write_bls_sync_caller(repo, name="d_bls_sync")
+    write_sleepy_add_sub(repo, name="d_sleepy", sleep_s=1.0, count=2)
+    write_decoupled_words(repo, name="d_dec", delay_s=0.2)
+    write_text_generator(repo, name="d_gen")
+    write_logger_model(repo, name="d_logger")
+    seq = write_add_sub(repo, name="d_seq")
+    config = seq / "config.pbtxt"
+    text = config.read_text().split("dynamic_batching")[0]
+    config.write_text(text + "sequence_batching { max_sequence_idle_microseconds: 5000000 }\n")
+
+
+@pytest.fixture(scope="module", name="servers")
+def servers_fixture(platform, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("pipelines_repo")
+    _write_repo(repo)
+    platform_repo = platform.data_dir / "store" / "models"
+    platform_repo.mkdir(parents=True, exist_ok=True)
+    for model in repo.iterdir():
+        shutil.copytree(model, platform_repo / model.name, dirs_exist_ok=True)
+    try:
+        real = start_tritonserver(repo)
+    except (TritonUnavailable, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"real tritonserver unavailable: {exc}")
+    clients = {
+        "triton": httpclient.InferenceServerClient(real.url, network_timeout=120),
+        "platform": httpclient.InferenceServerClient(platform.host_port, network_timeout=180),
+    }
+    for client in clients.values():
+        for name in LOADED:
+            client.load_model(name)
+    yield clients, {"triton": real.base_url, "platform": platform.url}, real
+    for client in clients.values():
+        client.close()
+    real.stop()
+
+
+def _both(servers, fn):
+    clients = servers[0]
+    return {k: fn(c) for k, c in clients.items()}
+
+
+def _post(servers, path, **kwargs):
+    bases = servers[1]
+    with httpx.Client(timeout=120) as http:
+        return {k: http.post(base + path, **kwargs) for k, base in bases.items()}
+
+
+def _ens_infer(client, model, x, outputs=("OUT",)):
+    inp = httpclient.InferInput("IN", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    return client.infer(model, [inp], outputs=[httpclient.InferRequestedOutput(o) for o in outputs])
+
+
+def _count(client, model):
+    return client.get_inference_statistics(model)["model_stats"][0]["inference_count"]
+
+
+def test_two_step_ensemble_matches(servers):
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    meta = _both(servers, lambda c: c.get_model_metadata("d_ens"))
+    assert meta["platform"] == meta["triton"]
+    ready = _both(servers, lambda c: (c.is_model_ready("d_pre"), c.is_model_ready("d_post")))
+    assert ready["platform"] == ready["triton"] == (True, True)
+    before = _both(servers, lambda c: {m: _count(c, m) for m in ("d_ens", "d_pre", "d_post")})
+    results = _both(servers, lambda c: [_ens_infer(c, "d_ens", x) for _ in range(3)])
+    for kind in ("triton", "platform"):
+        for result in results[kind]:
+            np.testing.assert_allclose(result.as_numpy("OUT"), (x + 1) * 2)
+    params = {k: r[0].get_response().get("parameters") for k, r in results.items()}
+    assert params["platform"] == params["triton"]
+    time.sleep(1.2)  # the platform's replicas push their counts every second
+    after = _both(servers, lambda c: {m: _count(c, m) for m in ("d_ens", "d_pre", "d_post")})
+    deltas = {k: {m: after[k][m] - before[k][m] for m in after[k]} for k in after}
+    assert deltas["platform"] == deltas["triton"] == {"d_ens": 6, "d_pre": 6, "d_post": 6}
+
+
+def test_pinned_and_parallel_ensembles_match(servers):
+    x = np.zeros((1, 4), dtype=np.float32)
+    pinned = _both(servers, lambda c: _ens_infer(c, "d_pinned", x).as_numpy("OUT"))
+    np.testing.assert_allclose(pinned["platform"], pinned["triton"])
+    np.testing.assert_allclose(pinned["platform"], x)  # version 1, not 2 (+100)
+    _both(servers, lambda c: _ens_infer(c, "d_par", x, outputs=("A", "B")))  # warm up
+
+    def timed(client):
+        start = time.monotonic()
+        result = _ens_infer(client, "d_par", x, outputs=("A", "B"))
+        return time.monotonic() - start, result.as_numpy("A"), result.as_numpy("B")
+
+    got = _both(servers, timed)
+    for kind, (elapsed, a, b) in got.items():
+        np.testing.assert_allclose(a, x + 1)
+        np.testing.assert_allclose(b, x + 2)
+        assert elapsed < 0.95, (kind, elapsed)  # two 0.5 s branches side by side
+
+
+def _bls(client, model, params):
+    inp = httpclient.InferInput("INPUT0", [1, 4], "FP32")
+    inp.set_data_from_numpy(np.arange(4, dtype=np.float32).reshape(1, 4))
+    return client.infer(model, [inp], parameters=params)
+
+
+@pytest.mark.parametrize(
+    ("model", "mode"), [("d_bls_sync", "exec"), ("d_bls", "exec"), ("d_bls", "async")]
+)
+def test_bls_exec_and_async_exec_match(servers, model, mode):
+    got = _both(servers, lambda c: _bls(c, model, {"target": "d_add_sub", "mode": mode}))
+    np.testing.assert_allclose(
+        got["platform"].as_numpy("OUTPUT0"), got["triton"].as_numpy("OUTPUT0")
+    )
+
+
+def test_two_concurrent_async_exec_match(servers):
+    got = _both(servers, lambda c: _bls(c, "d_bls", {"target": "d_sleepy", "mode": "async2"}))
+    elapsed = {}
+    for kind, result in got.items():
+        assert result.as_numpy("OUTPUT0").shape == (2, 4)
+        elapsed[kind] = float(result.as_numpy("ELAPSED").ravel()[0])
+    assert 0.9 < elapsed["triton"] < 1.8, elapsed  # Triton 2.51: 1.06 s on two instances
+    # Both calls run concurrently here too, but Serve's router may send both to one of the two
+    # replicas (it balances by queue length, not by instance), so never more than serial time.
+    assert 0.9 < elapsed["platform"] < 2.5, elapsed
+
+
+def test_bls_to_a_missing_model_matches(servers):
+    def call(client):
+        with pytest.raises(InferenceServerException) as info:
+            _bls(client, "d_bls", {"target": "no_such_model", "mode": "async"})
+        return info.value.status(), info.value.message()
+
+    got = _both(servers, call)
+    assert got["platform"] == got["triton"]
+
+
+def _events(content: bytes) -> list[dict]:
+    return [json.loads(e[len(b"data: ") :]) for e in content.split(b"\n\n") if e]
+
+
+def test_decoupled_generate_stream_matches(servers):
+    got = _post(servers, "/v2/models/d_dec/generate_stream", json={"text_input": "one two"})
+    assert got["platform"].status_code == got["triton"].status_code == 200
+    assert got["platform"].content == got["triton"].content
+    assert got["platform"].headers["content-type"] == got["triton"].headers["content-type"]
+    got = _post(servers, "/v2/models/d_dec/generate_stream", json={"text_input": "a raise"})
+    for kind, resp in got.items():
+        events = _events(resp.content)
+        assert resp.status_code == 200
+        assert events[0]["text_output"] == "a"
+        assert "boom after responses" in events[-1]["error"], kind
+    got = _post(servers, "/v2/models/d_dec/generate_stream", json={"text_input": "a error"})
+    assert got["platform"].content == got["triton"].content
+    body = {"inputs": [{"name": "text_input", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+    got = _post(servers, "/v2/models/d_dec/infer", json=body)
+    assert got["platform"].status_code == got["triton"].status_code == 501
+    assert got["platform"].json() == got["triton"].json()
+
+
+def test_generate_on_a_plain_model_matches(servers):
+    got = _post(servers, "/v2/models/d_gen/generate", json={"text_input": "hello", "id": "x1"})
+    assert got["platform"].status_code == got["triton"].status_code == 200
+    assert got["platform"].json() == got["triton"].json()
+    got = _post(servers, "/v2/models/d_gen/generate_stream", json={"text_input": "hi"})
+    assert got["platform"].content == got["triton"].content
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"nope": "x"}'])
+def test_bad_generate_input_is_400_with_an_error_field_on_both(servers, body):
+    got = _post(servers, "/v2/models/d_gen/generate", content=body)
+    assert got["platform"].status_code == got["triton"].status_code == 400
+    assert got["platform"].json()["error"] == got["triton"].json()["error"].removeprefix(
+        "[request id: <id_unknown>] "
+    )
+
+
+@pytest.mark.parametrize("body", [b'{"text_input": 12}', b"", b"[1, 2]"])
+def test_bad_generate_input_triton_answers_500_the_platform_400(servers, body):
+    got = _post(servers, "/v2/models/d_gen/generate", content=body)
+    assert got["triton"].status_code == 500  # documented difference: never a 500 here
+    assert got["platform"].status_code == 400
+    assert "error" in got["platform"].json()
+
+
+def test_logger_lines_reach_the_server_or_replica_log(servers):
+    text = httpclient.InferInput("text_input", [1], "BYTES")
+    text.set_data_from_numpy(np.array([b"diff-marker"], dtype=object))
+    _both(servers, lambda c: c.infer("d_logger", [text]))
+    real = servers[2]
+    deadline = time.monotonic() + 10
+    while "info line diff-marker" not in real.log() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert "info line diff-marker" in real.log()
+    import ray
+
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    found = False
+    while not found and time.monotonic() < deadline + 10:
+        found = any(
+            "info line diff-marker" in p.read_text(errors="replace")
+            for p in (session / "logs" / "serve").glob("replica_*d_logger*.log")
+        )
+        time.sleep(0.3)
+    assert found
+
+
+def test_unsupported_field_is_refused_where_triton_accepts_it(servers):
+    clients = servers[0]
+    clients["triton"].load_model("d_seq")  # Triton 2.51 accepts sequence_batching (reference §7)
+    with pytest.raises(InferenceServerException) as info:
+        clients["platform"].load_model("d_seq")
+    assert info.value.status() == "400"
+    assert "'sequence_batching'" in info.value.message()
