@@ -9,6 +9,9 @@
   const boxes = { tritons: el("div", { id: "ml-tritons" }), store: el("div", { id: "ml-store" }),
                   users: el("div", { id: "ml-users" }), apps: el("div", { id: "ml-apps" }) };
 
+  const uploadBar = { progress: el("progress", { id: "upload-progress", max: 1, value: 0 }),
+                      pct: el("span", { id: "upload-pct", class: "muted" }, "") };
+
   function field(label, input) { return el("label", {}, `${label} `, input); }
 
   async function loadTritons() { state.tritons = (await api("GET", "/api/tritons")).tritons || []; renderTritons(); }
@@ -77,8 +80,7 @@
     const target = el("select", { id: "upload-model" }, state.models.map((m) => el("option", { value: m.name }, m.name)));
     const vfile = el("input", { id: "upload-file", type: "file" });
     const vpath = el("input", { id: "upload-path", placeholder: "path in the version, e.g. model.py", value: "model.py" });
-    const progress = el("progress", { id: "upload-progress", max: 1, value: 0 });
-    const pct = el("span", { id: "upload-pct", class: "muted" }, "");
+    const { progress, pct } = uploadBar;  // kept across re-renders: it shows the last upload
     const send = button("Upload version", async () => {
       const file = vfile.files[0];
       if (!file) throw new Error("choose a file first");
