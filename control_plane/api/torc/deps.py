@@ -15,6 +15,11 @@ from starlette.concurrency import run_in_threadpool
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.db.session import session_scope
+from control_plane.schemas.torc.generation import (
+    GENERATION_HEADER,
+    ApiGeneration,
+    detect_generation,
+)
 from control_plane.services.torc import (
     ClaimService,
     ComputeNodeService,
@@ -27,6 +32,7 @@ from control_plane.services.torc import (
     ResultService,
     RunnerService,
     UserDataService,
+    WorkflowGraphService,
     WorkflowService,
 )
 
@@ -34,9 +40,26 @@ S = TypeVar("S")
 T = TypeVar("T")
 
 
-async def get_workflow_service(session: SessionDep) -> WorkflowService:
-    """Workflows and their status records."""
-    return WorkflowService(session)
+async def get_api_generation(request: Request) -> ApiGeneration:
+    """The torc client generation of the request (User-Agent, or the opt-in header)."""
+    return detect_generation(
+        request.headers.get("user-agent"), request.headers.get(GENERATION_HEADER)
+    )
+
+
+ApiGenerationDep = Annotated[ApiGeneration, Depends(get_api_generation)]
+
+
+async def get_workflow_service(
+    session: SessionDep, generation: ApiGenerationDep
+) -> WorkflowService:
+    """Workflows and their status records, in the shapes of the client's generation."""
+    return WorkflowService(session, generation)
+
+
+async def get_workflow_graph_service(session: SessionDep) -> WorkflowGraphService:
+    """Read-only views of a workflow's graph."""
+    return WorkflowGraphService(session)
 
 
 async def get_job_service(session: SessionDep) -> JobService:
@@ -93,6 +116,7 @@ async def get_runner_service(
 
 WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+WorkflowGraphServiceDep = Annotated[WorkflowGraphService, Depends(get_workflow_graph_service)]
 TransitionServiceDep = Annotated[JobTransitionService, Depends(get_transition_service)]
 JobInitializerDep = Annotated[JobInitializer, Depends(get_job_initializer)]
 FileServiceDep = Annotated[FileService, Depends(get_file_service)]

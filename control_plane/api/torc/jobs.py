@@ -48,6 +48,13 @@ def list_jobs(
     upstream_job_id: int | None = None,
     active_compute_node_id: int | None = None,
     include_relationships: bool = False,
+    name: Annotated[str | None, Query(description="Name substring (case-insensitive).")] = None,
+    command: Annotated[
+        str | None, Query(description="Command substring (case-insensitive).")
+    ] = None,
+    origin_is_set: Annotated[
+        bool | None, Query(description="Only jobs with (true) or without (false) an origin.")
+    ] = None,
 ) -> Response:
     """List a workflow's jobs."""
     return json_body(
@@ -58,6 +65,9 @@ def list_jobs(
             upstream_job_id=upstream_job_id,
             active_compute_node_id=active_compute_node_id,
             include_relationships=include_relationships,
+            name=name,
+            command=command,
+            origin_is_set=origin_is_set,
             **page,
         )
     )

@@ -6,13 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import Body
 
-from control_plane.api.torc.deps import RunnerServiceDep
+from control_plane.api.torc.deps import ApiGenerationDep, RunnerServiceDep
 from control_plane.api.torc.routing import torc_router
+from control_plane.schemas.torc.generation import ApiGeneration
 from control_plane.schemas.torc.jobs import RunOnRayRequest
-from control_plane.schemas.torc.misc import PingRead, RunnerRead
+from control_plane.schemas.torc.misc import PingRead, RunnerRead, TorcVersionRead
 
 router = torc_router("torc")
-TORC_VERSION = "0.12.0 (ray-serve-platform)"
+SERVER_VERSION = "0.12.0"
+API_VERSION = "0.21.0"
+BUILD = "ray-serve-platform"
+TORC_VERSION = f"{SERVER_VERSION} ({BUILD})"
 
 
 @router.get("/ping", response_model=PingRead)
@@ -21,9 +25,11 @@ async def ping() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/version", response_model=str)
-async def get_version() -> str:
-    """The torc server version this API implements."""
+@router.get("/version", response_model=str | TorcVersionRead)
+async def get_version(generation: ApiGenerationDep) -> str | dict[str, str]:
+    """The server version: a string for v0.12 clients, an object for API 0.21 clients."""
+    if generation is ApiGeneration.V0_21:
+        return {"version": SERVER_VERSION, "api_version": API_VERSION, "git_hash": BUILD}
     return TORC_VERSION
 
 

@@ -32,12 +32,16 @@ from control_plane.schemas.torc.resources import (
     FileCreate,
     FilePage,
     FileRead,
+    FilesBulk,
+    FilesBulkRead,
     ResourceRequirementsCreate,
     ResourceRequirementsPage,
     ResourceRequirementsRead,
     ResultCreate,
     ResultPage,
     ResultRead,
+    UserDataBulk,
+    UserDataBulkRead,
     UserDataCreate,
     UserDataPage,
     UserDataRead,
@@ -58,7 +62,7 @@ def _by_id(
     update: bool = True,
 ) -> None:
     """Register GET/PUT/DELETE ``/{path}/{id}`` and ``DELETE /{path}`` for a CRUD service."""
-    delete_all_key = next(iter(delete_all.model_fields))
+    delete_all_keys = tuple(delete_all.model_fields)
 
     def get_item(item_id: int, service: Any) -> dict[str, Any]:
         return service.get(item_id)  # type: ignore[no-any-return]
@@ -72,7 +76,8 @@ def _by_id(
     def delete_items(
         workflow_id: WorkflowIdQuery, service: Any, body: AnyBody = None
     ) -> dict[str, Any]:
-        return {delete_all_key: service.delete_all(workflow_id)}
+        count = service.delete_all(workflow_id)
+        return dict.fromkeys(delete_all_keys, count)
 
     routes = [
         (get_item, "get", f"/{path}/{{item_id}}", f"Get {name}.", read),
@@ -98,6 +103,12 @@ def _by_id(
 def create_file(body: FileCreate, files: FileServiceDep) -> dict[str, Any]:
     """Create a file record."""
     return files.create(body.model_dump(exclude_none=True))
+
+
+@router.post("/bulk_files", response_model=FilesBulkRead)
+def create_files(body: FilesBulk, files: FileServiceDep) -> dict[str, Any]:
+    """Create up to 10,000 files of one workflow at once (API 0.21)."""
+    return {"files": files.create_many([f.model_dump(exclude_none=True) for f in body.files])}
 
 
 @router.get("/files", **documented(FilePage))
@@ -142,6 +153,13 @@ def create_user_data(
         consumer_job_id=consumer_job_id,
         producer_job_id=producer_job_id,
     )
+
+
+@router.post("/bulk_user_data", response_model=UserDataBulkRead)
+def create_user_data_list(body: UserDataBulk, user_data: UserDataServiceDep) -> dict[str, Any]:
+    """Create up to 10,000 user data documents of one workflow at once (API 0.21)."""
+    items = [u.model_dump(exclude_none=True) for u in body.user_data]
+    return {"user_data": user_data.create_many(items)}
 
 
 @router.get("/user_data", **documented(UserDataPage))

@@ -22,6 +22,7 @@ from control_plane.schemas.torc.jobs import (
     ComputeNodesResources,
 )
 from control_plane.schemas.torc.workflows import (
+    ArchiveWorkflowRequest,
     ChangedJobInputs,
     InitializeJobsBody,
     InitializeJobsRead,
@@ -32,8 +33,10 @@ from control_plane.schemas.torc.workflows import (
     WorkflowCompletion,
     WorkflowCreate,
     WorkflowJobIds,
+    WorkflowStatusSummary,
     WorkflowStatusUpdate,
     WorkflowUninitialized,
+    WorkflowWithStatus,
 )
 from control_plane.services.torc.claims import DEFAULT_CLAIM_LIMIT
 
@@ -86,10 +89,18 @@ def delete_workflow(
     return workflows.delete(workflow_id)
 
 
-@router.get("/workflows/{workflow_id}/status", response_model=TorcWorkflowStatusRead)
+@router.get("/workflows/{workflow_id}/status", response_model=WorkflowStatusSummary)
 def get_workflow_status(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
-    """Get the workflow status record."""
+    """Get the workflow status record and its job counts (v0.12 and API 0.21 in one body)."""
     return workflows.get_status(workflow_id)
+
+
+@router.post("/workflows/{workflow_id}/archive", response_model=TorcWorkflowRead)
+def archive_workflow(
+    workflow_id: int, body: ArchiveWorkflowRequest, workflows: WorkflowServiceDep
+) -> dict[str, Any]:
+    """Archive or unarchive a workflow (API 0.21)."""
+    return workflows.archive(workflow_id, is_archived=body.is_archived)
 
 
 @router.put("/workflows/{workflow_id}/status", response_model=TorcWorkflowStatusRead)
@@ -100,7 +111,10 @@ def update_workflow_status(
     return workflows.put_status(workflow_id, body.model_dump())
 
 
-@router.put("/workflows/{workflow_id}/cancel", response_model=TorcWorkflowStatusRead)
+@router.put(
+    "/workflows/{workflow_id}/cancel",
+    response_model=TorcWorkflowStatusRead | WorkflowWithStatus,
+)
 def cancel_workflow(
     workflow_id: int, workflows: WorkflowServiceDep, body: AnyBody = None
 ) -> dict[str, Any]:
@@ -108,11 +122,14 @@ def cancel_workflow(
     return workflows.cancel(workflow_id)
 
 
-@router.post("/workflows/{workflow_id}/reset_status", response_model=TorcWorkflowStatusRead)
+@router.post(
+    "/workflows/{workflow_id}/reset_status",
+    response_model=TorcWorkflowStatusRead | WorkflowWithStatus,
+)
 def reset_workflow_status(
     workflow_id: int, workflows: WorkflowServiceDep, force: bool = False, body: AnyBody = None
 ) -> dict[str, Any]:
-    """Clear the canceled and completion flags."""
+    """Clear the canceled and completion flags (API 0.21 clients: and start the next run)."""
     return workflows.reset_status(workflow_id, force=force)
 
 

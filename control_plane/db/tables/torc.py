@@ -92,6 +92,12 @@ class TorcJob(Base):
     failure_handler_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     attempt_id: Mapped[int] = mapped_column(Integer, default=1)
     active_compute_node_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Later torc (API 0.21): claim order, per-job environment (JSON text), provenance
+    # (NULL | "retry" | "spawn") and when the current attempt started.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    env: Mapped[str | None] = mapped_column(Text, nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    start_time: Mapped[str | None] = mapped_column(String(40), nullable=True)
     current_result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     input_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 

@@ -49,9 +49,13 @@ class Count(TorcRead):
 
 
 class DeletedCount(TorcRead):
-    """``DELETE /files|user_data?workflow_id=``: how many items were deleted."""
+    """``DELETE /files|user_data?workflow_id=``: how many items were deleted.
 
-    deleted_count: int = Field(description="Items deleted.")
+    v0.12 answers ``deleted_count``; API 0.21's ``DeleteCountResponse`` requires ``count``.
+    """
+
+    deleted_count: int = Field(description="Items deleted (v0.12).")
+    count: int = Field(description="Items deleted (API 0.21).")
 
 
 class TorcErrorDetail(TorcRead):

@@ -32,6 +32,14 @@ class JobCreate(TorcSchema):
     )
     scheduler_id: int | None = Field(default=None, description="Scheduler config id.")
     failure_handler_id: int | None = Field(default=None, description="Failure handler id.")
+    priority: int | None = Field(
+        default=None, description="Claim priority, >= 0 (higher first; API 0.21). Default 0."
+    )
+    env: dict[str, Any] | None = Field(
+        default=None,
+        description="Environment variables for the command (names ^[A-Za-z_][A-Za-z0-9_]*$, "
+        "string values; immutable after create).",
+    )
 
 
 class JobUpdate(JobCreate):
@@ -148,6 +156,17 @@ class JobRead(TorcRead):
     scheduler_id: int | None = Field(description="Scheduler config id (always present).")
     failure_handler_id: int | None = Field(default=None, description="Failure handler id.")
     attempt_id: int = Field(description="Attempt, 1 + retries.")
+    priority: int = Field(description="Claim priority (higher first).")
+    env: dict[str, str] | None = Field(default=None, description="Environment of the command.")
+    origin: str | None = Field(
+        default=None, description="Provenance: absent (declared), ``retry`` or ``spawn``."
+    )
+    compute_node_id: int | None = Field(
+        default=None, description="Compute node running the current attempt (start_job)."
+    )
+    start_time: str | None = Field(
+        default=None, description="When the current attempt started running (start_job)."
+    )
     depends_on_job_ids: list[int] | None = Field(
         default=None, description="Dependencies (explicit and, after initialize, implicit)."
     )

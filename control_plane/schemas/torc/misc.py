@@ -13,6 +13,14 @@ class PingRead(TorcRead):
     status: str = Field(description="``ok``.")
 
 
+class TorcVersionRead(TorcRead):
+    """``GET /version`` for API 0.21 clients (v0.12 clients get a JSON string)."""
+
+    version: str = Field(description="The torc server version this API implements.")
+    api_version: str = Field(description="The HTTP API version (0.21.0).")
+    git_hash: str | None = Field(default=None, description="Build identifier.")
+
+
 class RunnerRead(TorcRead):
     """``POST/GET/DELETE /workflows/{id}/run_on_ray``: the workflow's Ray runner application."""
 

@@ -102,6 +102,18 @@ class EventCreate(TorcSchema):
     data: dict[str, Any] | None = Field(default=None, description="The event payload.")
 
 
+class FilesBulk(TorcSchema):
+    """``POST /bulk_files`` (API 0.21): up to 10,000 files of one workflow, one transaction."""
+
+    files: list[FileCreate] = Field(description="Files to create, in order.")
+
+
+class UserDataBulk(TorcSchema):
+    """``POST /bulk_user_data`` (API 0.21): up to 10,000 user data of one workflow."""
+
+    user_data: list[UserDataCreate] = Field(description="User data to create, in order.")
+
+
 class FileRead(TorcRead):
     """A file record (``/files``)."""
 
@@ -200,6 +212,7 @@ class ResultRead(TorcRead):
     avg_cpu_percent: float | None = Field(default=None, description="Average CPU %.")
     stdout: str | None = Field(default=None, description="Captured stdout (last 64 KiB).")
     stderr: str | None = Field(default=None, description="Captured stderr (last 64 KiB).")
+    job_name: str | None = Field(default=None, description="Name of the job (reads; API 0.21).")
 
 
 class ResultPage(Page[ResultRead]):
@@ -221,3 +234,15 @@ class EventPage(Page[EventRead]):
     """``GET /events``."""
 
     events: list[EventRead] = Field(description="Seed alias of items.")
+
+
+class FilesBulkRead(TorcRead):
+    """``POST /bulk_files``."""
+
+    files: list[FileRead] = Field(description="The created files, in input order.")
+
+
+class UserDataBulkRead(TorcRead):
+    """``POST /bulk_user_data``."""
+
+    user_data: list[UserDataRead] = Field(description="The created user data, in input order.")

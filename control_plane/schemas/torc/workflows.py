@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from control_plane.schemas.torc.base import Page, TorcRead, TorcSchema
@@ -17,7 +19,9 @@ class WorkflowCreate(TorcSchema):
     user: str | None = Field(default=None, description="Owner. Required on create.")
     description: str | None = Field(default=None, description="Free text.")
     project: str | None = Field(default=None, description="Project name (torc v0.12).")
-    metadata: str | None = Field(default=None, description="JSON document as a string (v0.12).")
+    metadata: str | dict[str, Any] | None = Field(
+        default=None, description="JSON document: a string (v0.12) or an object (API 0.21)."
+    )
     compute_node_expiration_buffer_seconds: int | None = Field(
         default=None, description="Runner hint."
     )
@@ -36,8 +40,12 @@ class WorkflowCreate(TorcSchema):
     jobs_sort_method: str | None = Field(
         default=None, description="gpus_runtime_memory | gpus_memory_runtime | none."
     )
-    resource_monitor_config: str | None = Field(default=None, description="JSON string.")
-    slurm_defaults: str | None = Field(default=None, description="JSON string.")
+    resource_monitor_config: str | dict[str, Any] | None = Field(
+        default=None, description="A JSON string (v0.12) or an object (API 0.21)."
+    )
+    slurm_defaults: str | dict[str, Any] | None = Field(
+        default=None, description="A JSON string (v0.12) or an object (API 0.21)."
+    )
     use_pending_failed: bool | None = Field(
         default=None, description="Failed jobs wait as pending_failed."
     )
@@ -74,7 +82,9 @@ class TorcWorkflowRead(TorcRead):
     description: str | None = Field(default=None, description="Free text.")
     timestamp: str = Field(description="When it was created (UTC, ISO 8601).")
     project: str | None = Field(default=None, description="Project name.")
-    metadata: str | None = Field(default=None, description="JSON document as a string.")
+    metadata: str | dict[str, Any] | None = Field(
+        default=None, description="JSON document: a string for v0.12 clients, an object for 0.21."
+    )
     compute_node_expiration_buffer_seconds: int = Field(description="Runner hint.")
     compute_node_wait_for_new_jobs_seconds: int = Field(
         description="How long a runner waits for a job to become ready before it stops."
@@ -85,10 +95,17 @@ class TorcWorkflowRead(TorcRead):
     jobs_sort_method: str = Field(
         description="gpus_runtime_memory | gpus_memory_runtime | none (runners pass it on)."
     )
-    resource_monitor_config: str | None = Field(default=None, description="JSON string.")
-    slurm_defaults: str | None = Field(default=None, description="JSON string.")
+    resource_monitor_config: str | dict[str, Any] | None = Field(
+        default=None, description="A JSON string for v0.12 clients, an object for 0.21."
+    )
+    slurm_defaults: str | dict[str, Any] | None = Field(
+        default=None, description="A JSON string for v0.12 clients, an object for 0.21."
+    )
     use_pending_failed: bool = Field(description="Failed jobs wait as pending_failed.")
     status_id: int = Field(description="Id of the workflow's status record (= id).")
+    run_id: int = Field(description="The current run (API 0.21 reads it here).")
+    is_canceled: bool = Field(description="Canceled: claims return nothing.")
+    is_archived: bool = Field(description="Archived.")
 
 
 class TorcWorkflowPage(Page[TorcWorkflowRead]):
@@ -104,6 +121,52 @@ class TorcWorkflowStatusRead(TorcRead):
     is_canceled: bool = Field(description="Canceled: claims return nothing.")
     is_archived: bool = Field(description="Archived.")
     run_id: int = Field(description="The current run; start/complete must name it.")
+    has_detected_need_to_run_completion_script: bool = Field(description="Completion-script flag.")
+
+
+class JobStatusCounts(TorcRead):
+    """How many jobs of a workflow are in each status."""
+
+    uninitialized: int = Field(description="Jobs uninitialized.")
+    blocked: int = Field(description="Jobs blocked.")
+    ready: int = Field(description="Jobs ready.")
+    pending: int = Field(description="Jobs pending (claimed).")
+    running: int = Field(description="Jobs running.")
+    completed: int = Field(description="Jobs completed.")
+    failed: int = Field(description="Jobs failed.")
+    canceled: int = Field(description="Jobs canceled.")
+    terminated: int = Field(description="Jobs terminated.")
+    disabled: int = Field(description="Jobs disabled.")
+    pending_failed: int = Field(description="Jobs awaiting classification (pending_failed).")
+
+
+class WorkflowStatusSummary(TorcWorkflowStatusRead):
+    """``GET /workflows/{id}/status``: v0.12's status record plus API 0.21's aggregate."""
+
+    workflow_id: int = Field(description="Workflow id.")
+    workflow_name: str = Field(description="Workflow name.")
+    workflow_user: str = Field(description="Owner.")
+    total_jobs: int = Field(description="Jobs in the workflow.")
+    jobs_by_status: JobStatusCounts = Field(description="Jobs per status.")
+    total_exec_time_minutes: float = Field(description="Sum over the jobs' current results.")
+    walltime_seconds: float | None = Field(
+        default=None, description="First start to last completion of the current results."
+    )
+    active_compute_nodes: int = Field(description="Compute nodes with is_active.")
+    pending_scheduled_nodes: int = Field(description="Always 0 (no scheduled compute nodes).")
+    active_scheduled_nodes: int = Field(description="Always 0 (no scheduled compute nodes).")
+    is_complete: bool = Field(description="As ``is_complete`` answers.")
+
+
+class ArchiveWorkflowRequest(TorcSchema):
+    """``POST /workflows/{id}/archive`` (API 0.21)."""
+
+    is_archived: bool = Field(description="True archives the workflow, false unarchives it.")
+
+
+class WorkflowWithStatus(TorcWorkflowRead):
+    """``cancel`` and ``reset_status`` for API 0.21 clients: the workflow and its flags."""
+
     has_detected_need_to_run_completion_script: bool = Field(description="Completion-script flag.")
 
 

@@ -6,6 +6,7 @@ from control_plane.services.torc.events import EventService
 from control_plane.services.torc.files import FileService
 from control_plane.services.torc.initialize import JobInitializer
 from control_plane.services.torc.jobs import JobService
+from control_plane.services.torc.relationships import WorkflowGraphService
 from control_plane.services.torc.resource_requirements import ResourceRequirementsService
 from control_plane.services.torc.results import ResultService
 from control_plane.services.torc.runners import RunnerService
@@ -25,5 +26,6 @@ __all__ = [
     "ResultService",
     "RunnerService",
     "UserDataService",
+    "WorkflowGraphService",
     "WorkflowService",
 ]

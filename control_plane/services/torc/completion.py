@@ -57,7 +57,7 @@ class CompletionPath:
         jobs = {
             r.id: r
             for r in sql.rows(
-                f"SELECT {job_columns('j')}, j.active_compute_node_id, w.run_id "
+                f"SELECT {job_columns('j')}, w.run_id "
                 "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
                 f"WHERE j.id IN ({keys}){lock}",
                 params,
@@ -122,7 +122,11 @@ class CompletionPath:
             )
             if status in FINISHED:
                 finished[job.workflow_id].append(job_id)
-            done.append(JobRow.of(job)._replace(status=status).wire())
+            done.append(
+                JobRow.of(job)
+                ._replace(status=status, active_compute_node_id=None, start_time=None)
+                .wire()
+            )
         if rows:
             self._write_results(sql, rows)
         for wf, ids in finished.items():
@@ -177,7 +181,8 @@ class CompletionPath:
                 params[f"k{i}"], params[f"r{i}"] = job_id, result_ids[job_id]
                 whens.append(f"WHEN :k{i} THEN :r{i}")
             sql.run(
-                f"UPDATE torc_jobs SET status = :s, active_compute_node_id = NULL, "
+                "UPDATE torc_jobs SET status = :s, active_compute_node_id = NULL, "
+                "start_time = NULL, "
                 f"current_result_id = CASE id {' '.join(whens)} END "
                 f"WHERE id IN ({sql.expand('u', job_ids, params)})",
                 params,

@@ -8,7 +8,13 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from control_plane.errors import NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import drop_none, envelope, get_workflow_or_raise, paginate
+from control_plane.services.torc.common import (
+    MAX_LIMIT,
+    drop_none,
+    envelope,
+    get_workflow_or_raise,
+    paginate,
+)
 
 
 class TorcCrud:
@@ -77,6 +83,45 @@ class TorcCrud:
         self.after_create(row, data)
         self.session.commit()
         return self.to_dict(row)
+
+    def create_many(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert up to 10,000 items of one workflow in one transaction, in order.
+
+        Raises:
+            ValidationFailedError: mixed workflows, too many items, a missing field.
+            NotFoundError: unknown workflow.
+        """
+        if not items:
+            return []
+        if len(items) > MAX_LIMIT:
+            raise ValidationFailedError(
+                f"Got {len(items)} items; at most {MAX_LIMIT} per request", code="too_many_items"
+            )
+        workflow_ids = {i.get("workflow_id") for i in items}
+        if len(workflow_ids) != 1:
+            raise ValidationFailedError(
+                f"Got items of workflows {sorted(map(str, workflow_ids))}; a batch must share "
+                "one workflow_id",
+                code="mixed_workflows",
+            )
+        for index, data in enumerate(items):
+            missing = [k for k in self.required if data.get(k) is None]
+            if missing:
+                raise ValidationFailedError(
+                    f"Got no {', '.join(missing)} in item {index}; required to create "
+                    f"{self.label.lower()}",
+                    code="missing_field",
+                    fields=missing,
+                )
+        get_workflow_or_raise(self.session, items[0]["workflow_id"])
+        rows = [
+            self.table(**self.prepare({k: v for k, v in d.items() if k != "id"}, None))
+            for d in items
+        ]
+        self.session.add_all(rows)
+        self.session.flush()
+        self.session.commit()
+        return [self.to_dict(r) for r in rows]
 
     def after_create(self, row: Any, data: dict[str, Any]) -> None:
         """Hook for side effects inside the create transaction."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from control_plane.errors import NotFoundError
 from control_plane.services.torc.common import check_limit, job_event
 from control_plane.services.torc.job_rows import JOB_COLUMNS, JobRow, job_columns
-from control_plane.services.torc.packing import ORDER_BY, memory_cap, pack
+from control_plane.services.torc.packing import ORDER_BY, memory_cap, pack, remaining
 from control_plane.services.torc.sql import Sql
 from control_plane.services.torc.state_machine import JobEvent, source, target
 from control_plane.services.torc.txn import begin_write
@@ -48,7 +48,7 @@ class HotPath:
         return rows[0]
 
     def claim_next(self, workflow_id: int, limit: int) -> list[dict[str, Any]]:
-        """Claim up to ``limit`` ready jobs (lowest ids first).
+        """Claim up to ``limit`` ready jobs (highest priority, then lowest ids, first).
 
         Raises:
             NotFoundError: unknown workflow.
@@ -59,7 +59,8 @@ class HotPath:
             return []
         begin_write(self.session)
         pick = (
-            "SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = :src ORDER BY id LIMIT :k"
+            "SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = :src "
+            "ORDER BY priority DESC, id LIMIT :k"
         )
         if sql.sqlite:
             statement = (
@@ -103,14 +104,32 @@ class HotPath:
             return {"jobs": []}
         begin_write(self.session)
         query = (workflow_id, limit, resources, time_cap_s, sort_method)
+        matched = True
         rows = self._candidates(sql, *query, match_scheduler=True)
         if (
             not rows
             and not strict_scheduler_match
             and resources.get("scheduler_config_id") is not None
         ):
+            matched = False
             rows = self._candidates(sql, *query, match_scheduler=False)
-        return {"jobs": self._claim_ids(sql, workflow_id, pack(rows, resources))}
+        chosen = pack(rows, resources, limit)
+        if len(chosen) < limit and len(rows) == limit:
+            # Backfill: candidates past the first LIMIT that fit what is left.
+            left = remaining(resources, rows, chosen)
+            if left["num_cpus"] > 0 and left["memory_gb"] > 0:
+                more = self._candidates(
+                    sql,
+                    workflow_id,
+                    limit - len(chosen),
+                    left,
+                    time_cap_s,
+                    sort_method,
+                    match_scheduler=matched,
+                    exclude=[r.id for r in rows],
+                )
+                chosen += pack(more, left, limit - len(chosen))
+        return {"jobs": self._claim_ids(sql, workflow_id, chosen)}
 
     def _candidates(
         self,
@@ -122,6 +141,7 @@ class HotPath:
         sort_method: str | None,
         *,
         match_scheduler: bool,
+        exclude: list[int] | None = None,
     ) -> list[Any]:
         """Ready jobs that fit the offer one by one, in ``sort_method`` order (locked on PG)."""
         params: dict[str, Any] = {
@@ -147,9 +167,12 @@ class HotPath:
         if match_scheduler and resources.get("scheduler_config_id") is not None:
             where.append("(j.scheduler_id IS NULL OR j.scheduler_id = :sched)")
             params["sched"] = resources["scheduler_config_id"]
+        if exclude:
+            where.append(f"j.id NOT IN ({sql.expand('x', exclude, params)})")
         lock = "" if sql.sqlite else " FOR UPDATE OF j SKIP LOCKED"
         return sql.rows(
-            f"SELECT j.id AS id, {_CPUS} AS cpus, {_GPUS} AS gpus, {_NODES} AS nodes, "
+            f"SELECT j.id AS id, j.priority AS priority, {_CPUS} AS cpus, {_GPUS} AS gpus, "
+            f"{_NODES} AS nodes, "
             f"{_MEMORY} AS memory, {_RUNTIME} AS runtime FROM torc_jobs j "
             "LEFT OUTER JOIN torc_resource_requirements rr ON rr.id = j.resource_requirements_id "
             f"WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort_method]} LIMIT :k{lock}",
@@ -179,7 +202,7 @@ class HotPath:
         if not rows:
             self.session.rollback()
             return []
-        jobs = sorted((JobRow.of(r) for r in rows), key=lambda j: j.id)
+        jobs = sorted((JobRow.of(r) for r in rows), key=lambda j: (-j.priority, j.id))
         outputs: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         params: dict[str, Any] = {}
         keys = sql.expand("j", [j.id for j in jobs], params)

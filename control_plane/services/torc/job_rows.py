@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -24,6 +25,11 @@ class JobRow(NamedTuple):
     scheduler_id: int | None
     failure_handler_id: int | None
     attempt_id: int
+    priority: int
+    env: str | None
+    origin: str | None
+    active_compute_node_id: int | None
+    start_time: str | None
 
     @classmethod
     def of(cls, row: Any) -> JobRow:
@@ -45,13 +51,19 @@ class JobRow(NamedTuple):
             row.scheduler_id,
             row.failure_handler_id,
             row.attempt_id,
+            row.priority or 0,
+            row.env,
+            row.origin,
+            row.active_compute_node_id,
+            row.start_time,
         )
 
     def wire(self, relations: Mapping[str, list[int]] | None = None) -> dict[str, Any]:
         """Torc's ``job_model``.
 
         Nulls are omitted (torc's serde) except ``scheduler_id``, which torc always
-        serializes; relationship arrays appear when given and non-empty, sorted.
+        serializes; relationship arrays appear when given and non-empty, sorted. The active
+        compute node is ``compute_node_id`` on the wire (API 0.21) and ``env`` an object.
         """
         body: dict[str, Any] = {
             k: v
@@ -59,6 +71,11 @@ class JobRow(NamedTuple):
             if v is not None or k == "scheduler_id"
         }
         body["status"] = self.status.value
+        node = body.pop("active_compute_node_id", None)
+        if node is not None:
+            body["compute_node_id"] = node
+        if self.env is not None:
+            body["env"] = json.loads(self.env)
         for key, values in (relations or {}).items():
             if values:
                 body[key] = sorted(values)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from control_plane.db.tables.torc import (
@@ -43,9 +45,50 @@ _ALWAYS_MUTABLE = (
     "cancel_on_blocking_job_failure",
     "supports_termination",
     "failure_handler_id",
+    "priority",
 )
 _MUTABLE_WHILE_UNINITIALIZED = ("name", "command")
 _IMMUTABLE_RELS = REL_FIELDS[1:]
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_priority(value: Any) -> int:
+    """A job priority: an integer >= 0 (higher is claimed first).
+
+    Raises:
+        ValidationFailedError: negative or not an integer.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationFailedError(
+            f"priority must be >= 0, got {value}", code="invalid_priority", field="priority"
+        )
+    return value
+
+
+def env_text(env: Any) -> str | None:
+    """A job's ``env`` map as stored (JSON text), checked like torc checks it.
+
+    Raises:
+        ValidationFailedError: not a map of names (``^[A-Za-z_][A-Za-z0-9_]*$``) to strings.
+    """
+    if env is None:
+        return None
+    if not isinstance(env, dict):
+        raise ValidationFailedError(
+            "Got env that is not an object", code="invalid_env", field="env"
+        )
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            raise ValidationFailedError(
+                f"Got env key '{key}'; names match ^[A-Za-z_][A-Za-z0-9_]*$",
+                code="invalid_env",
+                field="env",
+            )
+        if not isinstance(value, str):
+            raise ValidationFailedError(
+                f"Got env value of {key} that is not a string", code="invalid_env", field="env"
+            )
+    return json.dumps(env, sort_keys=True) if env else None
 
 
 def get_job_or_raise(session: Session, job_id: int) -> TorcJob:
@@ -110,6 +153,11 @@ class JobService:
                 "scheduler_id": j.get("scheduler_id"),
                 "failure_handler_id": j.get("failure_handler_id"),
                 "attempt_id": 1,
+                "priority": check_priority(j.get("priority") or 0),
+                "env": env_text(j.get("env")),
+                "origin": j.get("origin"),
+                "active_compute_node_id": None,
+                "start_time": None,
             }
             for j in jobs
         ]
@@ -143,6 +191,9 @@ class JobService:
         needs_file_id: int | None = None,
         upstream_job_id: int | None = None,
         active_compute_node_id: int | None = None,
+        name: str | None = None,
+        command: str | None = None,
+        origin_is_set: bool | None = None,
         include_relationships: bool = False,
         offset: int = 0,
         limit: int | None = None,
@@ -172,6 +223,14 @@ class JobService:
             )
         if active_compute_node_id is not None:
             query = query.where(TorcJob.active_compute_node_id == active_compute_node_id)
+        # API 0.21: substring matches, ASCII-case-insensitive; origin set or not.
+        for column, text in ((TorcJob.name, name), (TorcJob.command, command)):
+            if text is not None:
+                query = query.where(func.lower(column).contains(text.lower(), autoescape=True))
+        if origin_is_set is not None:
+            query = query.where(
+                TorcJob.origin.is_not(None) if origin_is_set else TorcJob.origin.is_(None)
+            )
         rows, total, _ = paginate(
             self.session,
             query,
@@ -217,6 +276,10 @@ class JobService:
         )
         if deps_changed:
             changed.append("depends_on_job_ids")
+        if "priority" in data and data["priority"] is not None:
+            check_priority(data["priority"])
+        if data.get("env") is not None and env_text(data["env"]) != job.env:
+            blocked.append("env")
         # Name, command, status and dependencies change only before the job is initialized
         # (the only status a job may be disabled from).
         if job.status != source(JobEvent.DISABLE) and changed:

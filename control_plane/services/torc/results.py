@@ -90,6 +90,18 @@ class ResultService(TorcCrud):
             )
         return values
 
+    def to_dict(self, row: Any) -> dict[str, Any]:
+        """The wire form, with the job's name (API 0.21 reads ``job_name``)."""
+        body = super().to_dict(row)
+        names: dict[int, str] = getattr(self, "_names", {})
+        name = names.get(row.job_id)
+        if name is None:
+            job = self.session.get(TorcJob, row.job_id)
+            name = job.name if job is not None else None
+        if name is not None:
+            body["job_name"] = name
+        return body
+
     def after_create(self, row: Any, data: dict[str, Any]) -> None:  # noqa: ARG002 - hook
         """A posted result becomes the job's current result when it has none."""
         job = self.session.get(TorcJob, row.job_id)
@@ -127,4 +139,13 @@ class ResultService(TorcCrud):
         ):
             if value is not None:
                 where.append(column == value)
-        return self.list(workflow_id, where=where, **page)
+        # One read of the job names instead of one per result.
+        self._names = dict(
+            self.session.execute(
+                select(TorcJob.id, TorcJob.name).where(TorcJob.workflow_id == workflow_id)
+            ).all()
+        )
+        try:
+            return self.list(workflow_id, where=where, **page)
+        finally:
+            self._names = {}

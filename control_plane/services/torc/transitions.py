@@ -19,7 +19,12 @@ from control_plane.db.tables.torc import (
     TorcWorkflow,
 )
 from control_plane.errors import NotFoundError, ValidationFailedError
-from control_plane.services.torc.common import add_events, get_workflow_or_raise, job_event
+from control_plane.services.torc.common import (
+    add_events,
+    get_workflow_or_raise,
+    job_event,
+    now_iso,
+)
 from control_plane.services.torc.completion import CompletionPath
 from control_plane.services.torc.graph import downstream
 from control_plane.services.torc.job_rows import job_wire
@@ -94,6 +99,7 @@ class JobTransitionService:
             self._check_run(job, run_id)
             old, job.status = job.status, target(JobEvent.START)
             job.active_compute_node_id = compute_node_id
+            job.start_time = now_iso()
             add_events(
                 self.session,
                 job.workflow_id,
@@ -219,6 +225,8 @@ class JobTransitionService:
             old, job.status = job.status, target(JobEvent.RETRY)
             job.attempt_id += 1
             job.active_compute_node_id = None
+            job.start_time = None
+            job.origin = "retry"
             event = job_event(job.id, job.name, old, job.status, attempt_id=job.attempt_id)
             event["event_type"] = "job_retried"
             add_events(self.session, job.workflow_id, [event])
@@ -257,6 +265,7 @@ class JobTransitionService:
                 TorcJob,
                 {target(JobEvent.RESET): sorted(chosen)},
                 active_compute_node_id=None,
+                start_time=None,
             )
             add_events(
                 self.session,

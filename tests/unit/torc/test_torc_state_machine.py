@@ -93,6 +93,11 @@ def test_job_rows_map_orm_objects_sql_rows_and_mappings_alike() -> None:
         "scheduler_id": None,
         "failure_handler_id": 6,
         "attempt_id": 7,
+        "priority": 2,
+        "env": '{"A": "1"}',
+        "origin": "retry",
+        "active_compute_node_id": 8,
+        "start_time": "2026-01-01T00:00:00.000Z",
     }
 
     class Orm:
@@ -104,7 +109,9 @@ def test_job_rows_map_orm_objects_sql_rows_and_mappings_alike() -> None:
     with sqlalchemy.create_engine("sqlite://").connect() as conn:
         row = conn.exec_driver_sql(f"SELECT {select}", values).one()
     expected = {
-        **values,
+        **{k: v for k, v in values.items() if k != "active_compute_node_id"},
+        "compute_node_id": 8,
+        "env": {"A": "1"},
         "cancel_on_blocking_job_failure": True,
         "supports_termination": False,
         "output_file_ids": [4, 9],

@@ -1,0 +1,226 @@
+"""A torc-client 0.35.0 (API 0.21) scenario, run inside that client's own venv.
+
+``tests/compat/test_torc_client_035.py`` runs it as ``python torc035_scenario.py <url>``;
+both client generations install as the package ``torc``, so it cannot be imported next to
+0.8.0. Every check is an ``assert``: a non-zero exit fails the test, with the traceback.
+"""
+
+# A plain script run by the 0.35.0 venv's python, without pytest: bare asserts are its checks.
+# ruff: noqa: PT017, PT018
+
+from __future__ import annotations
+
+import json
+import sys
+
+from torc.api import DefaultApi, iter_documents
+from torc.openapi_client import ApiClient, Configuration
+from torc.openapi_client.models.archive_workflow_request import ArchiveWorkflowRequest
+from torc.openapi_client.models.compute_node_model import ComputeNodeModel
+from torc.openapi_client.models.compute_nodes_resources import ComputeNodesResources
+from torc.openapi_client.models.file_model import FileModel
+from torc.openapi_client.models.files_model import FilesModel
+from torc.openapi_client.models.job_model import JobModel
+from torc.openapi_client.models.jobs_model import JobsModel
+from torc.openapi_client.models.resource_monitor_config import ResourceMonitorConfig
+from torc.openapi_client.models.result_model import ResultModel
+from torc.openapi_client.models.user_data_list_model import UserDataListModel
+from torc.openapi_client.models.user_data_model import UserDataModel
+from torc.openapi_client.models.workflow_model import WorkflowModel
+from torc.openapi_client.rest import ApiException
+
+
+def _node(api: DefaultApi, wf: int) -> int:
+    node = ComputeNodeModel(
+        workflow_id=wf,
+        hostname="node-1",
+        pid=1,
+        start_time="2026-01-01T00:00:00Z",
+        num_cpus=8,
+        memory_gb=16.0,
+        num_gpus=0,
+        num_nodes=1,
+        compute_node_type="local",
+        is_active=True,
+    )
+    return api.create_compute_node(node).id
+
+
+def _finish(api: DefaultApi, wf: int, job_id: int, node: int, rc: int = 0) -> JobModel:
+    run_id = api.get_workflow(wf).run_id
+    started = api.start_job(job_id, run_id, node)
+    assert started.compute_node_id == node and started.start_time, started
+    status = "completed" if rc == 0 else "failed"
+    result = ResultModel(
+        job_id=job_id,
+        workflow_id=wf,
+        run_id=run_id,
+        compute_node_id=node,
+        return_code=rc,
+        exec_time_minutes=0.5,
+        completion_time="2026-01-01T00:01:00Z",
+        status=status,
+    )
+    done = api.complete_job(job_id, status, run_id, result)
+    assert done.compute_node_id is None and done.start_time is None, done
+    return done
+
+
+def workflow_crud_and_json_fields(api: DefaultApi) -> int:
+    """Objects in, objects out; run_id/is_canceled/is_archived on the workflow."""
+    monitor = ResourceMonitorConfig(sample_interval_seconds=5)
+    created = api.create_workflow(
+        WorkflowModel(
+            name="wf035",
+            user="alice",
+            metadata={"team": "ml", "n": 1},
+            slurm_defaults={"account": "acct"},
+            resource_monitor_config=monitor,
+        )
+    )
+    wf = created.id
+    got = api.get_workflow(wf)
+    assert got.metadata == {"team": "ml", "n": 1}, got
+    assert got.slurm_defaults == {"account": "acct"}
+    assert got.resource_monitor_config.sample_interval_seconds == 5
+    assert (got.run_id, got.is_canceled, got.is_archived) == (0, False, False)
+    listed = [w.id for w in iter_documents(api.list_workflows, user="alice")]
+    assert wf in listed
+    got.description = "updated"
+    assert api.update_workflow(wf, got).description == "updated"
+    version = api.get_version()
+    assert version.api_version.startswith("0.21"), version
+    return wf
+
+
+def runs_a_diamond(api: DefaultApi, wf: int) -> None:
+    """Bulk files/user data, priorities, the aggregate status, relationships, results."""
+    files = api.create_files(
+        FilesModel(
+            files=[FileModel(workflow_id=wf, name=f"f{i}", path=f"/d/f{i}") for i in range(4)]
+        )
+    ).files
+    assert [f.name for f in files] == ["f0", "f1", "f2", "f3"]
+    docs = api.create_user_data_list(
+        UserDataListModel(
+            user_data=[
+                UserDataModel(workflow_id=wf, name="params", data={"a": 1}),
+                UserDataModel(workflow_id=wf, name="summary"),
+            ]
+        )
+    ).user_data
+    f = {x.name: x.id for x in files}
+    specs = [
+        ("pre", ["f0"], ["f1", "f2"], 0, [docs[0].id], []),
+        ("left", ["f1"], ["f3"], 1, [], []),
+        ("right", ["f2"], [], 5, [], [docs[1].id]),
+    ]
+    jobs = [
+        JobModel(
+            workflow_id=wf,
+            name=name,
+            command=f"run {name}",
+            input_file_ids=[f[i] for i in ins],
+            output_file_ids=[f[o] for o in outs],
+            priority=prio,
+            env={"STAGE": name.upper()},
+            input_user_data_ids=uin or None,
+            output_user_data_ids=uout or None,
+        )
+        for name, ins, outs, prio, uin, uout in specs
+    ]
+    created = api.create_jobs(JobsModel(jobs=jobs)).jobs
+    ids = {j.name: j.id for j in created}
+    assert api.get_job(ids["right"]).priority == 5
+    assert api.get_job(ids["left"]).env == {"STAGE": "LEFT"}
+    node = _node(api, wf)
+    api.initialize_jobs(wf)
+    status = api.get_workflow_status(wf)
+    assert status.total_jobs == 3 and status.jobs_by_status.ready == 1, status
+    assert status.jobs_by_status.blocked == 2 and status.is_complete is False
+    deps = api.list_job_dependencies(wf)
+    assert {(d.job_name, d.depends_on_job_name) for d in deps.items} == {
+        ("left", "pre"),
+        ("right", "pre"),
+    }
+    flows = api.list_job_file_relationships(wf).items
+    assert ("pre", "left") in {(r.producer_job_name, r.consumer_job_name) for r in flows}
+    assert api.list_job_user_data_relationships(wf).total_count == 2
+    assert api.list_required_existing_files(wf).files == [f["f0"]]
+    assert api.list_missing_user_data(wf).user_data == []
+    ready = api.get_ready_job_requirements(wf)
+    assert ready.num_jobs == 1 and ready.num_cpus == 1, ready
+    (pre,) = api.claim_next_jobs(wf, limit=10).jobs
+    assert pre.name == "pre"
+    run_id = api.get_workflow(wf).run_id
+    api.start_job(pre.id, run_id, node)
+    running = api.get_running_jobs(wf)
+    assert [r.job_name for r in running.items] == ["pre"], running
+    result = ResultModel(
+        job_id=pre.id,
+        workflow_id=wf,
+        run_id=run_id,
+        compute_node_id=node,
+        return_code=0,
+        exec_time_minutes=1.0,
+        completion_time="2026-01-01T00:01:00Z",
+        status="completed",
+    )
+    api.complete_job(pre.id, "completed", run_id, result)
+    # Higher priority first.
+    offer = ComputeNodesResources(num_cpus=1, memory_gb=1, num_gpus=0, num_nodes=1)
+    first = api.claim_jobs_based_on_resources(wf, 10, offer).jobs
+    assert [j.name for j in first] == ["right"], first
+    _finish(api, wf, first[0].id, node)
+    (left,) = api.claim_next_jobs(wf).jobs
+    _finish(api, wf, left.id, node)
+    status = api.get_workflow_status(wf)
+    assert status.is_complete and status.jobs_by_status.completed == 3, status
+    assert status.total_exec_time_minutes == 2.0 and status.walltime_seconds is not None
+    results = api.list_results(wf).items
+    assert {r.job_name for r in results} == {"pre", "left", "right"}
+    assert [j.name for j in api.list_jobs(wf, name="LEF").items] == ["left"]
+    assert [j.name for j in api.list_jobs(wf, command="run r").items] == ["right"]
+    assert api.list_jobs(wf, origin_is_set=True).total_count == 0
+
+
+def resets_archives_and_deletes(api: DefaultApi, wf: int) -> None:
+    """reset_status starts the next run; archive; delete counts."""
+    before = api.get_workflow(wf).run_id
+    api.reset_workflow_status(wf)
+    assert api.get_workflow(wf).run_id == before + 1
+    archived = api.archive_workflow(wf, ArchiveWorkflowRequest(is_archived=True))
+    assert archived.is_archived is True
+    try:
+        api.reset_workflow_status(wf)
+    except ApiException as exc:
+        assert exc.status == 422, exc
+    else:
+        raise AssertionError("reset_status of an archived workflow succeeded")
+    api.archive_workflow(wf, ArchiveWorkflowRequest(is_archived=False))
+    assert api.delete_files(wf).count == 4
+    assert api.delete_jobs(wf).count == 3
+    api.cancel_workflow(wf)
+    assert api.get_workflow(wf).is_canceled is True
+    with_string = api.api_client.call_api(
+        "POST",
+        api.api_client.configuration.host + "/workflows",
+        header_params={"Content-Type": "application/json"},
+        body={"name": "s", "user": "u", "metadata": json.dumps({"from": "string"})},
+    )
+    with_string.read()
+    assert with_string.status == 200
+
+
+def main() -> None:
+    """Run every scenario against the URL given on the command line."""
+    api = DefaultApi(ApiClient(Configuration(host=sys.argv[1])))
+    assert api.ping().status == "ok"
+    wf = workflow_crud_and_json_fields(api)
+    runs_a_diamond(api, wf)
+    resets_archives_and_deletes(api, wf)
+    print("torc-client 0.35.0 scenario passed")
+
+
+if __name__ == "__main__":
+    main()
