@@ -110,6 +110,8 @@ class TritonModelServer(PipelineEndpoints):
             else:
                 self.backends[version] = load_backend(self.spec, Path(model_dir), version, device)
         self.latest = max(self.backends)
+        # a python model's auto_complete_config may have completed the config
+        self.spec = getattr(self.backends[self.latest], "spec", self.spec)
         warm_up(self.spec, self.backends, self.book)  # before Serve marks the replica ready
         # Triton's ensemble responses carry the sequence parameters (reference §1.3)
         self.response_parameters = (

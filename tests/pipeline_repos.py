@@ -392,3 +392,35 @@ def write_warm_affine(
         )
         (model / "1" / "model.py").write_text(code)
     return model
+
+
+AUTO_COMPLETE_MODEL = """
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    @staticmethod
+    def auto_complete_config(auto_complete_model_config):
+        auto_complete_model_config.add_input(
+            {"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}
+        )
+        auto_complete_model_config.add_output(
+            {"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}
+        )
+        auto_complete_model_config.set_max_batch_size(4)
+        return auto_complete_model_config
+
+    def execute(self, requests):
+        return [
+            pb_utils.InferenceResponse([pb_utils.Tensor(
+                "OUTPUT0", pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy() * 3
+            )])
+            for r in requests
+        ]
+"""
+
+
+def write_auto_complete(repo: Path, name: str = "auto") -> Path:
+    """A model whose config.pbtxt names only the backend; auto_complete_config adds the rest."""
+    return _write(repo, name, f'name: "{name}"\nbackend: "python"\n', AUTO_COMPLETE_MODEL)

@@ -25,7 +25,7 @@ from deployments.backends import triton_python_backend_utils as pb_utils
 from deployments.backends.base import ExecuteResult, InferenceRequest
 from deployments.backends.bls import BlsRunner
 from deployments.contracts.errors import InferenceError, InvalidInput, ModelConfigError
-from deployments.contracts.specs import ModelSpec
+from deployments.contracts.specs import ModelSpec, completed_spec
 
 # Model code imports this name; register our implementation once per process.
 sys.modules.setdefault("triton_python_backend_utils", pb_utils)
@@ -74,6 +74,18 @@ class PythonBackend:
         model_class = getattr(module, "TritonPythonModel", None)
         if model_class is None:
             raise ModelConfigError(f"{path} defines no TritonPythonModel class")
+        complete = getattr(model_class, "auto_complete_config", None)
+        if complete is not None:  # Triton calls it before initialize (auto-complete is on)
+            try:
+                completed = complete(pb_utils.ModelConfig(spec.config))
+                self.spec = spec = completed_spec(spec, completed.as_dict())
+            except ModelConfigError:
+                raise
+            except Exception as exc:
+                raise ModelConfigError(
+                    f"failed to load '{spec.name}': auto_complete_config: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
         self.model = model_class()
         self.async_execute = inspect.iscoroutinefunction(getattr(self.model, "execute", None))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{spec.name}-exec")

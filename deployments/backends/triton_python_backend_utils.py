@@ -327,6 +327,49 @@ class InferenceResponse:
         return self._error
 
 
+class ModelConfig:
+    """What ``TritonPythonModel.auto_complete_config(auto_complete_model_config)`` receives.
+
+    The model completes its config (inputs, outputs, batching) before ``initialize``.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config: dict[str, Any] = json.loads(json.dumps(config))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as Triton's JSON form."""
+        return self._config
+
+    def set_max_batch_size(self, max_batch_size: int) -> None:
+        """Set ``max_batch_size``."""
+        self._config["max_batch_size"] = int(max_batch_size)
+
+    def set_dynamic_batching(self) -> None:
+        """Turn dynamic batching on (default settings) unless configured."""
+        self._config.setdefault("dynamic_batching", {})
+
+    def set_model_transaction_policy(self, policy: dict[str, Any]) -> None:
+        """Set ``model_transaction_policy`` (e.g. ``{"decoupled": True}``)."""
+        self._config["model_transaction_policy"] = dict(policy)
+
+    def _add(self, key: str, tensor: dict[str, Any]) -> None:
+        name = tensor.get("name")
+        if not name:
+            raise TritonModelException(f"{key} in auto_complete_config must have a name")
+        entries = self._config.setdefault(key, [])
+        if any(e.get("name") == name for e in entries):
+            return  # the config already declares it: the declared one wins
+        entries.append(dict(tensor))
+
+    def add_input(self, input: dict[str, Any]) -> None:
+        """Declare an input unless the config has it (``name``, ``data_type``, ``dims``)."""
+        self._add("input", input)
+
+    def add_output(self, output: dict[str, Any]) -> None:
+        """Declare an output unless the config has it."""
+        self._add("output", output)
+
+
 def get_input_tensor_by_name(request: InferenceRequest, name: str) -> Tensor | None:
     """The named input of a request, or None."""
     return next((t for t in request.inputs() if t.name() == name), None)

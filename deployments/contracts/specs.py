@@ -5,6 +5,7 @@ Also the version policy, metadata and the Serve deployment options a model confi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,6 +331,26 @@ def load_model_spec(
             }
             for step in config.ensemble_scheduling.step
         ],
+    )
+
+
+def completed_spec(spec: ModelSpec, config_json: dict[str, Any]) -> ModelSpec:
+    """``spec`` after the model's ``auto_complete_config`` returned ``config_json``.
+
+    Raises:
+        ModelConfigError: the completed config is not a valid ModelConfig.
+    """
+    config = parse_config_json(config_json)
+    batching = config.HasField("dynamic_batching")
+    return dataclasses.replace(
+        spec,
+        max_batch_size=config.max_batch_size,
+        inputs=[_tensor(t, optional=t.optional) for t in config.input],
+        outputs=[_tensor(t) for t in config.output],
+        config=config_to_dict(config),
+        dynamic_batching=batching,
+        max_queue_delay_us=config.dynamic_batching.max_queue_delay_microseconds if batching else 0,
+        decoupled=config.model_transaction_policy.decoupled,
     )
 
 
