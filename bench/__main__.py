@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench.v2_bench", "bench.gateway_bench", "bench.torchserve_bench", "bench.torc_bench"]
+MODULES = [
+    "bench.v2_bench",
+    "bench.pipelines_bench",
+    "bench.gateway_bench",
+    "bench.torchserve_bench",
+    "bench.torc_bench",
+]
 
 
 def main() -> None:
