@@ -1,18 +1,11 @@
 """A 0.3-GPU model autoscales 1 -> 3 replicas under load and back to 1 when the load stops.
 
 Two shapes of the same model: with dynamic batching (requests wait in ``@serve.batch``) and
-without (``TritonModelServer`` runs ``execute`` inline in its async handler, so the replica's
-event loop is busy while it computes). Under Serve's HAProxy ingress, the platform's default,
-traffic bypasses the handles that count queued requests, and Serve scales on what the replica
-itself has accepted. On the 2-core CPU machine (logical GPUs and KIND_CPU alike) the unbatched
-shape did not scale out at all in 3 runs in a row, then scaled in the next 5; the batched shape
-and the Python proxy (``PLATFORM_FAST_INGRESS=0``) always scaled. Hence the unbatched case is a
-non-strict xfail under HAProxy: its outcome is recorded, not required (docs/gpu.md, Known limits).
+without (``execute`` runs in a worker thread, so the replica's event loop keeps accepting requests
+and Serve sees the queue it scales on). Both must scale out and back in.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
@@ -29,19 +22,13 @@ from tests.gpu.helpers import (
 from tests.model_repos import write_torch_probe
 
 pytestmark = [pytest.mark.ray, pytest.mark.gpu(logical_ok=True)]
-HAPROXY = os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1"
-UNBATCHED_UNDER_HAPROXY = (
-    "known limit: under the HAProxy ingress an unbatched model (execute on the replica's event "
-    "loop) sometimes never scales out; seen on CPU, not yet on a GPU (docs/gpu.md, Known limits)"
-)
 
 
 @pytest.mark.parametrize(
     "max_batch_size",
     [
         pytest.param(8, id="dynamic-batching"),
-        pytest.param(0, id="unbatched", marks=pytest.mark.xfail(
-            HAPROXY, reason=UNBATCHED_UNDER_HAPROXY, strict=False)),
+        pytest.param(0, id="unbatched"),
     ],
 )
 def test_gpu_model_scales_out_under_load_and_back_in(
