@@ -76,7 +76,9 @@ def artifacts_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arti
         print(f"\nconsole timings (ms), artifacts in {art.root}: {json.dumps(art.timings)}")
 
 
-@pytest.fixture(scope="session", name="browser")
+# Module scope, not session: the sync Playwright API keeps an event loop running in this thread
+# while it is started, and pytest-asyncio cannot run the async tests of later modules under it.
+@pytest.fixture(scope="module", name="browser")
 def browser_fixture() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)")
