@@ -424,3 +424,13 @@ class TritonPythonModel:
 def write_auto_complete(repo: Path, name: str = "auto") -> Path:
     """A model whose config.pbtxt names only the backend; auto_complete_config adds the rest."""
     return _write(repo, name, f'name: "{name}"\nbackend: "python"\n', AUTO_COMPLETE_MODEL)
+
+
+def write_async_sleepy_add_sub(repo: Path, name: str = "asleepy", sleep_s: float = 1.0) -> Path:
+    """``write_sleepy_add_sub`` with ``async def execute`` (awaits ``asyncio.sleep``)."""
+    code = SLEEPY_MODEL.replace("{sleep_s}", str(sleep_s))
+    code = code.replace("import time\n", "import asyncio\n").replace(
+        "    def execute(self, requests):\n        time.sleep(",
+        "    async def execute(self, requests):\n        await asyncio.sleep(",
+    )
+    return _write(repo, name, SLEEPY_CONFIG.format(name=name, count=1), code)
