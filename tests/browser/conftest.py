@@ -130,9 +130,11 @@ def page_fixture(browser: Any) -> Iterator[Any]:
     page.on("dialog", log.on_dialog)
     page.on(
         "response",
-        lambda r: log.responses.append(f"{r.status} {r.request.method} {r.url}")
-        if r.status >= 400
-        else None,
+        lambda r: (
+            log.responses.append(f"{r.status} {r.request.method} {r.url}")
+            if r.status >= 400
+            else None
+        ),
     )
     page.log = log
     page.set_default_timeout(15_000)

@@ -164,3 +164,23 @@ async def test_remote_management_calls_pass_the_guard_with_cookie_and_token(sett
         assert ok.status_code == 200
         status = await remote.get("/status", headers={**jar, "x-csrf-token": csrf})
         assert status.status_code == 200
+
+
+async def test_demoting_or_deleting_the_admin_ends_its_console_access(client):
+    client.cookies.clear()
+    body = {"name": "ops2", "password": "pw-ops-2", "role": "admin"}
+    assert (await client.post("/api/users", auth=ADMIN, json=body)).status_code == 201
+    cookie = _cookie(await _login(client, "ops2", "pw-ops-2"))
+    csrf = await _csrf(client, cookie)
+    client.cookies.clear()
+    jar = {"cookie": f"cp_console={cookie}"}
+    demote = await client.patch("/api/users/ops2", auth=ADMIN, json={"role": "user"})
+    assert demote.status_code == 200
+    client.cookies.clear()
+    assert (await client.get("/console/overview", headers=jar)).status_code == 303
+    forbidden = await client.get("/api/users", headers={**jar, "x-csrf-token": csrf})
+    assert forbidden.status_code == 403
+    assert (await client.delete("/api/users/ops2", auth=ADMIN)).status_code == 200
+    client.cookies.clear()
+    gone = await client.get("/api/users", headers={**jar, "x-csrf-token": csrf})
+    assert gone.status_code == 401
