@@ -1,14 +1,16 @@
 """Real TorchServe 0.12 as a side-by-side peer (benchmarks and compat tests).
 
-Runs ``torchserve --start --foreground --ncs --disable-token-auth`` with a private TMPDIR (its pid
-file lives there, so other TorchServe instances on the machine are never touched), free loopback
-ports for every listener (REST and gRPC) in a generated ``config.properties``, and stops exactly
-the process group it started.
+Runs ``torchserve --start --foreground --ncs --disable-token-auth`` (or, with ``token_auth``,
+TorchServe's default token authorization, keys in ``<workdir>/key_file.json``) with a private
+TMPDIR (its pid file lives there, so other TorchServe instances on the machine are never
+touched), free loopback ports for every listener (REST and gRPC) in a generated
+``config.properties``, and stops exactly the process group it started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -42,9 +44,15 @@ class TorchServePeer:
     """One real TorchServe process tree with its own ports, stores and temp dir."""
 
     def __init__(
-        self, workdir: Path, model_store: Path, workflow_store: Path | None = None
+        self,
+        workdir: Path,
+        model_store: Path,
+        workflow_store: Path | None = None,
+        *,
+        token_auth: bool = False,
     ) -> None:
         self.workdir = workdir
+        self.token_auth = token_auth
         self.model_store = model_store
         self.workflow_store = workflow_store or model_store
         self.inference_port = free_port()
@@ -63,7 +71,7 @@ class TorchServePeer:
             "metrics_address": f"http://127.0.0.1:{self.metrics_port}",
             "grpc_inference_port": str(free_port()),
             "grpc_management_port": str(free_port()),
-            "disable_token_authorization": "true",
+            "disable_token_authorization": "false" if self.token_auth else "true",
             "enable_model_api": "true",
             "number_of_netty_threads": "32",
             "job_queue_size": "1000",
@@ -98,7 +106,7 @@ class TorchServePeer:
             "--start",
             "--foreground",
             "--ncs",
-            "--disable-token-auth",
+            *([] if self.token_auth else ["--disable-token-auth"]),
             "--enable-model-api",
             "--model-store",
             str(self.model_store),
@@ -121,13 +129,27 @@ class TorchServePeer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"torchserve exited: {self.log_tail()}")
             try:
-                if httpx.get(f"{self.inference_url}/ping", timeout=2).status_code == 200:
+                ping = httpx.get(f"{self.inference_url}/ping", headers=self.auth("inference"))
+                if ping.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"torchserve did not start in {timeout_s}s: {self.log_tail()}")
+
+    def keys(self) -> dict[str, str]:
+        """The current keys of ``key_file.json`` by type (empty without token auth)."""
+        path = self.workdir / "key_file.json"
+        if not self.token_auth or not path.exists():
+            return {}
+        loaded = json.loads(path.read_text())
+        return {kind: entry["key"] for kind, entry in loaded.items()}
+
+    def auth(self, kind: str) -> dict[str, str]:
+        """``Authorization: Bearer <key>`` of a key type (``{}`` without token auth)."""
+        key = self.keys().get(kind)
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of TorchServe's console output."""

@@ -66,6 +66,18 @@ async def register_torchserve_archives(app: FastAPI) -> None:
         )
 
 
+def _ensure_torchserve_keys(app: FastAPI) -> None:
+    from control_plane.services.torchserve.tokens import TorchServeTokenService
+
+    with app.state.session_factory() as session:
+        TorchServeTokenService(session, app.state.settings).ensure_keys()
+
+
+async def ensure_torchserve_keys(app: FastAPI) -> None:
+    """TorchServe token authorization: keep or make the keys (and key_file.json); off: drop them."""
+    await asyncio.to_thread(_ensure_torchserve_keys, app)
+
+
 async def start_mlserve(app: FastAPI) -> None:
     """MLServe: bootstrap admin, the guard's admin check, the /apps gateway, load re-checks."""
     from control_plane.api.mlserve.startup import mlserve_startup
@@ -74,6 +86,7 @@ async def start_mlserve(app: FastAPI) -> None:
 
 
 STARTUP_HOOKS: list[StartupHook] = [
+    ensure_torchserve_keys,
     load_startup_models,
     start_reconciler,
     register_torchserve_archives,

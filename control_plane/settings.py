@@ -137,6 +137,31 @@ class TorchServeSettings(BaseModel):
         default_factory=list,
         description="Workflow archives registered at start: 'file.war' or 'name=file.war'.",
     )
+    token_auth: bool = Field(
+        default=False,
+        description="TorchServe 0.12 token authorization: ``Authorization: Bearer <key>`` on "
+        "management (management key), inference, ping and workflow predictions (inference key), "
+        "keys in ``key_file``. Off by default while the port binds loopback; turn it on whenever "
+        "the port is reachable from other hosts.",
+    )
+    token_expiration_min: float = Field(
+        default=60.0,
+        gt=0,
+        description="Minutes a management or inference key stays valid (TorchServe's "
+        "token_expiration_min); rotate with ``/token?type=`` and the API key.",
+    )
+    key_file: str = Field(
+        default="",
+        description="Where key_file.json (TorchServe's format, mode 0600) is written. Empty means "
+        "``<data_dir>/key_file.json``. Every control-plane replica must see the same file "
+        "(the database holds only digests): a missing file at start regenerates all keys.",
+    )
+    token_cache_ttl_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a model or workflow replica caches the inference key digest read "
+        "from the database (an old key keeps working there at most this long after a rotation).",
+    )
 
 
 class Settings(BaseSettings):
@@ -166,6 +191,11 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The effective SQLAlchemy URL."""
         return self.db.url or f"sqlite:///{Path(self.data_dir) / 'platform.db'}"
+
+    @property
+    def key_file(self) -> Path:
+        """The effective TorchServe key_file.json path."""
+        return Path(self.torchserve.key_file or Path(self.data_dir) / "key_file.json")
 
     @property
     def store_root(self) -> Path:

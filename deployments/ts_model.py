@@ -42,6 +42,7 @@ from deployments.contracts.errors import (
     TorchServeReplicaError,
 )
 from deployments.stats_store import StatsReporter
+from deployments.ts_auth import invalid_key_response, key_check
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class TSModelServer:
         self.timeouts: dict[str, float] = {}
         self.handler_ns: dict[int, int] = {}
         self.reporter = StatsReporter()
+        self.keys = key_check(parsed.key_store)
         for version, spec in parsed.versions.items():
             handler = load_version(self.name, spec, parsed.max_extract_bytes)
             self.predictors[version] = make_predictor(
@@ -176,6 +178,10 @@ class TSModelServer:
 
     async def __call__(self, request: Request) -> Response:
         """``/predictions/<name>[/<version>]``."""
+        if self.keys is not None and not await self.keys.allowed(
+            request.headers.get("authorization")
+        ):
+            return invalid_key_response()
         parts = [p for p in request.url.path.split("/") if p]
         version = self.default_version
         if len(parts) >= 3 and parts[0] == "predictions":

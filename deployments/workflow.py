@@ -44,6 +44,7 @@ from deployments.contracts.graph import (
     validate_dag,
 )
 from deployments.stats_store import StatsReporter
+from deployments.ts_auth import invalid_key_response, key_check
 from deployments.ts_model import (
     DEPLOYMENT_NAME,
     Predictor,
@@ -65,6 +66,7 @@ class WorkflowDriver:
     ) -> None:
         parsed = localized(WorkflowAppArgs.parse(args))  # node-local copies from an object store
         self.name = parsed.name
+        self.keys = key_check(parsed.key_store)
         max_bytes = parsed.max_extract_bytes
         war_dir = ensure_extracted(Path(parsed.archive), Path(parsed.war_dir), max_bytes)
         self.dag = validate_dag({k: list(v) for k, v in parsed.dag.items()})
@@ -191,6 +193,10 @@ class WorkflowDriver:
 
     async def __call__(self, request: Request) -> Response:
         """``/wfpredict/<name>``: any method, as in TorchServe."""
+        if self.keys is not None and not await self.keys.allowed(
+            request.headers.get("authorization")
+        ):
+            return invalid_key_response()
         self.reporter.ensure_started()
         row, headers = await request_row(request)
         try:

@@ -114,7 +114,14 @@ def _render_torc(status: int, code: str, message: str, details: dict[str, Any]) 
     return {"error": inner}
 
 
-_TORCHSERVE_PREFIXES = ("/workflows", "/wfpredict", "/models", "/predictions", "/ping")
+_TORCHSERVE_PREFIXES = (
+    "/workflows",
+    "/wfpredict",
+    "/models",
+    "/predictions",
+    "/ping",
+    "/token",
+)
 RENDERERS: list[tuple[tuple[str, ...], Renderer]] = [
     (("/v2",), _render_triton),
     (("/torc-service",), _render_torc),

@@ -21,6 +21,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MANAGEMENT_PREFIXES = (
     "/workflows",
     "/models",
+    "/token",
     "/v2/repository",
     "/torc-service",
     "/api",

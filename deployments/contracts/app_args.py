@@ -93,6 +93,18 @@ class EnsembleAppArgs(TritonModelAppArgs):
     fused: bool = Field(False, description="Run the step models inside the ensemble's replica.")
 
 
+class TorchServeKeyStoreArgs(ArgsModel):
+    """Where a TorchServe replica reads the current inference key digest (token authorization).
+
+    The database decides: an ``inference`` row in ``ts_token_keys`` means token authorization is
+    on (the control plane deletes the rows when it starts with it off), so turning it on or off
+    needs no redeploy.
+    """
+
+    database_url: str = Field(description="The platform database (``ts_token_keys`` is read).")
+    ttl_s: float = Field(1.0, gt=0, description="How long the key digest is cached.")
+
+
 class TorchServeVersionArgs(StagedArtifacts):
     """One loaded version of a TorchServe model (or a workflow's model node)."""
 
@@ -119,6 +131,9 @@ class TorchServeModelAppArgs(AppArgs):
     max_ongoing_requests: PositiveInt = Field(description="Serve ``max_ongoing_requests``.")
     max_extract_bytes: PositiveInt = Field(
         DEFAULT_MAX_EXTRACT_BYTES, description="Archive extraction limit (bytes)."
+    )
+    key_store: TorchServeKeyStoreArgs | None = Field(
+        None, description="Token authorization keys (None: requests are not checked)."
     )
 
     @model_validator(mode="after")
@@ -179,6 +194,9 @@ class WorkflowAppArgs(StagedArtifacts, AppArgs):
     max_ongoing_requests: PositiveInt = Field(description="Serve ``max_ongoing_requests``.")
     max_extract_bytes: PositiveInt = Field(
         DEFAULT_MAX_EXTRACT_BYTES, description="Archive extraction limit (bytes)."
+    )
+    key_store: TorchServeKeyStoreArgs | None = Field(
+        None, description="Token authorization keys (None: requests are not checked)."
     )
 
     def model_nodes(self) -> dict[str, TorchServeVersionArgs]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Header
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.services.torchserve.models import TorchServeModelService
+from control_plane.services.torchserve.tokens import TorchServeTokenService
 from control_plane.services.torchserve.workflows import TorchServeWorkflowService
 
 
@@ -23,6 +24,29 @@ def get_workflow_service(
 ) -> TorchServeWorkflowService:
     """The TorchServe workflow service for this request."""
     return TorchServeWorkflowService(session, gateway, settings)
+
+
+def get_token_service(session: SessionDep, settings: SettingsDep) -> TorchServeTokenService:
+    """The TorchServe token-key service for this request."""
+    return TorchServeTokenService(session, settings)
+
+
+TokenServiceDep = Annotated[TorchServeTokenService, Depends(get_token_service)]
+AuthorizationHeader = Annotated[str | None, Header(alias="authorization", include_in_schema=False)]
+
+
+def require_management_key(
+    service: TokenServiceDep, authorization: AuthorizationHeader = None
+) -> None:
+    """Management endpoints: the management key when token authorization is on."""
+    service.authorize("management", authorization)
+
+
+def require_inference_key(
+    service: TokenServiceDep, authorization: AuthorizationHeader = None
+) -> None:
+    """Inference endpoints (ping, prediction fallbacks): the inference key when it is on."""
+    service.authorize("inference", authorization)
 
 
 ModelServiceDep = Annotated[TorchServeModelService, Depends(get_model_service)]

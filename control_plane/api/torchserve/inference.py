@@ -7,13 +7,19 @@ unknown names get TorchServe's 404, known ones without workers its 503.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from control_plane.api.torchserve.deps import ModelServiceDep, WorkflowServiceDep
+from control_plane.api.torchserve.deps import (
+    ModelServiceDep,
+    WorkflowServiceDep,
+    require_inference_key,
+)
 from control_plane.api.torchserve.responses import PrettyJSONResponse
 from control_plane.schemas.torchserve.management import StatusMessage
 
-router = APIRouter(default_response_class=PrettyJSONResponse)
+router = APIRouter(
+    default_response_class=PrettyJSONResponse, dependencies=[Depends(require_inference_key)]
+)
 _ANY = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from control_plane.api.torchserve.deps import WorkflowServiceDep
+from control_plane.api.torchserve.deps import WorkflowServiceDep, require_management_key
 from control_plane.api.torchserve.responses import (
     ACCEPTED_RESPONSE,
     PrettyJSONResponse,
@@ -19,7 +19,9 @@ from control_plane.schemas.torchserve.workflows import (
     TorchServeWorkflowRead,
 )
 
-router = APIRouter(default_response_class=PrettyJSONResponse)
+router = APIRouter(
+    default_response_class=PrettyJSONResponse, dependencies=[Depends(require_management_key)]
+)
 
 
 @router.post("/workflows", operation_id="register_workflow", response_model=StatusMessage)

@@ -9,7 +9,11 @@ from control_plane.db.tables.torchserve import TorchServeModel
 from control_plane.errors import DomainError
 from control_plane.integrations.serve_types import AppSpec, AppState, ServeGateway
 from control_plane.services.serve_apps import app_name
-from deployments.contracts.app_args import TorchServeModelAppArgs, TorchServeVersionArgs
+from deployments.contracts.app_args import (
+    TorchServeKeyStoreArgs,
+    TorchServeModelAppArgs,
+    TorchServeVersionArgs,
+)
 
 MODEL_OWNER = "ts"
 WORKFLOW_OWNER = "wf"
@@ -39,7 +43,11 @@ def version_args(row: TorchServeModel) -> TorchServeVersionArgs:
 
 
 def model_app_spec(
-    name: str, rows: Iterable[TorchServeModel], max_ongoing: int, max_extract_bytes: int
+    name: str,
+    rows: Iterable[TorchServeModel],
+    max_ongoing: int,
+    max_extract_bytes: int,
+    key_store: TorchServeKeyStoreArgs | None = None,
 ) -> AppSpec | None:
     """The app serving every version of a model, or None when no version has workers."""
     rows = list(rows)
@@ -54,6 +62,7 @@ def model_app_spec(
         max_workers=default.max_workers,
         max_ongoing_requests=max_ongoing,
         max_extract_bytes=max_extract_bytes,
+        key_store=key_store,
     )
     return AppSpec(model_app(name), f"/predictions/{name}", args)
 

@@ -51,6 +51,7 @@ from control_plane.services.torchserve.errors import (
 from control_plane.services.torchserve.pagination import paginate
 from control_plane.services.torchserve.results import Outcome, StatusResult
 from control_plane.services.torchserve.store import TorchServeStore
+from control_plane.services.torchserve.tokens import key_store_args
 from control_plane.services.torchserve.views import (
     describe_row,
     workflow_node_models,
@@ -367,6 +368,7 @@ class TorchServeModelService:
             self.versions(name),
             self.settings.serving.max_ongoing_requests,
             self.settings.torchserve.max_extract_bytes,
+            key_store_args(self.settings),
         )
         if spec is None:
             if self.apps.get(model_app(name)) is not None or self.apps.state(model_app(name)):

@@ -41,6 +41,7 @@ from control_plane.services.torchserve.errors import (
 from control_plane.services.torchserve.pagination import paginate
 from control_plane.services.torchserve.results import Outcome, StatusResult
 from control_plane.services.torchserve.store import ResolvedArchive, TorchServeStore
+from control_plane.services.torchserve.tokens import key_store_args
 from control_plane.settings import Settings
 from deployments.contracts.app_args import (
     TorchServeVersionArgs,
@@ -292,6 +293,7 @@ class TorchServeWorkflowService:
             driver_max_workers=max(spec.globals.max_workers, 1) if not deployments else 1,
             max_ongoing_requests=self.settings.serving.max_ongoing_requests,
             max_extract_bytes=self.settings.torchserve.max_extract_bytes,
+            key_store=key_store_args(self.settings),
         )
 
     def _shared_model(self, node: str, entry: ModelEntry) -> str | None:
