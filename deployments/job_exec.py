@@ -294,3 +294,57 @@ def recover_orphans(
     if any(counts.values()):
         logger.info("recovered jobs left running by a dead runner: %s", counts)
     return counts
+
+
+DEFAULT_MAX_RETRIES = 3
+RECOVERY_TIMEOUT_S = 600.0
+
+
+def failure_action(
+    rules: list[dict[str, Any]], return_code: int, attempt_id: int
+) -> tuple[str, dict[str, Any] | None]:
+    """What a failure handler says about a failed attempt (torc's runner algorithm).
+
+    The first rule whose ``exit_codes`` holds the return code matches, else the first with
+    ``match_all_exit_codes``. A match retries unless ``attempt_id >= max_retries`` (so a job
+    runs at most ``max_retries`` times; attempts start at 1).
+
+    Returns:
+        ``("retry", rule)``, ``("exhausted", rule)`` or ``("no_match", None)``.
+    """
+    rule = next((r for r in rules if return_code in (r.get("exit_codes") or [])), None)
+    if rule is None:
+        rule = next((r for r in rules if r.get("match_all_exit_codes")), None)
+    if rule is None:
+        return "no_match", None
+    if attempt_id >= int(rule.get("max_retries", DEFAULT_MAX_RETRIES)):
+        return "exhausted", rule
+    return "retry", rule
+
+
+def run_recovery_script(script: str, env: dict[str, str]) -> int:
+    """Run a rule's ``recovery_script`` (shell, runner cwd) with the ``TORC_*`` variables.
+
+    Its failure is logged only: the retry is already scheduled, as in torc's runner.
+
+    Returns:
+        The script's exit code (-1 when it could not run or timed out).
+    """
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env={**os.environ, **env},
+            capture_output=True,
+            timeout=RECOVERY_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("recovery script failed to run: %s", exc)
+        return -1
+    if done.returncode:
+        logger.warning(
+            "recovery script exited %s: %s",
+            done.returncode,
+            done.stderr[-2000:].decode(errors="replace"),
+        )
+    return done.returncode

@@ -12,6 +12,7 @@ one, built by ``build_job_runner``) or in-process from the CLI::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -30,10 +31,12 @@ from deployments.job_exec import (
     TorcApiError,
     TorcRest,
     completion_entry,
+    failure_action,
     job_resources,
     now_iso,
     recover_orphans,
     run_command,
+    run_recovery_script,
 )
 
 logger = logging.getLogger(__name__)
@@ -117,6 +120,8 @@ class JobRunner:
         self.rr_cache: dict[int, dict[str, float]] = {}
         self.stop_event = threading.Event()
         self.summary: dict[str, int] = {"completed": 0, "failed": 0, "terminated": 0}
+        self.rules_cache: dict[int, list[dict[str, Any]]] = {}
+        self.use_pending_failed = False
         self._last_progress_log = 0.0
         self.started = time.time()
 
@@ -304,8 +309,85 @@ class JobRunner:
                 "stderr": f"{type(exc).__name__}: {exc}"[:4000],
             }
 
+    def _rules(self, handler_id: int) -> list[dict[str, Any]]:
+        """A failure handler's rules (fetched once per handler)."""
+        if handler_id not in self.rules_cache:
+            try:
+                handler = self.api.request("GET", f"/failure_handlers/{handler_id}")
+                self.rules_cache[handler_id] = list(json.loads(handler["rules"]))
+            except (TorcApiError, ValueError, TypeError) as exc:
+                logger.warning("failure handler %s unusable: %s", handler_id, exc)
+                self.rules_cache[handler_id] = []
+        return self.rules_cache[handler_id]
+
+    def _on_failure(self, item: Running, outcome: dict[str, Any]) -> str | None:
+        """Apply the job's failure handler to a failed or terminated attempt.
+
+        A matching rule with retries left: the attempt's result is stored, the job goes back
+        to ``ready`` (``retry``, ``attempt_id + 1``) and the rule's recovery script runs.
+        Otherwise the final status: ``failed`` when retries are exhausted, ``pending_failed``
+        for an unmatched failure when the workflow asks for it, else the attempt's status.
+
+        Returns:
+            The status to complete the job with, or None when it was retried.
+        """
+        job, rc = item.job, int(outcome["return_code"])
+        attempt = int(job.get("attempt_id") or 1)
+        handler_id = job.get("failure_handler_id")
+        rules = self._rules(int(handler_id)) if handler_id is not None else []
+        action, rule = failure_action(rules, rc, attempt) if rules else ("no_match", None)
+        if action == "exhausted":
+            return "failed"
+        if action == "no_match" or rule is None:
+            if outcome["status"] == "failed" and self.use_pending_failed:
+                return "pending_failed"
+            return str(outcome["status"])
+        max_retries = int(rule.get("max_retries", 3))
+        result = completion_entry(
+            self.workflow_id, job["id"], item.run_id, item.node.compute_node_id, outcome
+        )["result"]
+        result["attempt_id"] = attempt
+        try:
+            # One result row per attempt; retry instead of complete_job, so dependents wait.
+            self.api.request("POST", "/results", json=result)
+            self.api.request(
+                "POST",
+                f"/jobs/{job['id']}/retry/{item.run_id}",
+                params={"max_retries": max_retries},
+            )
+        except TorcApiError as exc:
+            logger.warning("retry of job %s refused: %s", job["id"], exc.message)
+            return "failed"
+        self.summary["retried"] = self.summary.get("retried", 0) + 1
+        script = rule.get("recovery_script")
+        if script:
+            run_recovery_script(
+                script,
+                {
+                    "TORC_WORKFLOW_ID": str(self.workflow_id),
+                    "TORC_JOB_ID": str(job["id"]),
+                    "TORC_JOB_NAME": str(job["name"]),
+                    "TORC_API_URL": self.api.url,
+                    "TORC_OUTPUT_DIR": self.log_dir,
+                    "TORC_ATTEMPT_ID": str(attempt),
+                    "TORC_RETURN_CODE": str(rc),
+                },
+            )
+        return None
+
     def _complete(self, finished: list[tuple[Running, dict[str, Any]]]) -> None:
-        """Record finished jobs with one ``batch_complete_jobs`` call."""
+        """Record finished jobs with one ``batch_complete_jobs`` call (retries first)."""
+        kept = []
+        for item, outcome in finished:
+            if outcome["status"] in ("failed", "terminated"):
+                status = self._on_failure(item, outcome)
+                if status is None:
+                    continue
+                outcome = {**outcome, "status": status}
+            kept.append((item, outcome))
+        if not kept:
+            return
+        finished = kept
         entries = [
             completion_entry(
                 self.workflow_id, item.job["id"], item.run_id, item.node.compute_node_id, outcome
@@ -340,6 +422,7 @@ class JobRunner:
     def run(self) -> dict[str, int]:
         """Loop until the workflow is complete (or canceled, or idle too long); returns counts."""
         workflow = self.api.request("GET", f"/workflows/{self.workflow_id}")
+        self.use_pending_failed = bool(workflow.get("use_pending_failed"))
         sort_method = workflow.get("jobs_sort_method", "gpus_runtime_memory")
         idle_limit = self.idle_timeout_s or float(
             workflow.get("compute_node_wait_for_new_jobs_seconds", 90)

@@ -24,6 +24,7 @@ from control_plane.services.torc import (
     ClaimService,
     ComputeNodeService,
     EventService,
+    FailureHandlerService,
     FileService,
     JobInitializer,
     JobService,
@@ -107,6 +108,11 @@ async def get_event_service(session: SessionDep) -> EventService:
     return EventService(session)
 
 
+async def get_failure_handler_service(session: SessionDep) -> FailureHandlerService:
+    """``/failure_handlers``."""
+    return FailureHandlerService(session)
+
+
 async def get_runner_service(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> RunnerService:
@@ -127,6 +133,7 @@ ResourceRequirementsServiceDep = Annotated[
 ComputeNodeServiceDep = Annotated[ComputeNodeService, Depends(get_compute_node_service)]
 ResultServiceDep = Annotated[ResultService, Depends(get_result_service)]
 EventServiceDep = Annotated[EventService, Depends(get_event_service)]
+FailureHandlerServiceDep = Annotated[FailureHandlerService, Depends(get_failure_handler_service)]
 RunnerServiceDep = Annotated[RunnerService, Depends(get_runner_service)]
 
 

@@ -13,6 +13,7 @@ from fastapi import Body, Response
 from control_plane.api.torc.deps import (
     ComputeNodeServiceDep,
     EventServiceDep,
+    FailureHandlerServiceDep,
     FileServiceDep,
     ResourceRequirementsServiceDep,
     ResultServiceDep,
@@ -29,6 +30,9 @@ from control_plane.schemas.torc.resources import (
     EventCreate,
     EventPage,
     EventRead,
+    FailureHandlerCreate,
+    FailureHandlerPage,
+    FailureHandlerRead,
     FileCreate,
     FilePage,
     FileRead,
@@ -300,6 +304,31 @@ def list_events(
     return json_body(events.list_events(workflow_id, after_timestamp=after_timestamp, **page))
 
 
+@router.post("/failure_handlers", response_model=FailureHandlerRead)
+def create_failure_handler(
+    body: FailureHandlerCreate, handlers: FailureHandlerServiceDep
+) -> dict[str, Any]:
+    """Create a failure handler (its rules are checked, then stored as a JSON string)."""
+    return handlers.create(body.model_dump())
+
+
+@router.get("/workflows/{workflow_id}/failure_handlers", response_model=FailureHandlerPage)
+def list_failure_handlers(
+    workflow_id: int, handlers: FailureHandlerServiceDep, page: PageDep
+) -> dict[str, Any]:
+    """List a workflow's failure handlers."""
+    return handlers.list(workflow_id, **page)
+
+
+_by_id(
+    "failure_handlers",
+    FailureHandlerServiceDep,
+    FailureHandlerCreate,
+    FailureHandlerRead,
+    "a failure handler",
+    Count,
+    update=False,
+)
 _by_id("files", FileServiceDep, FileCreate, FileRead, "a file", DeletedCount, update=False)
 _by_id("user_data", UserDataServiceDep, UserDataCreate, UserDataRead, "user data", DeletedCount)
 _by_id(

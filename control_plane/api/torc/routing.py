@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
 
 from control_plane.schemas.torc.base import TorcError
+from control_plane.schemas.torc.generation import (
+    GENERATION_HEADER,
+    ApiGeneration,
+    detect_generation,
+)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": TorcError, "description": "Unknown id (`Job not found with ID: 7`)."},
@@ -37,6 +42,35 @@ class TorcRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         kwargs["response_model_exclude_unset"] = True
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        """The handler, hiding ``pending_failed`` from v0.12 clients.
+
+        torc-client 0.8.0's ``JobStatus`` lacks ``pending_failed`` (a job or result carrying
+        it fails to parse), so v0.12 clients see such a job as ``failed``.
+        """
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            response: Response = await handler(request)
+            body = getattr(response, "body", None)
+            if (
+                isinstance(body, bytes)
+                and _PENDING_FAILED in body
+                and detect_generation(
+                    request.headers.get("user-agent"), request.headers.get(GENERATION_HEADER)
+                )
+                is ApiGeneration.V0_12
+            ):
+                response.body = body.replace(_PENDING_FAILED, _FAILED)
+                response.headers["content-length"] = str(len(response.body))
+            return response
+
+        return route
+
+
+_PENDING_FAILED = b'"status":"pending_failed"'
+_FAILED = b'"status":"failed"'
 
 
 def torc_router(tag: str) -> APIRouter:

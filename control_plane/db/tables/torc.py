@@ -102,6 +102,17 @@ class TorcJob(Base):
     input_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class TorcFailureHandler(Base):
+    """Retry rules for failed jobs (``rules``: a JSON array, interpreted by runners)."""
+
+    __tablename__ = "torc_failure_handlers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey(_WF_FK, ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    rules: Mapped[str] = mapped_column(Text)
+
+
 class TorcJobDependency(Base):
     """Edge ``job_id`` depends on ``depends_on_job_id`` (explicit or implicit)."""
 
@@ -193,9 +204,12 @@ class TorcComputeNode(Base):
 
 
 class TorcResult(Base):
-    """The outcome of one job run: return code, timing and (bounded) stdout/stderr."""
+    """The outcome of one job attempt: return code, timing and (bounded) stdout/stderr."""
 
     __tablename__ = "torc_results"
+    __table_args__ = (
+        Index("ux_torc_results_job_run_attempt", "job_id", "run_id", "attempt_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workflow_id: Mapped[int] = mapped_column(ForeignKey(_WF_FK, ondelete="CASCADE"), index=True)

@@ -246,3 +246,30 @@ class UserDataBulkRead(TorcRead):
     """``POST /bulk_user_data``."""
 
     user_data: list[UserDataRead] = Field(description="The created user data, in input order.")
+
+
+class FailureHandlerCreate(TorcSchema):
+    """``POST /failure_handlers``: retry rules that runners apply to a workflow's failed jobs."""
+
+    workflow_id: int = Field(description="Owning workflow.")
+    name: str = Field(description="Handler name.")
+    rules: str | list[dict[str, Any]] = Field(
+        description="JSON array (string, as torc sends it, or the array) of rules "
+        "``{exit_codes: [int], match_all_exit_codes?: bool, recovery_script?: str, "
+        "max_retries?: int = 3}``."
+    )
+
+
+class FailureHandlerRead(TorcRead):
+    """A failure handler (``/failure_handlers``)."""
+
+    id: int = Field(description="Handler id.")
+    workflow_id: int = Field(description="Owning workflow.")
+    name: str = Field(description="Handler name.")
+    rules: str = Field(description="The rules, a JSON array as a string.")
+
+
+class FailureHandlerPage(Page[FailureHandlerRead]):
+    """``GET /workflows/{id}/failure_handlers``."""
+
+    failure_handlers: list[FailureHandlerRead] = Field(description="Seed-style alias of items.")

@@ -3,6 +3,7 @@
 from control_plane.services.torc.claims import ClaimService
 from control_plane.services.torc.compute_nodes import ComputeNodeService
 from control_plane.services.torc.events import EventService
+from control_plane.services.torc.failure_handlers import FailureHandlerService
 from control_plane.services.torc.files import FileService
 from control_plane.services.torc.initialize import JobInitializer
 from control_plane.services.torc.jobs import JobService
@@ -18,6 +19,7 @@ __all__ = [
     "ClaimService",
     "ComputeNodeService",
     "EventService",
+    "FailureHandlerService",
     "FileService",
     "JobInitializer",
     "JobService",

@@ -83,6 +83,15 @@ class CompletionPath:
                     params,
                 )
             }
+        params = {}
+        keys = sql.expand("e", sorted(jobs), params)
+        stored = {
+            (r.job_id, r.run_id, r.attempt_id)
+            for r in sql.rows(
+                f"SELECT job_id, run_id, attempt_id FROM torc_results WHERE job_id IN ({keys})",
+                params,
+            )
+        }
         done: list[dict[str, Any]] = []
         errors: list[tuple[int, DomainError]] = []
         seen: set[int] = set()
@@ -96,14 +105,27 @@ class CompletionPath:
             except DomainError as exc:
                 errors.append((job_id, exc))
                 continue
-            seen.add(job_id)
             status, result = JobStatus(entry["status"]), entry["result"]
+            attempt = int(result.get("attempt_id") or job.attempt_id)
+            if (job_id, int(entry["run_id"]), attempt) in stored:
+                errors.append(
+                    (
+                        job_id,
+                        ValidationFailedError(
+                            f"A result of job {job_id} for run {entry['run_id']} attempt "
+                            f"{attempt} already exists",
+                            code="result_exists",
+                        ),
+                    )
+                )
+                continue
+            seen.add(job_id)
             rc = result.get("return_code", result.get("exit_code"))
             values = {
                 "w": job.workflow_id,
                 "j": job_id,
                 "run": int(entry["run_id"]),
-                "a": result.get("attempt_id") or job.attempt_id,
+                "a": attempt,
                 "n": result.get("compute_node_id", job.active_compute_node_id),
                 "rc": int(rc if rc is not None else (0 if status == JobStatus.COMPLETED else 1)),
                 "et": float(result.get("exec_time_minutes") or 0.0),

@@ -22,6 +22,7 @@ from control_plane.services.torc.common import (
     get_workflow_or_raise,
     paginate,
 )
+from control_plane.services.torc.failure_handlers import check_failure_handlers
 from control_plane.services.torc.job_rows import JobRow, job_wire
 from control_plane.services.torc.relations import (
     REL_FIELDS,
@@ -138,6 +139,7 @@ class JobService:
         workflow_id = workflow_ids.pop()
         get_workflow_or_raise(self.session, workflow_id)
         check_references(self.session, workflow_id, jobs)
+        check_failure_handlers(self.session, workflow_id, jobs)
         default_rr = self._default_rr(workflow_id)
         values = [
             {
@@ -291,6 +293,7 @@ class JobService:
                 fields=blocked,
             )
         check_references(self.session, job.workflow_id, [data])
+        check_failure_handlers(self.session, job.workflow_id, [data])
         for key in (*_ALWAYS_MUTABLE, *_MUTABLE_WHILE_UNINITIALIZED):
             if data.get(key) is not None:
                 setattr(job, key, data[key])

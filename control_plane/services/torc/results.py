@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from control_plane.db.tables.torc import TorcComputeNode, TorcJob, TorcResult
-from control_plane.errors import NotFoundError, ValidationFailedError
+from control_plane.errors import AlreadyExistsError, NotFoundError, ValidationFailedError
 from control_plane.services.torc.common import get_workflow_or_raise, now_iso
 from control_plane.services.torc.crud import TorcCrud
 from control_plane.services.torc.state_machine import JobEvent, JobStatus, parse_status, targets
@@ -77,6 +77,19 @@ class ResultService(TorcCrud):
                 "status",
                 JobStatus.COMPLETED if values["return_code"] == 0 else JobStatus.FAILED,
             )
+            duplicate = self.session.scalar(
+                select(TorcResult.id).where(
+                    TorcResult.job_id == job.id,
+                    TorcResult.run_id == values["run_id"],
+                    TorcResult.attempt_id == values["attempt_id"],
+                )
+            )
+            if duplicate is not None:
+                raise AlreadyExistsError(
+                    f"A result of job {job.id} for run {values['run_id']} attempt "
+                    f"{values['attempt_id']} already exists (result {duplicate})",
+                    code="result_exists",
+                )
         # A result's status is one complete_job accepts.
         if "status" in values and parse_status(values["status"]) not in targets(JobEvent.COMPLETE):
             raise ValidationFailedError(
