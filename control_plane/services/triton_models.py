@@ -20,9 +20,9 @@ from control_plane.services.model_repository import (
     write_override_files,
 )
 from control_plane.services.serve_apps import ServeAppService, app_name
+from control_plane.services.triton_ensembles import EnsembleLoading
 from control_plane.settings import Settings
-from deployments.contracts.app_args import EnsembleAppArgs, EnsembleStepArgs, TritonModelAppArgs
-from deployments.contracts.ensemble import check_steps, ensemble_graph
+from deployments.contracts.app_args import EnsembleAppArgs, TritonModelAppArgs
 from deployments.contracts.errors import ModelConfigError
 from deployments.contracts.placement import PlacementPolicy, deployment_options, not_ready_reason
 from deployments.contracts.specs import ModelSpec, load_model_spec
@@ -50,7 +50,7 @@ class ModelStatus:
     versions: tuple[int, ...] = ()
 
 
-class TritonModelService:
+class TritonModelService(EnsembleLoading):
     """The repository (``<store>/models``) and the models loaded on the built-in server."""
 
     def __init__(self, session: Session, gateway: ServeGateway, settings: Settings) -> None:
@@ -255,76 +255,6 @@ class TritonModelService:
         if wait:
             self._wait_running(row)
         return row
-
-    def _ensemble_steps(
-        self, spec: ModelSpec, chain: tuple[str, ...]
-    ) -> dict[str, EnsembleStepArgs]:
-        """Validate an ensemble and load its step models; how its replica reaches each step.
-
-        Raises:
-            BadRequestError: a graph error, a step model that is not in the repository, an
-                ensemble that contains itself, or a step map that does not fit its model.
-        """
-        name = spec.name
-        try:
-            graph = ensemble_graph(spec)
-        except ModelConfigError as exc:
-            raise BadRequestError(f"load failed for model '{name}': {exc.message}") from None
-        missing = [m for m in graph.models if not self._available(m)]
-        if missing:
-            raise BadRequestError(
-                f"load failed for model '{name}': ensemble {name} contains models that are not "
-                f"available or ambiguous: {', '.join(missing)}"
-            )
-        looped = [m for m in graph.models if m in chain]
-        if looped:
-            raise BadRequestError(
-                f"load failed for model '{name}': ensemble {name} contains itself through "
-                + " -> ".join([*chain, looped[0]])
-            )
-        pending = []
-        for model in graph.models:
-            row = self.get(model)
-            if row is None or not row.loaded:
-                pending.append(self.load(model, wait=False, _chain=chain))
-        for row in pending:
-            self._wait_running(row)
-        steps: dict[str, EnsembleStepArgs] = {}
-        specs: dict[str, ModelSpec] = {}
-        for model in graph.models:
-            row = self.get(model)
-            assert row is not None
-            specs[model] = self._spec(row)
-            steps[model] = EnsembleStepArgs(
-                app=model_app_name(model),
-                spec=specs[model].to_json(),
-                model_dir=str(ensure_inside(self.store_root, self.store_root / row.source_dir)),
-            )
-        try:
-            check_steps(graph, specs)
-        except ModelConfigError as exc:
-            raise BadRequestError(f"load failed for model '{name}': {exc.message}") from None
-        return steps
-
-    def _available(self, name: str) -> bool:
-        """A repository directory, or a model loaded from overrides."""
-        row = self.get(name)
-        return (self.repo_root / name).is_dir() or (row is not None and row.loaded)
-
-    def _dependents(self, name: str) -> list[str]:
-        """Loaded ensembles with a step on ``name``."""
-        found = []
-        for other in self.loaded_names():
-            row = self.get(other)
-            if other == name or row is None:
-                continue
-            try:
-                spec = self._spec(row)
-            except BadRequestError:
-                continue
-            if spec.is_ensemble and any(s["model_name"] == name for s in spec.ensemble_steps):
-                found.append(other)
-        return found
 
     def _policy(self) -> PlacementPolicy:
         try:
