@@ -205,9 +205,12 @@ const Console = (() => {
     return () => { stopped = true; clearTimeout(timer); };
   }
 
-  function mount(...children) { document.getElementById("app").replaceChildren(...children); }
+  /** Replace a node's children (null/false skipped, arrays flattened, strings as text). */
+  function fill(node, ...children) { node.replaceChildren(); append(node, children); return node; }
+
+  function mount(...children) { fill(document.getElementById("app"), ...children); }
 
   const enc = encodeURIComponent;
 
-  return { el, svg, api, upload, flash, reportError, button, badge, table, pager, card, kv, json, dag, every, mount, enc, ApiError, csrf };
+  return { el, svg, fill, api, upload, flash, reportError, button, badge, table, pager, card, kv, json, dag, every, mount, enc, ApiError, csrf };
 })();

@@ -2,7 +2,7 @@
 // the dependency graph of the page, run on Ray and cancel; refreshes while jobs run.
 "use strict";
 (() => {
-  const { el, api, card, table, badge, button, pager, kv, dag, mount, every } = Console;
+  const { el, fill, api, card, table, badge, button, pager, kv, dag, mount, every } = Console;
   const T = "/torc-service/v1";
   const STATUSES = ["uninitialized", "blocked", "ready", "pending", "running", "completed", "failed",
                     "canceled", "terminated", "disabled", "pending_failed"];
@@ -65,7 +65,7 @@
   }
 
   function renderWorkflows() {
-    wfBox.replaceChildren(card("Torc workflows",
+    fill(wfBox, card("Torc workflows",
       table([
         { title: "id", num: true, value: (w) => String(w.id) },
         { title: "name", value: (w) => w.name },
@@ -88,7 +88,7 @@
     // Widths through the CSSOM (the page's CSP forbids inline style attributes).
     [...bar.children].forEach((seg) => { seg.style.width = `${(100 * c[seg.dataset.status]) / total}%`; });
     const runner = state.runner && !state.runner.error ? state.runner : null;
-    progressBox.replaceChildren(card(`Workflow ${id}: progress`,
+    fill(progressBox, card(`Workflow ${id}: progress`,
       el("div", { class: "toolbar" },
         el("b", { id: "progress-pct" }, `${pct}%`), el("span", { class: "muted", id: "progress-text" }, `${done} of ${total} jobs done`),
         button("Initialize jobs", async () => { await api("POST", `${T}/workflows/${id}/initialize_jobs`, { json: {} }); await refresh(); }, { id: "initialize", done: "jobs initialized" }),
@@ -112,7 +112,7 @@
     const ids = new Set(jobs.map((j) => j.id));
     const edges = jobs.flatMap((j) => (j.depends_on_job_ids || []).filter((d) => ids.has(d)).map((d) => [d, j.id]));
     const names = new Map(jobs.map((j) => [j.id, j.name]));
-    jobsBox.replaceChildren(card(`Jobs of workflow ${state.workflowId}`,
+    fill(jobsBox, card(`Jobs of workflow ${state.workflowId}`,
       el("div", { class: "toolbar" }, filter, sort, el("span", { class: "muted" }, `${body.total_count ?? jobs.length} matching`)),
       table([
         { title: "id", num: true, value: (j) => String(j.id) },
@@ -128,9 +128,9 @@
   }
 
   function renderResult() {
-    if (!state.job) { resultBox.replaceChildren(); return; }
+    if (!state.job) { fill(resultBox); return; }
     const r = state.result;
-    resultBox.replaceChildren(card(`Job ${state.job.id} ${state.job.name}`,
+    fill(resultBox, card(`Job ${state.job.id} ${state.job.name}`,
       r ? [kv([["return code", String(r.return_code)], ["status", r.status ?? ""], ["run", String(r.run_id)], ["attempt", String(r.attempt_id ?? "")],
                ["minutes", String(r.exec_time_minutes ?? "")], ["finished", r.completion_time ?? ""]]),
            el("h3", {}, "stdout"), el("pre", { id: "job-stdout" }, r.stdout ?? ""),

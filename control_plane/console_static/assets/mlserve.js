@@ -2,7 +2,7 @@
 // users (create, roles, rotate key: the key is shown once) and apps with routes and consumers.
 "use strict";
 (() => {
-  const { el, api, upload, card, table, badge, button, pager, kv, flash, mount, enc, reportError } = Console;
+  const { el, fill, api, upload, card, table, badge, button, pager, kv, flash, mount, enc, reportError } = Console;
   const CHUNK = 256 * 1024;
   const PAGE = 50;
   const state = { tritons: [], models: [], modelOffset: 0, users: [], apps: [], app: null, key: null };
@@ -24,7 +24,7 @@
   }
 
   function renderTritons() {
-    boxes.tritons.replaceChildren(card("Triton servers",
+    fill(boxes.tritons, card("Triton servers",
       table([
         { title: "id", num: true, value: (t) => String(t.id) },
         { title: "name", value: (t) => t.name },
@@ -94,7 +94,7 @@
       await api("POST", `/api/models/${enc(m.name)}/${verb}`, { json: { triton_id: 0 } });
       flash(`${verb}ed ${m.name} on the built-in server`, "info"); await Promise.all([loadModels(), loadTritons()]);
     }, verb === "load" ? { id: `ml-load-${m.name}` } : { danger: true, confirm: `Unload ${m.name} from the built-in server?`, id: `ml-unload-${m.name}` });
-    boxes.store.replaceChildren(card("Model store",
+    fill(boxes.store, card("Model store",
       el("div", { class: "toolbar" }, field("name", name), field("files (config.pbtxt, 1/model.py, or one .zip/.tar.gz)", files), create),
       table([
         { title: "id", num: true, value: (m) => String(m.id) },
@@ -128,7 +128,7 @@
     const keyBox = state.key ? el("div", { class: "key-once", id: "key-once" },
       el("b", {}, `${state.key.title} (shown once; copy it now): `), el("code", { id: "new-key" }, state.key.key), " ",
       button("Dismiss", async () => { state.key = null; renderUsers(); })) : null;
-    boxes.users.replaceChildren(card("Users",
+    fill(boxes.users, card("Users",
       el("div", { class: "toolbar" }, name, password, role, create), keyBox,
       table([
         { title: "id", num: true, value: (u) => String(u.id) },
@@ -186,7 +186,7 @@
         el("div", { class: "toolbar" }, field("user", consumer),
           button("Add consumer", async () => { await api("POST", `/api/apps/${enc(a.name)}/consumers/${enc(consumer.value)}`, { json: {} }); await Promise.all([loadApps(), loadUsers()]); }, { id: "add-consumer" })));
     }
-    boxes.apps.replaceChildren(card("Apps",
+    fill(boxes.apps, card("Apps",
       el("div", { class: "toolbar" }, name, create),
       table([
         { title: "id", num: true, value: (x) => String(x.id) },

@@ -1,7 +1,7 @@
 // Models: the v2 repository (load/unload, config, stats) and TorchServe models (scale, unregister).
 "use strict";
 (() => {
-  const { el, api, card, table, badge, button, pager, json, kv, flash, mount, enc, every } = Console;
+  const { el, fill, api, card, table, badge, button, pager, json, kv, flash, mount, enc, every } = Console;
   const PAGE = 50;
   const state = { index: [], filter: "", offset: 0, selected: null, detail: null,
                   ts: { tokens: [""], page: 0, items: [], next: null, selected: null, detail: null } };
@@ -52,7 +52,7 @@
           el("h3", {}, "Statistics (per version)"), statsTable(state.detail.stats),
           el("h3", {}, "Configuration"), state.detail.config.error ? el("p", { class: "error" }, state.detail.config.error) : json(state.detail.config))
       : null;
-    v2Box.replaceChildren(card("Triton / KServe v2 repository",
+    fill(v2Box, card("Triton / KServe v2 repository",
       el("div", { class: "toolbar" }, filter, button("Refresh index", loadIndex, { id: "v2-refresh" }),
         el("span", { class: "muted" }, `${rows.length} models`)),
       table([
@@ -101,7 +101,10 @@
               flash(`scaled ${d.modelName}`, "info"); await showTs(d.modelName);
             }, { id: "ts-scale" }),
             button("Unregister", async () => {
-              await api("DELETE", `/models/${enc(d.modelName)}/${enc(d.modelVersion)}`);
+              // TorchServe refuses to delete the default version while others exist; the only
+              // version goes with the model's own DELETE.
+              const only = ts.detail.length === 1;
+              await api("DELETE", only ? `/models/${enc(d.modelName)}` : `/models/${enc(d.modelName)}/${enc(d.modelVersion)}`);
               flash(`unregistered ${d.modelName} ${d.modelVersion}`, "info"); ts.selected = null; await loadTs();
             }, { danger: true, confirm: `Unregister ${d.modelName} ${d.modelVersion}? This deletes its application.`, id: "ts-unregister" })));
       });
@@ -109,7 +112,7 @@
     const prev = button("‹ Prev", async () => { ts.page -= 1; await loadTs(); });
     const next = button("Next ›", async () => { ts.tokens[ts.page + 1] = ts.next; ts.page += 1; await loadTs(); });
     prev.disabled = ts.page === 0; next.disabled = ts.next === null;
-    tsBox.replaceChildren(card("TorchServe models",
+    fill(tsBox, card("TorchServe models",
       table([
         { title: "name", value: (m) => m.modelName },
         { title: "archive", value: (m) => m.modelUrl },

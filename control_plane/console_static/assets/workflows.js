@@ -1,7 +1,7 @@
 // Workflows: TorchServe workflows with their DAG drawn, scale and unregister.
 "use strict";
 (() => {
-  const { el, api, card, table, button, kv, dag, flash, mount, enc } = Console;
+  const { el, fill, api, card, table, button, kv, dag, flash, mount, enc } = Console;
   const state = { tokens: [""], page: 0, items: [], next: null, selected: null, detail: null };
   const listBox = el("div", { id: "wf-list" });
   const detailBox = el("div", { id: "wf-detail" });
@@ -37,11 +37,11 @@
 
   function renderDetail() {
     const d = state.detail;
-    if (!d) { detailBox.replaceChildren(); return; }
+    if (!d) { fill(detailBox); return; }
     const graph = parseDag(d.workflowDag);
     const min = el("input", { type: "number", min: 0, value: d.minWorkers, id: "wf-min", size: 4 });
     const max = el("input", { type: "number", min: 0, value: d.maxWorkers, id: "wf-max", size: 4 });
-    detailBox.replaceChildren(card(`Workflow ${d.workflowName}`,
+    fill(detailBox, card(`Workflow ${d.workflowName}`,
       kv([["archive", d.workflowUrl], ["workers", `min ${d.minWorkers}, max ${d.maxWorkers}`], ["batch size", String(d.batchSize)],
           ["max batch delay", String(d.maxBatchDelay)], ["DAG", d.workflowDag]]),
       el("h3", {}, `DAG (${graph.nodes.length} nodes, ${graph.edges.length} edges)`),
@@ -61,7 +61,7 @@
     const prev = button("‹ Prev", async () => { state.page -= 1; await loadList(); });
     const next = button("Next ›", async () => { state.tokens[state.page + 1] = state.next; state.page += 1; await loadList(); });
     prev.disabled = state.page === 0; next.disabled = state.next === null;
-    listBox.replaceChildren(card("TorchServe workflows",
+    fill(listBox, card("TorchServe workflows",
       table([
         { title: "name", value: (w) => w.workflowName },
         { title: "archive", value: (w) => w.workflowUrl },
