@@ -155,3 +155,46 @@ def test_api_errors_are_shown_with_the_api_message(page, console_server, seeded)
     page.click("#create-user")
     page.wait_for_selector("#flash .msg.error")
     assert page.inner_text("#flash .msg.error") == "user 'ops1' already exists"
+
+
+def test_cancel_a_workflow_after_confirming(page, console_server, seeded):
+    t = "/torc-service/v1"
+    with httpx.Client(base_url=console_server.url, timeout=60) as api:
+        wf = api.post(f"{t}/workflows", json={"name": "to-cancel", "user": "ops"}).json()["id"]
+        for i in range(3):
+            job = {"workflow_id": wf, "name": f"c{i}", "command": "sleep 60"}
+            assert api.post(f"{t}/jobs", json=job).status_code == 200
+    login(page, console_server.url)
+    page.goto(f"{console_server.url}/console/jobs#wf={wf}")
+    page.click("#initialize")
+    expect(page.locator("#torc-jobs .job-status", has_text="ready")).to_have_count(3)
+    with httpx.Client(base_url=console_server.url, timeout=60) as api:  # a runner claims two
+        claimed = api.post(f"{t}/workflows/{wf}/claim_next_jobs", params={"limit": 2})
+        assert claimed.status_code == 200, claimed.text
+    expect(page.locator("#torc-jobs .job-status", has_text="pending")).to_have_count(2)
+    page.log.accept_dialogs = True
+    page.click("#cancel-wf")
+    # torc's cancel: claimed (pending/running) jobs become canceled, ready ones stay
+    expect(page.locator("#torc-jobs .job-status", has_text="canceled")).to_have_count(2)
+    expect(page.locator("#wf-canceled")).to_have_text("workflow canceled")
+    expect(page.locator("#progress-text")).to_have_text("2 of 3 jobs done")
+    assert page.log.dialogs == [f"Cancel workflow {wf}? Running jobs are terminated."]
+
+
+def test_change_a_role_rotate_and_delete_a_user(page, console_server, seeded):
+    with httpx.Client(base_url=console_server.url, timeout=60) as api:
+        body = {"name": "temp1", "password": "pw-temp-1"}
+        assert api.post("/api/users", auth=ADMIN, json=body).status_code == 201
+    login(page, console_server.url)
+    page.goto(f"{console_server.url}/console/mlserve")
+    page.select_option("select[data-user='temp1']", "admin")
+    expect(page.locator("#flash .msg.info")).to_have_text("temp1 is now admin")
+    with httpx.Client(base_url=console_server.url, timeout=60) as api:
+        assert api.get("/api/users/temp1", auth=ADMIN).json()["role"] == "admin"
+    page.log.accept_dialogs = True
+    page.click("#rotate-temp1")
+    key = page.inner_text("#new-key")
+    with httpx.Client(base_url=console_server.url, timeout=60) as api:
+        assert api.get("/api/users/temp1", headers={"apikey": key}).status_code == 200
+    page.click("#delete-user-temp1")
+    expect(page.locator("#users-table tr[data-key='temp1']")).to_have_count(0)

@@ -36,7 +36,10 @@
     const id = state.workflowId;
     const totals = await Promise.all(STATUSES.map((s) => api("GET", `${T}/jobs`, { query: { workflow_id: id, status: s, limit: 1 } }).then((b) => b.total_count || 0)));
     state.counts = Object.fromEntries(STATUSES.map((s, i) => [s, totals[i]]));
-    state.runner = await api("GET", `${T}/workflows/${id}/run_on_ray`).catch((err) => ({ error: err.message }));
+    [state.runner, state.wfStatus] = await Promise.all([
+      api("GET", `${T}/workflows/${id}/run_on_ray`).catch((err) => ({ error: err.message })),
+      api("GET", `${T}/workflows/${id}/status`).catch(() => null),
+    ]);
     renderProgress();
   }
 
@@ -91,6 +94,8 @@
     fill(progressBox, card(`Workflow ${id}: progress`,
       el("div", { class: "toolbar" },
         el("b", { id: "progress-pct" }, `${pct}%`), el("span", { class: "muted", id: "progress-text" }, `${done} of ${total} jobs done`),
+        state.wfStatus && state.wfStatus.is_canceled ? el("span", { class: "badge bad", id: "wf-canceled" }, "workflow canceled") : null,
+        state.wfStatus ? el("span", { class: "muted", id: "wf-run" }, `run ${state.wfStatus.run_id}`) : null,
         button("Initialize jobs", async () => { await api("POST", `${T}/workflows/${id}/initialize_jobs`, { json: {} }); await refresh(); }, { id: "initialize", done: "jobs initialized" }),
         button("Run on Ray", async () => { await api("POST", `${T}/workflows/${id}/run_on_ray`, { json: {} }); await refresh(); }, { id: "run-on-ray", primary: true, done: "runner started" }),
         button("Cancel workflow", async () => { await api("PUT", `${T}/workflows/${id}/cancel`, { json: {} }); await refresh(); },
