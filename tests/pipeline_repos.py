@@ -434,3 +434,46 @@ def write_async_sleepy_add_sub(repo: Path, name: str = "asleepy", sleep_s: float
         "    async def execute(self, requests):\n        await asyncio.sleep(",
     )
     return _write(repo, name, SLEEPY_CONFIG.format(name=name, count=1), code)
+
+
+BLS_DECOUPLED_MODEL = """
+import json
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    async def execute(self, requests):
+        responses = []
+        for request in requests:
+            params = json.loads(request.parameters())
+            text = pb_utils.get_input_tensor_by_name(request, "text_input")
+            bls = pb_utils.InferenceRequest(
+                model_name=params["target"],
+                requested_output_names=["text_output"],
+                inputs=[text],
+            )
+            if params.get("mode") == "async":
+                results = await bls.async_exec(decoupled=True)
+            else:
+                results = bls.exec(decoupled=True)
+            words = []
+            for result in results:
+                if result.has_error():
+                    words.append("ERROR: " + result.error().message())
+                elif result.output_tensors():
+                    out = pb_utils.get_output_tensor_by_name(result, "text_output")
+                    words.append(out.as_numpy().ravel()[0].decode())
+            joined = np.array([" | ".join(words)], dtype=object)
+            responses.append(pb_utils.InferenceResponse(
+                [pb_utils.Tensor("text_output", joined)]
+            ))
+        return responses
+"""
+
+
+def write_bls_decoupled_caller(repo: Path, name: str = "bls_dec") -> Path:
+    """Calls the decoupled model named by parameter ``target``; joins its responses with `` | ``."""
+    config = f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n{TEXT_IO}'
+    return _write(repo, name, config, BLS_DECOUPLED_MODEL)

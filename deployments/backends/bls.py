@@ -21,6 +21,7 @@ import threading
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+import numpy as np
 from ray import serve
 
 from deployments.backends import triton_python_backend_utils as pb_utils
@@ -46,6 +47,15 @@ def _not_ready(model: str, target: str | None = None) -> pb_utils.InferenceRespo
         model,
         f"Failed for execute the inference request. Model '{target or model}' is not ready.",
     )
+
+
+def as_bytes(array: Any) -> Any:
+    """BYTES tensors hold bytes after a trip through Triton; a model may have built them of str."""
+    if getattr(array, "dtype", None) == np.object_:
+        out = array.copy()
+        out.ravel()[:] = [v.encode() if isinstance(v, str) else v for v in array.ravel()]
+        return out
+    return array
 
 
 class _PrivateLoop:
@@ -113,7 +123,7 @@ class BlsRunner:
         kind, value = result
         if kind == "ok":
             return pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor(k, v) for k, v in value.items()]
+                output_tensors=[pb_utils.Tensor(k, as_bytes(v)) for k, v in value.items()]
             )
         if kind == "not_ready":
             return _not_ready(model, value)

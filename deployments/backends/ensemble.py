@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deployments.backends.base import ExecuteResult, InferenceRequest
-from deployments.backends.bls import BlsRunner
+from deployments.backends.bls import BlsRunner, as_bytes
 from deployments.backends.loader import load_backend
 from deployments.contracts.app_args import EnsembleAppArgs
 from deployments.contracts.ensemble import EnsembleGraph, EnsembleStep, ensemble_graph
@@ -68,7 +68,7 @@ class EnsembleBackend:
             step.model_name, step.model_version, inputs, requested, rid, {}, None
         )
         if kind == "ok":
-            return value
+            return {k: as_bytes(v) for k, v in value.items()}
         if kind == "not_ready":
             raise StepFailed(
                 InferenceError(f"in ensemble '{self.spec.name}', model '{value}' is not ready")

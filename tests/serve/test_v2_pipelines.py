@@ -16,6 +16,7 @@ from tests.model_repos import write_add_sub
 from tests.pipeline_repos import (
     write_async_sleepy_add_sub,
     write_bls_caller,
+    write_bls_decoupled_caller,
     write_bls_sync_caller,
     write_decoupled_words,
     write_logger_model,
@@ -38,6 +39,7 @@ def triton_fixture(platform):
     write_sleepy_add_sub(repo, name="p_sleepy", sleep_s=1.0, count=2)
     write_logger_model(repo, name="p_logger")
     write_async_sleepy_add_sub(repo, name="p_asleepy")
+    write_bls_decoupled_caller(repo, name="p_bls_dec")
     client = httpclient.InferenceServerClient(
         platform.host_port, network_timeout=180, connection_timeout=180
     )
@@ -50,6 +52,7 @@ def triton_fixture(platform):
         "p_sleepy",
         "p_logger",
         "p_asleepy",
+        "p_bls_dec",
     ):
         client.load_model(name)
     yield client
@@ -160,3 +163,14 @@ def test_logger_lines_reach_the_replica_log(platform, triton):
         time.sleep(0.5)
     assert found
     assert all("p_logger" in name for name in found)
+
+
+@pytest.mark.parametrize("mode", ["exec", "async"])
+def test_decoupled_bls_iterates_over_every_response(platform, triton, mode):
+    with httpx.Client(base_url=platform.url, timeout=60) as http:
+        resp = http.post(
+            "/v2/models/p_bls_dec/generate",
+            json={"text_input": "one two", "target": "p_dec", "mode": mode},
+        )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["text_output"] == "one | two"
