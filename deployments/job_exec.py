@@ -323,9 +323,10 @@ def failure_action(
 
 
 def run_recovery_script(script: str, env: dict[str, str]) -> int:
-    """Run a rule's ``recovery_script`` (shell, runner cwd) with the ``TORC_*`` variables.
+    """Run a rule's ``recovery_script`` or an action's command (shell, runner cwd, ``TORC_*``).
 
-    Its failure is logged only: the retry is already scheduled, as in torc's runner.
+    Its failure is logged only: for a recovery script the retry is already scheduled, as in
+    torc's runner.
 
     Returns:
         The script's exit code (-1 when it could not run or timed out).

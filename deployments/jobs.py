@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 GIB = 1024**3
 RUNTIME_GRACE_S = 15.0
 PROGRESS_LOG_PERIOD_S = 5.0
+ACTION_POLL_S = 1.0
 
 
 @ray.remote(max_retries=0)
@@ -309,6 +310,57 @@ class JobRunner:
                 "stderr": f"{type(exc).__name__}: {exc}"[:4000],
             }
 
+    def run_actions(self, *, final: bool = False) -> int:
+        """Claim and run the workflow's pending ``run_commands`` actions; returns how many ran.
+
+        Other action types (``schedule_nodes``...) are left for other workers. The worker
+        triggers are this runner's: ``on_worker_complete`` actions run only when it stops
+        (``final``).
+        """
+        types = [
+            "on_workflow_start",
+            "on_jobs_ready",
+            "on_jobs_complete",
+            "on_workflow_complete",
+            "on_worker_start",
+        ]
+        if final:
+            types.append("on_worker_complete")
+        try:
+            pending = self.api.request(
+                "GET",
+                f"/workflows/{self.workflow_id}/actions/pending",
+                params={"trigger_type": types},
+            )
+        except TorcApiError as exc:
+            logger.warning("pending actions lookup failed: %s", exc.message)
+            return 0
+        node_id = next((n.compute_node_id for n in self.nodes.values()), None)
+        ran = 0
+        for action in pending:
+            if action["action_type"] != "run_commands":
+                continue
+            try:
+                self.api.request(
+                    "POST",
+                    f"/workflows/{self.workflow_id}/actions/{action['id']}/claim",
+                    json={"compute_node_id": node_id},
+                )
+            except TorcApiError:
+                continue  # another worker claimed it
+            env = {
+                "TORC_WORKFLOW_ID": str(self.workflow_id),
+                "TORC_API_URL": self.api.url,
+                "TORC_OUTPUT_DIR": self.log_dir,
+                "TORC_ACTION_ID": str(action["id"]),
+                "TORC_TRIGGER_TYPE": action["trigger_type"],
+            }
+            for command in (action.get("action_config") or {}).get("commands", []):
+                run_recovery_script(command, env)
+            ran += 1
+        self.summary["actions"] = self.summary.get("actions", 0) + ran
+        return ran
+
     def _rules(self, handler_id: int) -> list[dict[str, Any]]:
         """A failure handler's rules (fetched once per handler)."""
         if handler_id not in self.rules_cache:
@@ -431,8 +483,12 @@ class JobRunner:
         if self.recover_orphans_on_start:
             self.recover_orphans()
         last_refresh = last_activity = time.monotonic()
+        last_actions = 0.0
         try:
             while not self.stop_event.is_set():
+                if time.monotonic() - last_actions > ACTION_POLL_S:
+                    self.run_actions()
+                    last_actions = time.monotonic()
                 complete = self.api.request("GET", f"/workflows/{self.workflow_id}/is_complete")
                 if complete["is_canceled"]:
                     self.cancel_all()
@@ -458,6 +514,8 @@ class JobRunner:
                     time.sleep(self.poll_interval_s)
             if self.stop_event.is_set():
                 self.cancel_all()
+            else:
+                self.run_actions(final=True)
         finally:
             self.deactivate_nodes()
         if self.remove_app_when_done and not self.stop_event.is_set():

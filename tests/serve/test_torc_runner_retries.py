@@ -94,3 +94,57 @@ def test_ray_runner_reports_unmatched_failures_as_pending_failed_when_asked(
     current = {"User-Agent": "OpenAPI-Generator/0.21.0/python"}
     assert client.get(f"{B}/jobs/{job}", headers=current).json()["status"] == "pending_failed"
     assert summary.get("pending_failed") == 1
+
+
+def test_ray_runner_runs_run_commands_actions_once(platform: Any, tmp_path: Path) -> None:
+    from deployments.jobs import JobRunner
+
+    log = tmp_path / "actions.txt"
+    client = httpx.Client(base_url=platform.url, timeout=30)
+    wf = _post(client, "/workflows", {"name": "actions", "user": "t"})["id"]
+    job = _post(client, "/jobs", {"workflow_id": wf, "name": "j", "command": "sleep 0.2"})["id"]
+    for trigger, extra in (
+        ("on_workflow_start", {}),
+        ("on_jobs_complete", {"job_ids": [job]}),
+        ("on_workflow_complete", {}),
+        ("on_worker_complete", {}),
+    ):
+        command = f'echo "{trigger} $TORC_WORKFLOW_ID" >> {log}'
+        _post(
+            client,
+            f"/workflows/{wf}/actions",
+            {
+                "trigger_type": trigger,
+                "action_type": "run_commands",
+                "action_config": {"commands": [command]},
+                **extra,
+            },
+        )
+    sched = _post(
+        client,
+        f"/workflows/{wf}/actions",
+        {
+            "trigger_type": "on_workflow_start",
+            "action_type": "schedule_nodes",
+            "action_config": {"num_allocations": 1},
+        },
+    )["id"]
+    _post(client, f"/workflows/{wf}/initialize_jobs")
+    runner = JobRunner(
+        platform.url, wf, log_dir=str(tmp_path / "logs"), poll_interval_s=0.1, idle_timeout_s=20
+    )
+    summary = runner.run()
+    lines = log.read_text().splitlines()
+    assert lines[0] == f"on_workflow_start {wf}"
+    assert sorted(lines) == sorted(
+        f"{t} {wf}"
+        for t in (
+            "on_workflow_start",
+            "on_jobs_complete",
+            "on_workflow_complete",
+            "on_worker_complete",
+        )
+    )
+    assert summary["actions"] == 4
+    pending = client.get(f"{B}/workflows/{wf}/actions/pending").json()
+    assert [a["id"] for a in pending] == [sched]  # schedule_nodes: stored, left for schedulers

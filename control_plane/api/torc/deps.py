@@ -33,6 +33,7 @@ from control_plane.services.torc import (
     ResultService,
     RunnerService,
     UserDataService,
+    WorkflowActionService,
     WorkflowGraphService,
     WorkflowService,
 )
@@ -61,6 +62,11 @@ async def get_workflow_service(
 async def get_workflow_graph_service(session: SessionDep) -> WorkflowGraphService:
     """Read-only views of a workflow's graph."""
     return WorkflowGraphService(session)
+
+
+async def get_workflow_action_service(session: SessionDep) -> WorkflowActionService:
+    """Workflow actions."""
+    return WorkflowActionService(session)
 
 
 async def get_job_service(session: SessionDep) -> JobService:
@@ -122,6 +128,7 @@ async def get_runner_service(
 
 WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+WorkflowActionServiceDep = Annotated[WorkflowActionService, Depends(get_workflow_action_service)]
 WorkflowGraphServiceDep = Annotated[WorkflowGraphService, Depends(get_workflow_graph_service)]
 TransitionServiceDep = Annotated[JobTransitionService, Depends(get_transition_service)]
 JobInitializerDep = Annotated[JobInitializer, Depends(get_job_initializer)]

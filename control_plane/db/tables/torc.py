@@ -113,6 +113,26 @@ class TorcFailureHandler(Base):
     rules: Mapped[str] = mapped_column(Text)
 
 
+class TorcWorkflowAction(Base):
+    """Something to do when a trigger fires (``run_commands``, ``schedule_nodes``...)."""
+
+    __tablename__ = "torc_workflow_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey(_WF_FK, ondelete="CASCADE"), index=True)
+    trigger_type: Mapped[str] = mapped_column(String(40))
+    action_type: Mapped[str] = mapped_column(String(60))
+    action_config: Mapped[str | None] = mapped_column(Text, nullable=True)
+    job_ids: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trigger_count: Mapped[int] = mapped_column(Integer, default=0)
+    required_triggers: Mapped[int] = mapped_column(Integer, default=1)
+    executed: Mapped[bool] = mapped_column(Boolean, default=False)
+    executed_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    executed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    persistent: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_recovery: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class TorcJobDependency(Base):
     """Edge ``job_id`` depends on ``depends_on_job_id`` (explicit or implicit)."""
 

@@ -1,5 +1,6 @@
 """Torc job orchestration services: CRUD per resource and the job state machine."""
 
+from control_plane.services.torc.actions import WorkflowActionService
 from control_plane.services.torc.claims import ClaimService
 from control_plane.services.torc.compute_nodes import ComputeNodeService
 from control_plane.services.torc.events import EventService
@@ -28,6 +29,7 @@ __all__ = [
     "ResultService",
     "RunnerService",
     "UserDataService",
+    "WorkflowActionService",
     "WorkflowGraphService",
     "WorkflowService",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from control_plane.errors import DomainError, NotFoundError, ValidationFailedError
+from control_plane.services.torc.actions import refresh_triggers
 from control_plane.services.torc.common import job_event, now_iso
 from control_plane.services.torc.job_rows import JobRow, job_columns
 from control_plane.services.torc.results import _tail
@@ -155,6 +156,8 @@ class CompletionPath:
             events[wf] += self._unblock(sql, ids)
         for wf, datas in events.items():
             sql.events(wf, datas)
+        for wf in {int(r["w"]) for r in rows}:
+            refresh_triggers(self.session, wf)
         self.session.commit()
         return done, errors
 

@@ -21,6 +21,7 @@ from control_plane.db.tables.torc import (
     TorcUserData,
 )
 from control_plane.errors import ValidationFailedError
+from control_plane.services.torc.actions import rearm_actions
 from control_plane.services.torc.common import add_events, get_workflow_or_raise, job_event
 from control_plane.services.torc.graph import downstream, find_cycle, input_hash
 from control_plane.services.torc.state_machine import (
@@ -128,6 +129,7 @@ class JobInitializer:
             }
         ]
         add_events(self.session, workflow_id, events)
+        rearm_actions(self.session, workflow_id, status, only_uninitialized=only_uninitialized)
         self.session.commit()
         return {"message": "Initialized job status"}
 
