@@ -208,3 +208,8 @@ def test_user_app_route_and_consumer_then_call_the_route_with_the_shown_key(
     page.log.accept_dialogs = True
     page.click("#rotate-console_consumer")
     expect(page.locator("#new-key")).not_to_have_text(key)
+    with httpx.Client(base_url=console_platform.url, auth=("admin", "admin"), timeout=120) as api:
+        # leave the shared platform as found: the app, its consumer and the model (unloaded)
+        assert api.delete("/api/apps/console_shop").status_code == 200
+        assert api.delete("/api/users/console_consumer").status_code == 200
+        assert api.delete(f"/api/models/{name}").status_code == 200
