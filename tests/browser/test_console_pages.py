@@ -82,6 +82,10 @@ def test_login_form_shows_the_api_error_and_then_logs_in(page, console_server):
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie") == ""  # not readable from scripts
+    page.click("#logout")
+    page.wait_for_url(f"{console_server.url}/console/login")
+    page.goto(f"{console_server.url}/console/overview")
+    page.wait_for_url("**/console/login?next=/console/overview")
 
 
 def test_every_page_loads_fast_with_1000_jobs(page, console_server, seeded, artifacts):
