@@ -35,6 +35,22 @@ def _import_builder(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _plain(resources: dict[str, Any]) -> dict[str, float]:
+    """Resources without Ray's per-node ``node:<ip>`` markers."""
+    return {k: float(v) for k, v in resources.items() if not k.startswith("node:")}
+
+
+def _available_per_node() -> dict[str, dict[str, Any]]:
+    """Free resources by node id from the GCS (empty when this Ray build does not offer it)."""
+    try:
+        from ray._private.state import available_resources_per_node
+
+        return dict(available_resources_per_node())  # type: ignore[no-untyped-call]
+    except Exception:  # a private API: the status view then shows totals only
+        logger.debug("free resources per node unavailable", exc_info=True)
+        return {}
+
+
 class _HandleLoop:
     """One private event loop thread for DeploymentHandle calls made from synchronous code.
 
@@ -131,19 +147,21 @@ class RayServeGateway:
         return {k: float(v) for k, v in resources.items()}
 
     def cluster_nodes(self) -> list[dict[str, Any]]:
-        """Ray's node table, trimmed to what the status view shows."""
+        """Ray's node table, trimmed to what the status view shows, with free resources."""
         import ray
 
+        available = _available_per_node()
         return [
             {
                 "node_id": node["NodeID"],
                 "address": node.get("NodeManagerAddress", ""),
                 "alive": bool(node.get("Alive")),
-                "resources_total": {
-                    k: float(v)
-                    for k, v in node.get("Resources", {}).items()
-                    if not k.startswith("node:")
-                },
+                "resources_total": _plain(node.get("Resources", {})),
+                **(
+                    {"resources_available": _plain(available[node["NodeID"]])}
+                    if node["NodeID"] in available
+                    else {}
+                ),
             }
             for node in ray.nodes()  # type: ignore[no-untyped-call]
         ]
