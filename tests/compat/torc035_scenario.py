@@ -18,12 +18,15 @@ from torc.openapi_client import ApiClient, Configuration
 from torc.openapi_client.models.archive_workflow_request import ArchiveWorkflowRequest
 from torc.openapi_client.models.compute_node_model import ComputeNodeModel
 from torc.openapi_client.models.compute_nodes_resources import ComputeNodesResources
+from torc.openapi_client.models.dynamic_jobs_config import DynamicJobsConfig
 from torc.openapi_client.models.file_model import FileModel
 from torc.openapi_client.models.files_model import FilesModel
 from torc.openapi_client.models.job_model import JobModel
 from torc.openapi_client.models.jobs_model import JobsModel
 from torc.openapi_client.models.resource_monitor_config import ResourceMonitorConfig
 from torc.openapi_client.models.result_model import ResultModel
+from torc.openapi_client.models.spawn_job_model import SpawnJobModel
+from torc.openapi_client.models.spawn_jobs_request import SpawnJobsRequest
 from torc.openapi_client.models.user_data_list_model import UserDataListModel
 from torc.openapi_client.models.user_data_model import UserDataModel
 from torc.openapi_client.models.workflow_model import WorkflowModel
@@ -212,6 +215,27 @@ def resets_archives_and_deletes(api: DefaultApi, wf: int) -> None:
     assert with_string.status == 200
 
 
+def spawns_dynamic_jobs(api: DefaultApi) -> None:
+    """spawn_jobs from a running job: the children wait for it, a replay is idempotent."""
+    wf = api.create_workflow(
+        WorkflowModel(name="dyn", user="alice", dynamic_jobs=DynamicJobsConfig(max_iterations=5))
+    ).id
+    orch = api.create_job(JobModel(workflow_id=wf, name="orch", command="orchestrate")).id
+    node = _node(api, wf)
+    api.initialize_jobs(wf)
+    api.claim_next_jobs(wf)
+    api.start_job(orch, 0, node)
+    request = SpawnJobsRequest(
+        jobs=[SpawnJobModel(name="child", command="work", priority=1)], state={"k": 1}
+    )
+    spawned = api.spawn_jobs(orch, request)
+    assert spawned.iteration == 1, spawned
+    child = api.get_job(spawned.spawned_job_ids[0])
+    assert (child.status, child.origin, child.priority) == ("blocked", "spawn", 1), child
+    assert api.spawn_jobs(orch, request).spawned_job_ids == spawned.spawned_job_ids
+    assert api.get_workflow(wf).dynamic_jobs.max_iterations == 5
+
+
 def main() -> None:
     """Run every scenario against the URL given on the command line."""
     api = DefaultApi(ApiClient(Configuration(host=sys.argv[1])))
@@ -219,6 +243,7 @@ def main() -> None:
     wf = workflow_crud_and_json_fields(api)
     runs_a_diamond(api, wf)
     resets_archives_and_deletes(api, wf)
+    spawns_dynamic_jobs(api)
     print("torc-client 0.35.0 scenario passed")
 
 

@@ -32,6 +32,7 @@ from control_plane.services.torc import (
     ResourceRequirementsService,
     ResultService,
     RunnerService,
+    SpawnService,
     UserDataService,
     WorkflowActionService,
     WorkflowGraphService,
@@ -67,6 +68,11 @@ async def get_workflow_graph_service(session: SessionDep) -> WorkflowGraphServic
 async def get_workflow_action_service(session: SessionDep) -> WorkflowActionService:
     """Workflow actions."""
     return WorkflowActionService(session)
+
+
+async def get_spawn_service(session: SessionDep) -> SpawnService:
+    """``spawn_jobs``."""
+    return SpawnService(session)
 
 
 async def get_job_service(session: SessionDep) -> JobService:
@@ -128,6 +134,7 @@ async def get_runner_service(
 
 WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+SpawnServiceDep = Annotated[SpawnService, Depends(get_spawn_service)]
 WorkflowActionServiceDep = Annotated[WorkflowActionService, Depends(get_workflow_action_service)]
 WorkflowGraphServiceDep = Annotated[WorkflowGraphService, Depends(get_workflow_graph_service)]
 TransitionServiceDep = Annotated[JobTransitionService, Depends(get_transition_service)]

@@ -6,7 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import Body, Query, Response
 
-from control_plane.api.torc.deps import HotTransitionsDep, JobServiceDep, TransitionServiceDep
+from control_plane.api.torc.deps import (
+    HotTransitionsDep,
+    JobServiceDep,
+    SpawnServiceDep,
+    TransitionServiceDep,
+)
 from control_plane.api.torc.params import PageDep, WorkflowIdQuery
 from control_plane.api.torc.routing import documented, json_body, torc_router
 from control_plane.schemas.torc.base import Count
@@ -18,6 +23,8 @@ from control_plane.schemas.torc.jobs import (
     JobsBulkRead,
     JobUpdate,
     ResultBody,
+    SpawnJobsRead,
+    SpawnJobsRequest,
     StatusChangeRequest,
 )
 
@@ -146,3 +153,10 @@ def retry_job(
 ) -> dict[str, Any]:
     """Send a failed or running job back to ready (attempt_id + 1)."""
     return transitions.retry(job_id, run_id, max_retries)
+
+
+@router.post("/jobs/{job_id}/spawn_jobs", response_model=SpawnJobsRead)
+def spawn_jobs(job_id: int, body: SpawnJobsRequest, spawner: SpawnServiceDep) -> dict[str, Any]:
+    """Add jobs blocked on this job, in one transaction (API 0.21 dynamic jobs)."""
+    jobs = [j.model_dump(exclude_none=True) for j in body.jobs]
+    return spawner.spawn(job_id, jobs, lineage=body.lineage, state=body.state)

@@ -52,6 +52,8 @@ class TorcWorkflow(Base):
     is_canceled: Mapped[bool] = mapped_column(Boolean, default=False)
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_completion_script: Mapped[bool] = mapped_column(Boolean, default=False)
+    # API 0.21's dynamic_jobs ({"max_iterations": n}) as JSON text.
+    dynamic_jobs: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class TorcResourceRequirements(Base):

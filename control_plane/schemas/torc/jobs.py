@@ -209,3 +209,41 @@ class BatchCompleteJobsRead(TorcRead):
 
     completed: list[int] = Field(description="Ids of the jobs completed.")
     errors: list[BatchCompleteError] = Field(description="Entries that were not written.")
+
+
+class SpawnJob(TorcSchema):
+    """One job of ``spawn_jobs``."""
+
+    name: str = Field(description="Job name (unique in the request; new in the workflow).")
+    command: str = Field(description="Command the runner executes.")
+    depends_on: list[str] | None = Field(
+        default=None, description="Names of existing jobs or siblings it also waits for."
+    )
+    resource_requirements: str | None = Field(
+        default=None, description="Name of existing resource requirements (else 'default')."
+    )
+    priority: int | None = Field(default=None, description="Claim priority, >= 0.")
+    cancel_on_blocking_job_failure: bool | None = Field(
+        default=None, description="Canceled when a dependency fails (default true)."
+    )
+
+
+class SpawnJobsRequest(TorcSchema):
+    """``POST /jobs/{id}/spawn_jobs`` (API 0.21): add jobs blocked on the calling job."""
+
+    jobs: list[SpawnJob] = Field(
+        max_length=10000, description="Jobs to add; empty records the lineage's final state."
+    )
+    lineage: str | None = Field(
+        default=None, description="Orchestrator lineage (default: the caller's name)."
+    )
+    state: Any = Field(default=None, description="Opaque JSON state of this generation.")
+
+
+class SpawnJobsRead(TorcRead):
+    """``spawn_jobs``' answer."""
+
+    spawned_job_ids: list[int] = Field(
+        description="Ids of the new jobs (a replay: of the existing ones), in request order."
+    )
+    iteration: int = Field(description="The lineage's generation after the call.")

@@ -49,6 +49,10 @@ class WorkflowCreate(TorcSchema):
     use_pending_failed: bool | None = Field(
         default=None, description="Failed jobs wait as pending_failed."
     )
+    dynamic_jobs: dict[str, Any] | None = Field(
+        default=None,
+        description="API 0.21: ``{max_iterations}``, the spawn_jobs cap per lineage (1000).",
+    )
 
 
 class WorkflowStatusUpdate(TorcSchema):
@@ -103,6 +107,9 @@ class TorcWorkflowRead(TorcRead):
     )
     use_pending_failed: bool = Field(description="Failed jobs wait as pending_failed.")
     status_id: int = Field(description="Id of the workflow's status record (= id).")
+    dynamic_jobs: dict[str, Any] | None = Field(
+        default=None, description="The spawn_jobs cap (``{max_iterations}``)."
+    )
     run_id: int = Field(description="The current run (API 0.21 reads it here).")
     is_canceled: bool = Field(description="Canceled: claims return nothing.")
     is_archived: bool = Field(description="Archived.")

@@ -12,6 +12,7 @@ from control_plane.services.torc.relationships import WorkflowGraphService
 from control_plane.services.torc.resource_requirements import ResourceRequirementsService
 from control_plane.services.torc.results import ResultService
 from control_plane.services.torc.runners import RunnerService
+from control_plane.services.torc.spawn import SpawnService
 from control_plane.services.torc.transitions import JobTransitionService
 from control_plane.services.torc.user_data import UserDataService
 from control_plane.services.torc.workflows import WorkflowService
@@ -28,6 +29,7 @@ __all__ = [
     "ResourceRequirementsService",
     "ResultService",
     "RunnerService",
+    "SpawnService",
     "UserDataService",
     "WorkflowActionService",
     "WorkflowGraphService",

@@ -94,6 +94,7 @@ def workflow_dict(
     if generation is ApiGeneration.V0_21:
         for field in JSON_FIELDS:
             body[field] = _json_object(body[field])
+    body["dynamic_jobs"] = _json_object(row.dynamic_jobs)
     body["status_id"] = row.id
     body["run_id"] = row.run_id
     body["is_canceled"] = row.is_canceled
@@ -142,6 +143,18 @@ class WorkflowService:
         for field in JSON_FIELDS:
             if data.get(field) is not None:
                 values[_COLUMN.get(field, field)] = json_text(field, data[field])
+        dynamic = data.get("dynamic_jobs")
+        if dynamic is not None:
+            cap = dynamic.get("max_iterations") if isinstance(dynamic, dict) else None
+            if not isinstance(dynamic, dict) or (
+                cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 0)
+            ):
+                raise ValidationFailedError(
+                    'Got dynamic_jobs that is not {"max_iterations": integer >= 0}',
+                    code="invalid_dynamic_jobs",
+                    field="dynamic_jobs",
+                )
+            values["dynamic_jobs"] = json.dumps(dynamic)
         method = values.get("jobs_sort_method")
         if method is not None and method not in SORT_METHODS:
             raise ValidationFailedError(
