@@ -47,8 +47,11 @@ class EnsembleLoading:
 
     def _ensemble_steps(
         self: _Host, spec: ModelSpec, chain: tuple[str, ...]
-    ) -> dict[str, EnsembleStepArgs]:
+    ) -> tuple[dict[str, EnsembleStepArgs], list[str]]:
         """Validate an ensemble and load its step models; how its replica reaches each step.
+
+        Returns:
+            Step model -> how to reach it, and the step models this call loaded.
 
         Raises:
             BadRequestError: a graph error, a step model that is not in the repository, an
@@ -93,7 +96,7 @@ class EnsembleLoading:
             check_steps(graph, specs)
         except ModelConfigError as exc:
             raise BadRequestError(f"load failed for model '{name}': {exc.message}") from None
-        return steps
+        return steps, [row.name for row in pending]
 
     def _available(self: _Host, name: str) -> bool:
         """A repository directory, or a model loaded from overrides."""

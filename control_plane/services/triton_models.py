@@ -220,7 +220,9 @@ class TritonModelService(EnsembleLoading):
             )
         except ModelConfigError as exc:
             raise BadRequestError(f"failed to load '{name}': {exc.message}") from None
-        steps = self._ensemble_steps(spec, (*_chain, name)) if spec.is_ensemble else None
+        steps, loaded_steps = (
+            self._ensemble_steps(spec, (*_chain, name)) if spec.is_ensemble else (None, [])
+        )
         row = self.get(name) or RegisteredModel(name=name, source_dir=source_dir)
         row.source_dir = source_dir
         row.config_override = config_override
@@ -242,6 +244,7 @@ class TritonModelService(EnsembleLoading):
                 options=options,
                 steps=steps,
                 fused=fused,
+                loaded_steps=loaded_steps,
             )
         else:
             args = TritonModelAppArgs(
@@ -293,17 +296,24 @@ class TritonModelService(EnsembleLoading):
                 )
             time.sleep(0.2)
 
-    def unload(self, name: str, *, wait: bool = True) -> None:
+    def unload(self, name: str, *, wait: bool = True, unload_dependents: bool = False) -> None:
         """Unload from the built-in server; unknown or unloaded models are fine (as in Triton).
 
         With ``wait`` the call returns once Serve has removed the application (bounded by the
-        load timeout), so the model stops answering before the caller continues.
+        load timeout), so the model stops answering before the caller continues. Ensembles that
+        use the model are unloaded too; with ``unload_dependents``, an ensemble's unload also
+        unloads the step models its load brought up (not those loaded before it) that no other
+        loaded ensemble uses.
         """
         row = self.get(name)
         if row is None:
             return
         for ensemble in self._dependents(name):  # as Triton: unloading a step unloads them
             self.unload(ensemble, wait=wait)
+        steps: list[str] = []
+        if unload_dependents:
+            record = self.apps.get(model_app_name(name))
+            steps = list((record.args or {}).get("loaded_steps", [])) if record else []
         row.loaded, row.status, row.status_reason = False, "UNAVAILABLE", "unloaded"
         self.session.commit()
         app = model_app_name(name)
@@ -311,6 +321,9 @@ class TritonModelService(EnsembleLoading):
         deadline = time.monotonic() + self.settings.serving.load_timeout_s
         while wait and app in self.gateway.status() and time.monotonic() < deadline:
             time.sleep(0.2)
+        for step in steps:
+            if not self._dependents(step):
+                self.unload(step, wait=wait)
 
     def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
         """Statistics of one loaded model or of all loaded models.

@@ -91,6 +91,10 @@ class EnsembleAppArgs(TritonModelAppArgs):
 
     steps: dict[str, EnsembleStepArgs] = Field(description="Step model name -> how to reach it.")
     fused: bool = Field(False, description="Run the step models inside the ensemble's replica.")
+    loaded_steps: list[str] = Field(
+        default_factory=list,
+        description="Step models this ensemble's load brought up (``unload_dependents``).",
+    )
 
 
 class TorchServeKeyStoreArgs(ArgsModel):
@@ -134,6 +138,11 @@ class TorchServeModelAppArgs(AppArgs):
     )
     key_store: TorchServeKeyStoreArgs | None = Field(
         None, description="Token authorization keys (None: requests are not checked)."
+    )
+    max_queued_requests: PositiveInt | None = Field(
+        None,
+        description="model-config.yaml ``jobQueueSize``: Serve ``max_queued_requests`` (requests "
+        "beyond it get 503); None keeps Serve's default (unbounded).",
     )
 
     @model_validator(mode="after")
