@@ -80,5 +80,11 @@ async def post_repository_unload(
     model_name: str, models: ModelServiceDep, body: JsonBody
 ) -> Response:
     """Unload a model (unknown models are fine, as in Triton)."""
-    await run_in_threadpool(models.unload, model_name)
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise BadRequestError("'parameters' must be an object")
+    dependents = params.get("unload_dependents", False)
+    if not isinstance(dependents, bool):
+        raise BadRequestError("the 'unload_dependents' parameter must be a boolean")
+    await run_in_threadpool(models.unload, model_name, unload_dependents=dependents)
     return Response(status_code=200)

@@ -63,7 +63,7 @@ class V2UnloadParameters(V2Schema):
     model_config = ConfigDict(extra="allow")
 
     unload_dependents: bool = Field(
-        default=False, description="Also unload dependent models (accepted, nothing depends)."
+        default=False, description="Unloading an ensemble also unloads the step models its load brought up."
     )
 
 

@@ -80,15 +80,19 @@ async def test_an_ensemble_containing_itself_is_refused(client, gateway):
 
 
 async def test_unload_dependents_unloads_only_the_steps_the_ensemble_loaded(client, gateway):
-    from control_plane.services.triton_models import TritonModelService
-
     write_two_step_ensemble(_repo(client))
     assert (await client.post("/v2/repository/models/pre/load")).status_code == 200  # before
     assert (await client.post("/v2/repository/models/ens/load")).status_code == 200
     assert gateway.apps["p-v2-ens"].args.loaded_steps == ["post"]
-    state = client.app.state
-    with state.session_factory() as session:
-        TritonModelService(session, gateway, state.settings).unload("ens", unload_dependents=True)
+    bad = await client.post(
+        "/v2/repository/models/ens/unload", json={"parameters": {"unload_dependents": "yes"}}
+    )
+    assert bad.status_code == 400
+    assert "unload_dependents" in bad.json()["error"]
+    resp = await client.post(
+        "/v2/repository/models/ens/unload", json={"parameters": {"unload_dependents": True}}
+    )
+    assert resp.status_code == 200
     assert "p-v2-ens" not in gateway.apps
     assert "p-v2-post" not in gateway.apps  # the ensemble loaded it
     assert "p-v2-pre" in gateway.apps  # loaded explicitly before the ensemble: stays
