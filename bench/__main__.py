@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 MODULES = [
@@ -25,7 +26,11 @@ def main() -> None:
             print(f"skipping {module_name}: {exc}")
             continue
         print(f"\n===== {module_name} =====", flush=True)
-        module.main()
+        # Modules with their own options get none from here: the runner's argv is module names.
+        if inspect.signature(module.main).parameters:
+            module.main([])
+        else:
+            module.main()
 
 
 if __name__ == "__main__":
