@@ -14,14 +14,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
 from ray import serve
 from ray.serve import Application
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from deployments.backends.torchserve_handler import (
     HandlerOutput,
@@ -43,10 +43,17 @@ from deployments.contracts.errors import (
 )
 from deployments.stats_store import StatsReporter
 from deployments.ts_auth import invalid_key_response, key_check
+from deployments.ts_streaming import PartQueue
 
 logger = logging.getLogger(__name__)
 
 DEPLOYMENT_NAME = "TSModel"
+
+
+class StreamAborted(Exception):
+    """A handler failed after its stream began: the HTTP response ends without its last chunk."""
+
+
 Predictor = Callable[[dict[str, Any], dict[str, str]], Awaitable[HandlerOutput]]
 
 
@@ -108,20 +115,29 @@ def make_predictor(
     batch_size: int,
     max_batch_delay_ms: int,
     handler_ns: dict[int, int] | None = None,
+    streams: dict[int, Callable[[bytes], None]] | None = None,
 ) -> Predictor:
     """An async per-item predictor; with ``batch_size > 1`` items are batched by ``serve.batch``.
 
     When ``handler_ns`` is given, the handler time of each row is stored under ``id(row)`` so
     the caller can split its latency into queue and compute (``ts_queue_latency_microseconds``).
+    Intermediate responses of a row go to ``streams[id(row)]`` when the caller registered one
+    (called from the handler's thread).
     """
     timings = handler_ns if handler_ns is not None else {}
+    sinks = streams if streams is not None else {}
 
     def timed_predict(
         rows: list[dict[str, Any]], headers: list[dict[str, str]]
     ) -> list[HandlerOutput]:
+        def on_part(idx: int, body: bytes) -> None:
+            sink = sinks.get(id(rows[idx]))
+            if sink is not None:
+                sink(body)
+
         start = time.perf_counter_ns()
         try:
-            return handler.predict(rows, headers)
+            return handler.predict(rows, headers, on_part)
         finally:
             if handler_ns is not None:
                 elapsed = time.perf_counter_ns() - start
@@ -155,12 +171,13 @@ class TSModelServer:
         self.predictors: dict[str, Predictor] = {}
         self.timeouts: dict[str, float] = {}
         self.handler_ns: dict[int, int] = {}
+        self.streams: dict[int, Callable[[bytes], None]] = {}
         self.reporter = StatsReporter()
         self.keys = key_check(parsed.key_store)
         for version, spec in parsed.versions.items():
             handler = load_version(self.name, spec, parsed.max_extract_bytes)
             self.predictors[version] = make_predictor(
-                handler, spec.batch_size, spec.max_batch_delay, self.handler_ns
+                handler, spec.batch_size, spec.max_batch_delay, self.handler_ns, self.streams
             )
             self.timeouts[version] = spec.response_timeout
 
@@ -195,10 +212,17 @@ class TSModelServer:
         self.reporter.ensure_started()
         started = time.perf_counter_ns()
         row, headers = await request_row(request)
+        pending = PartQueue()
+        self.streams[id(row)] = pending.put
+        task = asyncio.ensure_future(
+            asyncio.wait_for(self.predictors[version](row, headers), self.timeouts[version])
+        )
+        first = await pending.first_part(task)
+        if first is not None:
+            return self._stream(version, row, started, task, first, pending)
+        self.streams.pop(id(row), None)
         try:
-            output = await asyncio.wait_for(
-                self.predictors[version](row, headers), timeout=self.timeouts[version]
-            )
+            output = task.result()
         except HandlerError as exc:
             self._record(version, row, started, ok=False)
             return replica_error_response(exc)
@@ -210,6 +234,41 @@ class TSModelServer:
         if output.content_type:
             response.headers["content-type"] = output.content_type
         return response
+
+    def _stream(
+        self,
+        version: str,
+        row: dict[str, Any],
+        started: int,
+        task: asyncio.Future[HandlerOutput],
+        first: asyncio.Future[bytes],
+        pending: PartQueue,
+    ) -> StreamingResponse:
+        """TorchServe streaming: one HTTP chunk per intermediate response, the final value last.
+
+        A handler failing mid-stream ends the stream without its last chunk (the connection is
+        dropped), as TorchServe 0.12 does once the headers have left.
+        """
+
+        async def chunks() -> AsyncIterator[bytes]:
+            ok = False
+            try:
+                async for part in pending.parts(first, task):
+                    yield part
+                try:
+                    output = task.result()
+                except (HandlerError, TimeoutError) as exc:
+                    logger.warning("model %s: stream failed: %r", self.name, exc)
+                    raise StreamAborted(str(exc)) from exc
+                ok = output.status < 400
+                yield output.body
+            finally:
+                self.streams.pop(id(row), None)
+                if not task.done():
+                    task.cancel()
+                self._record(version, row, started, ok=ok)
+
+        return StreamingResponse(chunks(), status_code=200, headers={"ts_stream_next": "true"})
 
     def _record(self, version: str, row: dict[str, Any], started_ns: int, *, ok: bool) -> None:
         """TorchServe metrics: total latency, and queue time = total minus handler time."""
@@ -225,12 +284,16 @@ class TSModelServer:
         )
 
 
-def deployment_options(min_workers: int, max_workers: int, max_ongoing: int) -> dict[str, Any]:
+def deployment_options(
+    min_workers: int, max_workers: int, max_ongoing: int, max_queued: int | None = None
+) -> dict[str, Any]:
     """Serve options for TorchServe's worker bounds (fixed count when min == max)."""
     options: dict[str, Any] = {
         "max_ongoing_requests": max_ongoing,
         "ray_actor_options": {"num_cpus": 0},
     }
+    if max_queued is not None:
+        options["max_queued_requests"] = max_queued
     max_workers = max(max_workers, min_workers, 1)
     if min_workers == max_workers:
         options["num_replicas"] = max_workers
@@ -254,7 +317,10 @@ def build_ts_model(args: TorchServeModelAppArgs | dict[str, Any]) -> Application
     """
     parsed = TorchServeModelAppArgs.parse(args)
     options = deployment_options(
-        parsed.min_workers, parsed.max_workers, parsed.max_ongoing_requests
+        parsed.min_workers,
+        parsed.max_workers,
+        parsed.max_ongoing_requests,
+        parsed.max_queued_requests,
     )
     deployment = serve.deployment(name=DEPLOYMENT_NAME, **options)(TSModelServer)
     app: Application = deployment.bind(parsed)

@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from deployments.backends.torchserve_handler import TorchServeHandler, request_row
 from deployments.contracts.app_args import (
@@ -48,12 +49,14 @@ from deployments.ts_auth import invalid_key_response, key_check
 from deployments.ts_model import (
     DEPLOYMENT_NAME,
     Predictor,
+    StreamAborted,
     TSModelServer,
     deployment_options,
     load_version,
     make_predictor,
     replica_error_response,
 )
+from deployments.ts_streaming import PartQueue
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +81,23 @@ class WorkflowDriver:
             self.handles[node] = serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app)
         self.local: dict[str, Predictor] = {}
         self.handlers: dict[str, TorchServeHandler] = {}
+        # Intermediate responses of the single leaf, by id(row) (in-process nodes only).
+        self.streams: dict[int, Callable[[bytes], None]] = {}
+        leaves = self.dag.leaves
+        self.leaf = leaves[0] if len(leaves) == 1 else None
         for node in parsed.function_nodes:
             handler = TorchServeHandler(
                 f"{self.name}__{node}", war_dir, f"{parsed.handler}:{node}", batch_size=1
             )
             self.handlers[node] = handler
-            self.local[node] = make_predictor(handler, 1, 0)
+            self.local[node] = make_predictor(handler, 1, 0, streams=self.streams)
         for node, spec in parsed.inline.items():
             handler = load_version(f"{self.name}__{node}", spec, max_bytes)
             if spec.batch_size <= 1:
                 self.handlers[node] = handler
-            self.local[node] = make_predictor(handler, spec.batch_size, spec.max_batch_delay)
+            self.local[node] = make_predictor(
+                handler, spec.batch_size, spec.max_batch_delay, streams=self.streams
+            )
         self.chain = self._chain_plan()
         self.reporter = StatsReporter()
 
@@ -117,6 +126,7 @@ class WorkflowDriver:
         headers: dict[str, str],
         current: list[str],
         abandoned: threading.Event,
+        on_part: Callable[[bytes], None] | None = None,
     ) -> bytes:
         """Run the chain synchronously (in a worker thread), with TorchServe's retry rules.
 
@@ -126,6 +136,13 @@ class WorkflowDriver:
         """
         data = row
         output = b""
+        streamed: list[bool] = []
+
+        def leaf_sink(_idx: int, body: bytes) -> None:
+            streamed.append(True)
+            if on_part is not None:
+                on_part(body)
+
         for node in self.chain or []:
             current[0] = node
             config = self.configs[node]
@@ -135,8 +152,11 @@ class WorkflowDriver:
                 if abandoned.is_set():
                     raise NodeExecutionError(node)
                 started = time.monotonic()
+                sink = leaf_sink if on_part is not None and node == self.leaf else None
+                if streamed:  # parts already left: the response cannot be retried
+                    raise NodeExecutionError(node)
                 try:
-                    output = self.handlers[node].predict([data], [headers])[0].body
+                    output = self.handlers[node].predict([data], [headers], sink)[0].body
                 except Exception as exc:
                     logger.warning("node %s attempt %d failed: %r", node, attempt + 1, exc)
                 else:
@@ -150,12 +170,32 @@ class WorkflowDriver:
             data = {"body": bytearray(output)}
         return output
 
-    async def _call_node(self, node: str, row: dict[str, Any], headers: dict[str, str]) -> bytes:
+    async def _call_node(
+        self,
+        node: str,
+        row: dict[str, Any],
+        headers: dict[str, str],
+        on_part: Callable[[bytes], None] | None = None,
+    ) -> bytes:
         config = self.configs[node]
 
+        streamed: list[bool] = []
+
+        def sink(body: bytes) -> None:
+            streamed.append(True)
+            if on_part is not None:
+                on_part(body)
+
         async def attempt() -> bytes:
+            if streamed:  # parts already left: the response cannot be retried
+                raise NodeExecutionError(node)
             if node in self.local:
-                output = await self.local[node](row, headers)
+                if on_part is not None and node == self.leaf:
+                    self.streams[id(row)] = sink
+                try:
+                    output = await self.local[node](row, headers)
+                finally:
+                    self.streams.pop(id(row), None)
                 return output.body
             result: bytes = await self.handles[node].predict_row.remote(row, headers)
             return result
@@ -169,15 +209,25 @@ class WorkflowDriver:
         self._record_node(node, started, ok=True)
         return result
 
-    async def run(self, row: dict[str, Any], headers: dict[str, str]) -> bytes:
-        """Run the DAG on one request row; returns the wfpredict body."""
+    async def run(
+        self,
+        row: dict[str, Any],
+        headers: dict[str, str],
+        on_part: Callable[[bytes], None] | None = None,
+    ) -> bytes:
+        """Run the DAG on one request row; returns the wfpredict body.
+
+        ``on_part`` receives the intermediate responses of the single leaf node when it runs
+        in-process (function node or fused model node).
+        """
         if self.chain is not None:
             current = [self.chain[0]]
             budget_s = sum(c.timeout_s * (c.retry_attempts + 1) for c in self.configs.values())
             abandoned = threading.Event()
             try:
                 return await asyncio.wait_for(
-                    asyncio.to_thread(self._run_chain, row, headers, current, abandoned), budget_s
+                    asyncio.to_thread(self._run_chain, row, headers, current, abandoned, on_part),
+                    budget_s,
                 )
             except (TimeoutError, asyncio.CancelledError) as exc:
                 abandoned.set()  # the worker thread stops before its next node or retry
@@ -186,7 +236,7 @@ class WorkflowDriver:
                 raise NodeExecutionError(current[0]) from exc
 
         async def call(node: str, node_row: dict[str, Any]) -> bytes:
-            return await self._call_node(node, node_row, headers)
+            return await self._call_node(node, node_row, headers, on_part)
 
         outputs = await run_dag(self.dag, row, call)
         return assemble_response(self.dag, outputs)
@@ -199,8 +249,15 @@ class WorkflowDriver:
             return invalid_key_response()
         self.reporter.ensure_started()
         row, headers = await request_row(request)
+        pending = PartQueue()
+        task = asyncio.ensure_future(self.run(row, headers, pending.put))
+        first = await pending.first_part(task)
+        if first is not None:
+            return StreamingResponse(
+                self._stream(task, first, pending), headers={"ts_stream_next": "true"}
+            )
         try:
-            body = await self.run(row, headers)
+            body = task.result()
         except TorchServeReplicaError as exc:  # a node failed after its retries
             return replica_error_response(exc)
         except (ValueError, json.JSONDecodeError) as exc:
@@ -208,6 +265,23 @@ class WorkflowDriver:
         except asyncio.CancelledError:
             raise
         return Response(body, status_code=200, media_type="application/json")
+
+    async def _stream(
+        self, task: asyncio.Future[bytes], first: asyncio.Future[bytes], pending: PartQueue
+    ) -> AsyncIterator[bytes]:
+        """The last node's parts, then the workflow's body; a failure drops the connection."""
+        try:
+            async for part in pending.parts(first, task):
+                yield part
+            try:
+                body = task.result()
+            except (TorchServeReplicaError, ValueError) as exc:
+                logger.warning("workflow %s: stream failed: %r", self.name, exc)
+                raise StreamAborted(str(exc)) from exc
+            yield body
+        finally:
+            if not task.done():
+                task.cancel()
 
 
 def build_workflow(args: WorkflowAppArgs | dict[str, Any]) -> Application:

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from deployments.backends.ts_stream import PartCallback, StreamSocket
 from deployments.contracts.errors import HandlerError, HandlerOutOfMemory, HandlerPredictionError
 
 logger = logging.getLogger(__name__)
@@ -208,13 +209,18 @@ class TorchServeHandler:
         )
 
     def predict(
-        self, rows: list[dict[str, Any]], headers: list[dict[str, str]] | None = None
+        self,
+        rows: list[dict[str, Any]],
+        headers: list[dict[str, str]] | None = None,
+        on_part: PartCallback | None = None,
     ) -> list[HandlerOutput]:
         """Run one batch through the handler (TorchServe's ``Service.predict`` contract).
 
         Args:
             rows: one dict per request, parameter name -> decoded value.
             headers: request headers per row (visible via ``context.get_request_header``).
+            on_part: receives ``(row index, bytes)`` of each intermediate response the handler
+                sends (``send_intermediate_predict_response``); without it they are dropped.
 
         Returns:
             One output per row.
@@ -224,12 +230,16 @@ class TorchServeHandler:
                 (``HandlerOutOfMemory``, ``HandlerPredictionError`` for those cases).
         """
         if self.concurrent:
-            return self._predict(self._new_context(), rows, headers)
+            return self._predict(self._new_context(), rows, headers, on_part)
         with self._lock:
-            return self._predict(self._context, rows, headers)
+            return self._predict(self._context, rows, headers, on_part)
 
     def _predict(
-        self, context: Any, rows: list[dict[str, Any]], headers: list[dict[str, str]] | None
+        self,
+        context: Any,
+        rows: list[dict[str, Any]],
+        headers: list[dict[str, str]] | None,
+        on_part: PartCallback | None = None,
     ) -> list[HandlerOutput]:
         from ts.context import RequestProcessor
         from ts.utils.util import PredictionException
@@ -238,6 +248,7 @@ class TorchServeHandler:
         request_ids = {idx: uuid.uuid4().hex for idx in range(len(rows))}
         context.request_ids = request_ids
         context.request_processor = [RequestProcessor(dict(h)) for h in headers]
+        context.cl_socket = StreamSocket(request_ids, on_part)
         self._metrics.request_ids = request_ids
         try:
             result = self._entry(rows, context)

@@ -31,6 +31,9 @@ class TorchServeModel(TimestampMixin, Base):
     startup_timeout: Mapped[int] = mapped_column(Integer, default=120, doc="Seconds.")
     min_workers: Mapped[int] = mapped_column(Integer, default=0)
     max_workers: Mapped[int] = mapped_column(Integer, default=0)
+    job_queue_size: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, doc="model-config.yaml jobQueueSize (None: Serve's default)."
+    )
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     loaded_at_startup: Mapped[bool] = mapped_column(Boolean, default=False)
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -63,6 +63,7 @@ def model_app_spec(
         max_ongoing_requests=max_ongoing,
         max_extract_bytes=max_extract_bytes,
         key_store=key_store,
+        max_queued_requests=default.job_queue_size,
     )
     return AppSpec(model_app(name), f"/predictions/{name}", args)
 

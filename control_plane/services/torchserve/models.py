@@ -61,6 +61,7 @@ from control_plane.settings import Settings
 from deployments.contracts.app_args import WorkflowAppArgs
 from deployments.contracts.archives import RUNTIMES, ArchiveError, read_mar_manifest
 from deployments.contracts.names import is_valid_name
+from deployments.contracts.ts_model_config import ModelConfigError, parse_model_config
 
 PROCESSING = StatusResult("Processing worker updates...", Outcome.ACCEPTED)
 
@@ -86,6 +87,10 @@ def _start_failed(name: str, version: str, serve_error: str | None = None) -> St
     """TorchServe's failed-workers error, with Serve's reason when Serve refused the app."""
     message = f"Failed to start workers for model {name} version: {version}"
     return start_failed(f"{message}. Details: {serve_error}" if serve_error else message)
+
+
+def _first(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _config_workers(model_dir: Path, config_file: str | None) -> dict[str, Any]:
@@ -211,13 +216,18 @@ class TorchServeModelService:
                     f"Model version {version} is already registered for model {name}"
                 )
             self.store.install_requirements(model_dir, manifest.requirements_file, name)
-            config = _config_workers(model_dir, manifest.config_file)
+            try:
+                config = parse_model_config(_config_workers(model_dir, manifest.config_file))
+            except ModelConfigError as exc:
+                raise bad_request(str(exc)) from exc
             workers = req.initial_workers
             if workers is None:
-                workers = int(
-                    config.get("minWorkers", self.settings.torchserve.default_workers_per_model)
+                workers = (
+                    config.min_workers
+                    if config.min_workers is not None
+                    else self.settings.torchserve.default_workers_per_model
                 )
-            max_workers = max(workers, int(config.get("maxWorkers", workers)))
+            max_workers = max(workers, config.max_workers or workers)
             row = TorchServeModel(
                 name=name,
                 version=version,
@@ -227,10 +237,11 @@ class TorchServeModelService:
                 downloaded=resolved.downloaded,
                 handler=req.handler or manifest.handler,
                 runtime=req.runtime or manifest.runtime,
-                batch_size=req.batch_size,
-                max_batch_delay=req.max_batch_delay,
-                response_timeout=req.response_timeout,
-                startup_timeout=req.startup_timeout,
+                batch_size=config.batch_size or req.batch_size,
+                max_batch_delay=_first(config.max_batch_delay, req.max_batch_delay),
+                response_timeout=config.response_timeout or req.response_timeout,
+                startup_timeout=config.startup_timeout or req.startup_timeout,
+                job_queue_size=config.job_queue_size,
                 min_workers=workers,
                 max_workers=max_workers if workers else 0,
                 is_default=not self.versions(name),
@@ -260,7 +271,7 @@ class TorchServeModelService:
         refused = self._apply(name)
         if not req.synchronous:  # the reconciler retries an application Serve refused
             return PROCESSING
-        if refused is not None or not self._wait(name, req.startup_timeout):
+        if refused is not None or not self._wait(name, row.startup_timeout):
             self._delete_version(row)
             raise _start_failed(name, version, refused)
         return StatusResult(f"{prefix} registered with {workers} initial workers")

@@ -99,9 +99,10 @@ def make_mar(
     serialized: Path | None = None,
     extra_files: list[Path] | None = None,
     requirements: str | None = None,
+    config: str | None = None,
     work: Path | None = None,
 ) -> Path:
-    """Build ``<store>/<name>.mar`` with torch-model-archiver."""
+    """Build ``<store>/<name>.mar`` with torch-model-archiver (``config``: model-config.yaml)."""
     work = work or store.parent / f"src-{name}-{version}"
     handler = write(work / "handler.py", handler_source)
     cmd = [
@@ -122,6 +123,8 @@ def make_mar(
         cmd += ["--extra-files", ",".join(str(p) for p in extra_files)]
     if requirements is not None:
         cmd += ["-r", str(write(work / "requirements.txt", requirements))]
+    if config is not None:
+        cmd += ["--config-file", str(write(work / "model-config.yaml", config))]
     store.mkdir(parents=True, exist_ok=True)
     run(cmd)
     return store / f"{name}.mar"

@@ -1,0 +1,70 @@
+"""model-config.yaml keys: validation and what the platform does with each."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.contracts.ts_model_config import (
+    KEY_STATUS,
+    ModelConfigError,
+    TorchServeModelConfig,
+    parse_model_config,
+)
+
+
+def test_parse_model_config_reads_honoured_keys():
+    config = parse_model_config(
+        {
+            "minWorkers": 1,
+            "maxWorkers": 3,
+            "batchSize": 4,
+            "maxBatchDelay": 0,
+            "responseTimeout": 5,
+            "startupTimeout": 30,
+            "jobQueueSize": 10,
+            "deviceType": "cpu",
+            "maxRetryTimeoutInSec": 60,
+            "useVenv": True,
+            "handler": {"anything": 1},
+        }
+    )
+    assert config == TorchServeModelConfig(1, 3, 4, 0, 5, 30, 10)
+    assert parse_model_config(None) == TorchServeModelConfig()
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (
+            {"deviceType": "tpu"},
+            "Got 'tpu' for deviceType in model-config.yaml; must be cpu or gpu",
+        ),
+        ({"deviceType": "gpu"}, "CPU only"),
+        ({"deviceIds": [0]}, "deviceIds"),
+        ({"parallelType": "pp"}, "parallelism"),
+        ({"parallelLevel": 2}, "parallelism"),
+        (
+            {"responseTimeout": -1},
+            "Got -1 for responseTimeout in model-config.yaml; must be at least 1",
+        ),
+        ({"startupTimeout": 0}, "startupTimeout"),
+        ({"maxRetryTimeoutInSec": -5}, "maxRetryTimeoutInSec"),
+        ({"batchSize": 0}, "batchSize"),
+        (
+            {"jobQueueSize": "ten"},
+            "Got 'ten' for jobQueueSize in model-config.yaml; must be an integer",
+        ),
+        ({"minWorkers": 3, "maxWorkers": 1}, "maxWorkers 1 < minWorkers 3"),
+        ({"maxBatchDelay": True}, "maxBatchDelay"),
+    ],
+)
+def test_parse_model_config_refuses_bad_values_naming_the_key(raw, needle):
+    with pytest.raises(ModelConfigError) as info:
+        parse_model_config(raw)
+    assert needle in str(info.value)
+
+
+def test_every_documented_key_has_a_status_and_a_reason():
+    for key, (status, reason) in KEY_STATUS.items():
+        assert status in ("honoured", "refused", "ignored"), key
+        assert reason, key
