@@ -33,6 +33,7 @@ from control_plane.services.torc import (
     ResultService,
     RunnerService,
     SpawnService,
+    TaskService,
     UserDataService,
     WorkflowActionService,
     WorkflowGraphService,
@@ -73,6 +74,11 @@ async def get_workflow_action_service(session: SessionDep) -> WorkflowActionServ
 async def get_spawn_service(session: SessionDep) -> SpawnService:
     """``spawn_jobs``."""
     return SpawnService(session)
+
+
+async def get_task_service(session: SessionDep) -> TaskService:
+    """Asynchronous tasks."""
+    return TaskService(session)
 
 
 async def get_job_service(session: SessionDep) -> JobService:
@@ -135,6 +141,7 @@ async def get_runner_service(
 WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
 SpawnServiceDep = Annotated[SpawnService, Depends(get_spawn_service)]
+TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 WorkflowActionServiceDep = Annotated[WorkflowActionService, Depends(get_workflow_action_service)]
 WorkflowGraphServiceDep = Annotated[WorkflowGraphService, Depends(get_workflow_graph_service)]
 TransitionServiceDep = Annotated[JobTransitionService, Depends(get_transition_service)]

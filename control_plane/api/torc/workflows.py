@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Query, Response
+from fastapi import BackgroundTasks, Body, Query, Response
 
 from control_plane.api.torc.deps import (
     HotClaimsDep,
     HotTransitionsDep,
     JobInitializerDep,
+    SessionFactoryDep,
+    TaskServiceDep,
     TransitionServiceDep,
     WorkflowServiceDep,
 )
@@ -22,11 +24,13 @@ from control_plane.schemas.torc.jobs import (
     ComputeNodesResources,
 )
 from control_plane.schemas.torc.workflows import (
+    ActiveTaskRead,
     ArchiveWorkflowRequest,
     ChangedJobInputs,
     InitializeJobsBody,
     InitializeJobsRead,
     ResetJobStatusRead,
+    TaskRead,
     TorcWorkflowPage,
     TorcWorkflowRead,
     TorcWorkflowStatusRead,
@@ -39,6 +43,7 @@ from control_plane.schemas.torc.workflows import (
     WorkflowWithStatus,
 )
 from control_plane.services.torc.claims import DEFAULT_CLAIM_LIMIT
+from control_plane.services.torc.tasks import run_initialize_task
 
 router = torc_router("torc workflows")
 AnyBody = Annotated[Any, Body()]
@@ -144,18 +149,52 @@ def reset_job_status(
     return transitions.reset_job_status(workflow_id, failed_only=failed_only)
 
 
-@router.post("/workflows/{workflow_id}/initialize_jobs", response_model=InitializeJobsRead)
+@router.post(
+    "/workflows/{workflow_id}/initialize_jobs",
+    response_model=InitializeJobsRead | TaskRead,
+    responses={
+        202: {"model": TaskRead, "description": "``async=true``: the queued task."},
+        409: {"description": "The workflow has an active task."},
+    },
+)
 def initialize_jobs(
     workflow_id: int,
     initializer: JobInitializerDep,
+    tasks: TaskServiceDep,
+    factory: SessionFactoryDep,
+    background: BackgroundTasks,
+    response: Response,
     only_uninitialized: bool | None = None,
     clear_ephemeral_user_data: bool = True,
+    run_async: Annotated[
+        bool, Query(alias="async", description="Answer 202 with a task and run in the background.")
+    ] = False,
     body: Annotated[InitializeJobsBody | None, Body()] = None,
 ) -> dict[str, Any]:
-    """Evaluate dependencies: jobs become blocked or ready."""
+    """Evaluate dependencies: jobs become blocked or ready (async: 202 with a task)."""
     if only_uninitialized is None:
         only_uninitialized = bool(body and body.reinitialize)
+    if run_async:
+        task = tasks.create_initialize(workflow_id)
+        background.add_task(
+            run_initialize_task, factory, task["id"], only_uninitialized=only_uninitialized
+        )
+        response.status_code = 202
+        return task
+    tasks.check_idle(workflow_id)
     return initializer.initialize(workflow_id, only_uninitialized=only_uninitialized)
+
+
+@router.get("/workflows/{workflow_id}/active_task", response_model=ActiveTaskRead)
+def get_active_task(workflow_id: int, tasks: TaskServiceDep) -> dict[str, Any]:
+    """The workflow's queued or running task, or null."""
+    return tasks.active(workflow_id)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskRead)
+def get_task(task_id: int, tasks: TaskServiceDep) -> dict[str, Any]:
+    """An asynchronous task."""
+    return tasks.get(task_id)
 
 
 @router.post("/workflows/{workflow_id}/process_changed_job_inputs", response_model=ChangedJobInputs)

@@ -135,6 +135,21 @@ class TorcWorkflowAction(Base):
     is_recovery: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class TorcTask(Base):
+    """An asynchronous operation on a workflow (``initialize_jobs?async=true``)."""
+
+    __tablename__ = "torc_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey(_WF_FK, ondelete="CASCADE"), index=True)
+    operation: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    started_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    finished_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class TorcJobDependency(Base):
     """Edge ``job_id`` depends on ``depends_on_job_id`` (explicit or implicit)."""
 

@@ -22,3 +22,12 @@ class JobStatus(StrEnum):
     TERMINATED = "terminated"
     DISABLED = "disabled"
     PENDING_FAILED = "pending_failed"
+
+
+class TaskStatus(StrEnum):
+    """Where an asynchronous task is (``/tasks/{id}``); not a job status."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

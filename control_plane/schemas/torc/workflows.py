@@ -221,3 +221,22 @@ class ResetJobStatusRead(TorcRead):
     )
     status: JobStatus = Field(description="The status they were reset to.")
     reset_type: str | None = Field(default=None, description="``failed_only`` in that mode.")
+
+
+class TaskRead(TorcRead):
+    """An asynchronous operation (``TaskModel``; ``initialize_jobs?async=true`` → 202)."""
+
+    id: int = Field(description="Task id.")
+    workflow_id: int = Field(description="The workflow.")
+    operation: str = Field(description="``initialize_jobs``.")
+    status: str = Field(description="queued | running | succeeded | failed.")
+    created_at_ms: int = Field(description="When it was accepted (ms since the epoch).")
+    started_at_ms: int | None = Field(default=None, description="When it started running.")
+    finished_at_ms: int | None = Field(default=None, description="When it ended.")
+    error: str | None = Field(default=None, description="Why it failed.")
+
+
+class ActiveTaskRead(TorcRead):
+    """``GET /workflows/{id}/active_task``."""
+
+    task: TaskRead | None = Field(description="The queued or running task, or null.")

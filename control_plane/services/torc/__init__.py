@@ -13,6 +13,7 @@ from control_plane.services.torc.resource_requirements import ResourceRequiremen
 from control_plane.services.torc.results import ResultService
 from control_plane.services.torc.runners import RunnerService
 from control_plane.services.torc.spawn import SpawnService
+from control_plane.services.torc.tasks import TaskService
 from control_plane.services.torc.transitions import JobTransitionService
 from control_plane.services.torc.user_data import UserDataService
 from control_plane.services.torc.workflows import WorkflowService
@@ -30,6 +31,7 @@ __all__ = [
     "ResultService",
     "RunnerService",
     "SpawnService",
+    "TaskService",
     "UserDataService",
     "WorkflowActionService",
     "WorkflowGraphService",

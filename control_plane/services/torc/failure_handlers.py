@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from control_plane.db.tables.torc import TorcFailureHandler
+from control_plane.db.tables.torc import TorcFailureHandler, TorcJob
 from control_plane.errors import ValidationFailedError
 from control_plane.services.torc.crud import TorcCrud
 
@@ -81,6 +81,17 @@ class FailureHandlerService(TorcCrud):
             parse_rules(rules)
             values["rules"] = rules if isinstance(rules, str) else json.dumps(rules)
         return values
+
+    def delete(self, item_id: int) -> dict[str, Any]:
+        """Delete a handler; its jobs keep running without one (torc: FK ``SET NULL``)."""
+        self.get_row(item_id)
+        self.session.execute(
+            update(TorcJob)
+            .where(TorcJob.failure_handler_id == item_id)
+            .values(failure_handler_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        return super().delete(item_id)
 
 
 def check_failure_handlers(session: Session, workflow_id: int, jobs: list[dict[str, Any]]) -> None:

@@ -45,8 +45,14 @@ async def test_failure_handler_crud_round_trips_rules_as_a_string(
     page = (await client.get(f"{B}/workflows/{wf}/failure_handlers")).json()
     assert [h["name"] for h in page["items"]] == ["retry3", "all"]
     assert page["total_count"] == 2
+    job = await _post(
+        client,
+        "/jobs",
+        {"workflow_id": wf, "name": "j", "command": "x", "failure_handler_id": as_array["id"]},
+    )
     deleted = await client.delete(f"{B}/failure_handlers/{as_array['id']}")
     assert deleted.json()["name"] == "all"
+    assert "failure_handler_id" not in (await client.get(f"{B}/jobs/{job['id']}")).json()
     assert (await client.get(f"{B}/failure_handlers/{as_array['id']}")).status_code == 404
 
 

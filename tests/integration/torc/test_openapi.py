@@ -394,3 +394,86 @@ async def test_api_021_responses_validate_against_the_published_schemas(
     )
     deleted = c(await client.delete(f"{B}/files", params={"workflow_id": wid}), "/files", "delete")
     assert deleted["count"] == deleted["deleted_count"] == 2
+
+
+async def test_handler_action_spawn_and_task_responses_validate(
+    client: httpx.AsyncClient, contract: Contract
+) -> None:
+    """Failure handlers, workflow actions, spawn_jobs and async initialize."""
+    c, post, get = contract.check, client.post, client.get
+    wid = (await post(f"{B}/workflows", json={"name": "w", "user": "u"})).json()["id"]
+    handler = c(
+        await post(
+            f"{B}/failure_handlers",
+            json={"workflow_id": wid, "name": "h", "rules": '[{"exit_codes": [1]}]'},
+        ),
+        "/failure_handlers",
+        "post",
+    )
+    c(await get(f"{B}/failure_handlers/{handler['id']}"), "/failure_handlers/{item_id}", "get")
+    c(
+        await get(f"{B}/workflows/{wid}/failure_handlers"),
+        "/workflows/{workflow_id}/failure_handlers",
+        "get",
+    )
+    job = (
+        await post(
+            f"{B}/jobs",
+            json={
+                "workflow_id": wid,
+                "name": "j",
+                "command": "x",
+                "failure_handler_id": handler["id"],
+            },
+        )
+    ).json()
+    action = c(
+        await post(
+            f"{B}/workflows/{wid}/actions",
+            json={
+                "trigger_type": "on_workflow_start",
+                "action_type": "run_commands",
+                "action_config": {"commands": ["true"]},
+            },
+        ),
+        "/workflows/{workflow_id}/actions",
+        "post",
+    )
+    task = c(
+        await post(f"{B}/workflows/{wid}/initialize_jobs", params={"async": True}),
+        "/workflows/{workflow_id}/initialize_jobs",
+        "post",
+        202,
+    )
+    c(await get(f"{B}/tasks/{task['id']}"), "/tasks/{task_id}", "get")
+    c(
+        await get(f"{B}/workflows/{wid}/active_task"),
+        "/workflows/{workflow_id}/active_task",
+        "get",
+    )
+    c(await get(f"{B}/workflows/{wid}/actions"), "/workflows/{workflow_id}/actions", "get")
+    pending = c(
+        await get(f"{B}/workflows/{wid}/actions/pending"),
+        "/workflows/{workflow_id}/actions/pending",
+        "get",
+    )
+    assert [p["id"] for p in pending] == [action["id"]]
+    c(
+        await post(f"{B}/workflows/{wid}/actions/{action['id']}/claim", json={}),
+        "/workflows/{workflow_id}/actions/{action_id}/claim",
+        "post",
+    )
+    spawned = c(
+        await post(
+            f"{B}/jobs/{job['id']}/spawn_jobs",
+            json={"jobs": [{"name": "child", "command": "y", "depends_on": ["j"]}]},
+        ),
+        "/jobs/{job_id}/spawn_jobs",
+        "post",
+    )
+    assert spawned["iteration"] == 1
+    c(
+        await client.delete(f"{B}/failure_handlers/{handler['id']}"),
+        "/failure_handlers/{item_id}",
+        "delete",
+    )
