@@ -48,11 +48,16 @@ ACTION_POLL_S = 1.0
 
 @ray.remote(max_retries=0)
 def _run_job_task(
-    command: str, runtime_s: float, log_dir: str, tag: str, script: str | None
+    command: str,
+    runtime_s: float,
+    log_dir: str,
+    tag: str,
+    script: str | None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Ray task of one job: run its command with the runtime limit."""
+    """The Ray task of one job: run its command with the runtime limit and its ``env``."""
     return run_command(
-        command, runtime_s=runtime_s, log_dir=log_dir, tag=tag, invocation_script=script
+        command, runtime_s=runtime_s, log_dir=log_dir, tag=tag, invocation_script=script, env=env
     )
 
 
@@ -231,8 +236,16 @@ class JobRunner:
         }
         if res["memory"] > 0:
             options["memory"] = res["memory"]
+        env = {
+            **(job.get("env") or {}),
+            "TORC_WORKFLOW_ID": str(self.workflow_id),
+            "TORC_JOB_ID": str(job["id"]),
+            "TORC_JOB_NAME": str(job["name"]),
+            "TORC_API_URL": self.api.url,
+            "TORC_ATTEMPT_ID": str(job.get("attempt_id", 1)),
+        }
         ref = _run_job_task.options(**options).remote(
-            job["command"], res["runtime_s"], self.log_dir, tag, job.get("invocation_script")
+            job["command"], res["runtime_s"], self.log_dir, tag, job.get("invocation_script"), env
         )
         for key in node.used:
             node.used[key] += res[key]

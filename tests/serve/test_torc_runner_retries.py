@@ -23,6 +23,7 @@ def test_ray_runner_retries_matching_failures_then_fails(platform: Any, tmp_path
     from deployments.jobs import JobRunner
 
     marks = tmp_path / "recovered.txt"
+    runs = tmp_path / "runs.txt"
     client = httpx.Client(base_url=platform.url, timeout=30)
     wf = _post(client, "/workflows", {"name": "retries", "user": "test"})["id"]
     rules = [
@@ -41,9 +42,18 @@ def test_ray_runner_retries_matching_failures_then_fails(platform: Any, tmp_path
         name: _post(
             client,
             "/jobs",
-            {"workflow_id": wf, "name": name, "command": command, "failure_handler_id": handler},
+            {
+                "workflow_id": wf,
+                "name": name,
+                "command": command,
+                "failure_handler_id": handler,
+                "env": {"STAGE": "s1"},
+            },
         )["id"]
-        for name, command in (("flaky", "exit 3"), ("other_code", "exit 4"))
+        for name, command in (
+            ("flaky", f'echo "$TORC_JOB_NAME $TORC_ATTEMPT_ID $STAGE" >> {runs}; exit 3'),
+            ("other_code", "exit 4"),
+        )
     }
     after = _post(
         client,
@@ -74,6 +84,7 @@ def test_ray_runner_retries_matching_failures_then_fails(platform: Any, tmp_path
         (ids["other_code"], 1, 4),
     ]
     assert marks.read_text().split("\n")[:2] == ["flaky 1 3", "flaky 2 3"]
+    assert runs.read_text().splitlines() == ["flaky 1 s1", "flaky 2 s1", "flaky 3 s1"]
     assert summary["retried"] == 2
     assert summary["failed"] == 2
 
