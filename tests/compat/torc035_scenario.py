@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from torc.api import DefaultApi, iter_documents
 from torc.openapi_client import ApiClient, Configuration
 from torc.openapi_client.models.archive_workflow_request import ArchiveWorkflowRequest
+from torc.openapi_client.models.claim_action_request import ClaimActionRequest
 from torc.openapi_client.models.compute_node_model import ComputeNodeModel
 from torc.openapi_client.models.compute_nodes_resources import ComputeNodesResources
 from torc.openapi_client.models.dynamic_jobs_config import DynamicJobsConfig
+from torc.openapi_client.models.failure_handler_model import FailureHandlerModel
 from torc.openapi_client.models.file_model import FileModel
 from torc.openapi_client.models.files_model import FilesModel
 from torc.openapi_client.models.job_model import JobModel
@@ -29,6 +32,7 @@ from torc.openapi_client.models.spawn_job_model import SpawnJobModel
 from torc.openapi_client.models.spawn_jobs_request import SpawnJobsRequest
 from torc.openapi_client.models.user_data_list_model import UserDataListModel
 from torc.openapi_client.models.user_data_model import UserDataModel
+from torc.openapi_client.models.workflow_action_model import WorkflowActionModel
 from torc.openapi_client.models.workflow_model import WorkflowModel
 from torc.openapi_client.rest import ApiException
 
@@ -236,6 +240,62 @@ def spawns_dynamic_jobs(api: DefaultApi) -> None:
     assert api.get_workflow(wf).dynamic_jobs.max_iterations == 5
 
 
+def handlers_actions_and_tasks(api: DefaultApi) -> None:
+    """Failure handlers, retry, workflow actions and async initialize through 0.35 models."""
+    wf = api.create_workflow(WorkflowModel(name="fh", user="alice", use_pending_failed=True)).id
+    rules = json.dumps([{"exit_codes": [3], "max_retries": 2}])
+    handler = api.create_failure_handler(FailureHandlerModel(workflow_id=wf, name="h", rules=rules))
+    assert api.get_failure_handler(handler.id).rules == rules
+    assert [h.name for h in api.list_failure_handlers(wf).items] == ["h"]
+    job = api.create_job(
+        JobModel(workflow_id=wf, name="flaky", command="exit 3", failure_handler_id=handler.id)
+    ).id
+    action = api.create_workflow_action(
+        wf,
+        WorkflowActionModel(
+            workflow_id=wf,
+            trigger_type="on_workflow_start",
+            action_type="run_commands",
+            action_config={"commands": ["echo start"]},
+        ),
+    )
+    node = _node(api, wf)
+    api.initialize_jobs(wf, var_async=True)
+    for _ in range(100):
+        if api.get_active_task_for_workflow(wf).task is None:
+            break
+        time.sleep(0.05)
+    assert api.get_job(job).status == "ready"
+    claim = api.claim_action(wf, action.id, ClaimActionRequest(compute_node_id=node))
+    assert (claim.action_id, claim.success) == (action.id, True)
+    try:
+        api.claim_action(wf, action.id, ClaimActionRequest(compute_node_id=node))
+    except ApiException as exc:
+        assert exc.status == 409
+    else:
+        raise AssertionError("second claim succeeded")
+    api.claim_next_jobs(wf)
+    run_id = api.get_workflow(wf).run_id
+    api.start_job(job, run_id, node)
+    retried = api.retry_job(job, run_id, 2)
+    assert (retried.status, retried.attempt_id, retried.origin) == ("ready", 2, "retry")
+    api.claim_next_jobs(wf)
+    api.start_job(job, run_id, node)
+    result = ResultModel(
+        job_id=job,
+        workflow_id=wf,
+        run_id=run_id,
+        compute_node_id=node,
+        return_code=3,
+        exec_time_minutes=0.1,
+        completion_time="2026-01-01T00:00:01Z",
+        status="pending_failed",
+    )
+    done = api.complete_job(job, "pending_failed", run_id, result)
+    assert done.status == "pending_failed"
+    assert api.get_workflow_status(wf).jobs_by_status.pending_failed == 1
+
+
 def main() -> None:
     """Run every scenario against the URL given on the command line."""
     api = DefaultApi(ApiClient(Configuration(host=sys.argv[1])))
@@ -244,6 +304,7 @@ def main() -> None:
     runs_a_diamond(api, wf)
     resets_archives_and_deletes(api, wf)
     spawns_dynamic_jobs(api)
+    handlers_actions_and_tasks(api)
     print("torc-client 0.35.0 scenario passed")
 
 
