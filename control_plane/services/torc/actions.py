@@ -22,6 +22,7 @@ from control_plane.errors import InvalidStateError, NotFoundError, ValidationFai
 from control_plane.schemas.torc.status import JobStatus
 from control_plane.services.torc.common import get_workflow_or_raise, now_iso
 from control_plane.services.torc.state_machine import DONE_FOR_WORKFLOW, FINISHED
+from control_plane.services.torc.txn import is_sqlite
 
 S = JobStatus
 TRIGGERS = (
@@ -117,15 +118,16 @@ def refresh_triggers(session: Session, workflow_id: int) -> None:
     Called inside the caller's transaction after statuses moved; counts never go down (only
     ``initialize_jobs`` re-arms).
     """
-    rows = list(
-        session.scalars(
-            select(TorcWorkflowAction).where(
-                TorcWorkflowAction.workflow_id == workflow_id,
-                TorcWorkflowAction.trigger_type.in_([*JOB_TRIGGERS, "on_workflow_complete"]),
-                TorcWorkflowAction.trigger_count < TorcWorkflowAction.required_triggers,
-            )
-        )
+    query = select(TorcWorkflowAction).where(
+        TorcWorkflowAction.workflow_id == workflow_id,
+        TorcWorkflowAction.trigger_type.in_([*JOB_TRIGGERS, "on_workflow_complete"]),
+        TorcWorkflowAction.trigger_count < TorcWorkflowAction.required_triggers,
     )
+    if not is_sqlite(session):
+        # Two completions at once: the second waits here for the first to commit, so its
+        # read of the statuses below (READ COMMITTED, a new statement) sees both jobs.
+        query = query.with_for_update()
+    rows = list(session.scalars(query))
     if not rows:
         return
     statuses = dict(

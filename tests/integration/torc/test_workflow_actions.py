@@ -177,3 +177,68 @@ async def test_recovery_actions_are_deleted_by_initialize(client: httpx.AsyncCli
     )
     await _post(client, f"/workflows/{wf}/initialize_jobs")
     assert (await client.get(f"{B}/workflows/{wf}/actions")).json() == []
+
+
+def test_concurrent_completions_count_every_gating_job(db_url: str) -> None:
+    """Eight workers completing gating jobs at once: the job trigger sees all of them."""
+    import threading
+
+    from control_plane.db.session import make_engine, make_session_factory, upgrade_database
+    from control_plane.services.torc import (
+        ClaimService,
+        ComputeNodeService,
+        JobInitializer,
+        JobService,
+        JobTransitionService,
+        WorkflowActionService,
+        WorkflowService,
+    )
+
+    engine = make_engine(db_url, pool_size=10)
+    upgrade_database(engine)
+    factory = make_session_factory(engine)
+    with factory() as s:
+        wf = WorkflowService(s).create({"name": "race", "user": "u"})["id"]
+        node = ComputeNodeService(s).create({"workflow_id": wf, "hostname": "h"})["id"]
+        jobs = JobService(s).create_many(
+            [{"workflow_id": wf, "name": f"j{i}", "command": "x"} for i in range(16)]
+        )
+        action = WorkflowActionService(s).create(
+            wf,
+            {
+                "trigger_type": "on_jobs_complete",
+                "action_type": "run_commands",
+                "action_config": RUN,
+                "job_ids": [j["id"] for j in jobs],
+            },
+        )
+        JobInitializer(s).initialize(wf)
+        claimed = ClaimService(s).claim_next(wf, 16)["jobs"]
+        for job in claimed:
+            JobTransitionService(s).start(job["id"], 0, node)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            with factory() as s:
+                for job in claimed[i::8]:
+                    JobTransitionService(s).complete(
+                        job["id"], "completed", 0, {"return_code": 0, "compute_node_id": node}
+                    )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    with factory() as s:
+        (row,) = WorkflowActionService(s).list(wf)
+        pending = WorkflowActionService(s).pending(wf)
+    engine.dispose()
+    assert (row["id"], row["trigger_count"], row["required_triggers"]) == (action["id"], 16, 16)
+    assert [p["id"] for p in pending] == [action["id"]]
