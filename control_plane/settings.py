@@ -137,6 +137,18 @@ class TorchServeSettings(BaseModel):
         default_factory=list,
         description="Workflow archives registered at start: 'file.war' or 'name=file.war'.",
     )
+    number_of_gpu: int | None = Field(
+        default=None,
+        ge=0,
+        description="TorchServe's number_of_gpu: 0 runs every model on CPU (deviceType gpu "
+        "included); None uses the cluster's GPUs.",
+    )
+    gpus_per_replica: float = Field(
+        default=1.0,
+        gt=0,
+        description="GPUs each replica of a deviceType: gpu model reserves (Serve num_gpus; "
+        "fractions share a GPU between replicas).",
+    )
     token_auth: bool = Field(
         default=False,
         description="TorchServe 0.12 token authorization: ``Authorization: Bearer <key>`` on "

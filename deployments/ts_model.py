@@ -59,11 +59,11 @@ Predictor = Callable[[dict[str, Any], dict[str, str]], Awaitable[HandlerOutput]]
 
 # The replica's HTTP layer: the one table from TorchServe replica errors to statuses (resolved
 # along the MRO). TorchServe's Python backend answers 503 for a failed handler, 507 when it ran
-# out of memory, and a PredictionException's own code.
+# out of memory, a PredictionException's own code, and 500 "Worker died." past responseTimeout.
 REPLICA_STATUS_BY_ERROR: dict[type[TorchServeReplicaError], int] = {
     TorchServeReplicaError: 500,
     ModelVersionNotServed: 404,
-    PredictionTimeout: 408,
+    PredictionTimeout: 500,
     HandlerError: 503,
     HandlerOutOfMemory: 507,
 }
@@ -88,6 +88,14 @@ def replica_error_response(exc: TorchServeReplicaError) -> Response:
     )
 
 
+def assigned_gpu() -> int | None:
+    """The GPU index Ray gave this replica (the context's ``system_properties["gpu_id"]``)."""
+    import ray
+
+    ids = ray.get_gpu_ids() if ray.is_initialized() else []
+    return int(ids[0]) if ids else None
+
+
 def load_version(name: str, spec: TorchServeVersionArgs, max_bytes: int) -> TorchServeHandler:
     """Load one model version from its (extracted) archive (node-local copies if published)."""
     spec = localized(spec)
@@ -106,6 +114,7 @@ def load_version(name: str, spec: TorchServeVersionArgs, max_bytes: int) -> Torc
         spec.handler,
         manifest=manifest,
         batch_size=spec.batch_size,
+        gpu_id=assigned_gpu(),
         model_yaml_config=yaml_config,
     )
 
@@ -228,7 +237,7 @@ class TSModelServer:
             return replica_error_response(exc)
         except TimeoutError:
             self._record(version, row, started, ok=False)
-            return replica_error_response(PredictionTimeout("Timed out waiting for the model"))
+            return replica_error_response(PredictionTimeout("Worker died."))
         self._record(version, row, started, ok=output.status < 400)
         response = Response(output.body, status_code=output.status, headers=output.headers)
         if output.content_type:
@@ -285,13 +294,17 @@ class TSModelServer:
 
 
 def deployment_options(
-    min_workers: int, max_workers: int, max_ongoing: int, max_queued: int | None = None
+    min_workers: int,
+    max_workers: int,
+    max_ongoing: int,
+    max_queued: int | None = None,
+    num_gpus: float = 0.0,
 ) -> dict[str, Any]:
     """Serve options for TorchServe's worker bounds (fixed count when min == max)."""
-    options: dict[str, Any] = {
-        "max_ongoing_requests": max_ongoing,
-        "ray_actor_options": {"num_cpus": 0},
-    }
+    actor: dict[str, Any] = {"num_cpus": 0}
+    if num_gpus > 0:
+        actor["num_gpus"] = num_gpus
+    options: dict[str, Any] = {"max_ongoing_requests": max_ongoing, "ray_actor_options": actor}
     if max_queued is not None:
         options["max_queued_requests"] = max_queued
     max_workers = max(max_workers, min_workers, 1)
@@ -321,6 +334,7 @@ def build_ts_model(args: TorchServeModelAppArgs | dict[str, Any]) -> Application
         parsed.max_workers,
         parsed.max_ongoing_requests,
         parsed.max_queued_requests,
+        parsed.num_gpus,
     )
     deployment = serve.deployment(name=DEPLOYMENT_NAME, **options)(TSModelServer)
     app: Application = deployment.bind(parsed)

@@ -139,6 +139,9 @@ class TorchServeModelAppArgs(AppArgs):
     key_store: TorchServeKeyStoreArgs | None = Field(
         None, description="Token authorization keys (None: requests are not checked)."
     )
+    num_gpus: float = Field(
+        0.0, ge=0, description="Serve ``ray_actor_options.num_gpus`` per replica (deviceType gpu)."
+    )
     max_queued_requests: PositiveInt | None = Field(
         None,
         description="model-config.yaml ``jobQueueSize``: Serve ``max_queued_requests`` (requests "

@@ -69,9 +69,12 @@ class ModelVersionNotServed(TorchServeReplicaError):
 
 
 class PredictionTimeout(TorchServeReplicaError):
-    """The handler did not answer within the version's ``response_timeout``."""
+    """The handler did not answer within the version's ``response_timeout``.
 
-    ts_type = "RequestTimeoutException"
+    TorchServe 0.12 kills the worker and answers 500 ``InternalServerException`` "Worker died."
+    """
+
+    ts_type = "InternalServerException"
 
 
 class HandlerError(TorchServeReplicaError):

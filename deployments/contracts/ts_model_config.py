@@ -21,14 +21,21 @@ KEY_STATUS: Final[dict[str, tuple[str, str]]] = {
     "maxWorkers": (HONOURED, "Serve replicas at most"),
     "batchSize": (HONOURED, "serve.batch max_batch_size of the version"),
     "maxBatchDelay": (HONOURED, "serve.batch batch_wait_timeout_s (ms)"),
-    "responseTimeout": (HONOURED, "seconds a prediction may take (then 408, as TorchServe)"),
-    "startupTimeout": (HONOURED, "seconds a synchronous registration waits for workers"),
-    "jobQueueSize": (HONOURED, "Serve max_queued_requests per replica (503 when full)"),
-    "deviceType": (
-        REFUSED,
-        "gpu is refused (no GPU placement for TorchServe handlers yet); cpu is accepted",
+    "responseTimeout": (
+        HONOURED,
+        "seconds a prediction may take (then 500 Worker died., as TorchServe)",
     ),
-    "deviceIds": (REFUSED, "GPU placement is not implemented"),
+    "startupTimeout": (HONOURED, "seconds a synchronous registration waits for workers"),
+    "jobQueueSize": (
+        HONOURED,
+        "Serve max_queued_requests, one batch at a time per replica (503 when full)",
+    ),
+    "deviceType": (
+        HONOURED,
+        "gpu: each replica gets num_gpus (torchserve.gpus_per_replica, default 1; Ray picks "
+        "the device, context gpu_id is ray.get_gpu_ids()[0]); cpu: none",
+    ),
+    "deviceIds": (IGNORED, "Ray assigns each replica its GPU; devices cannot be pinned"),
     "parallelType": (REFUSED, "pipeline/tensor parallelism (torchrun workers) is not implemented"),
     "parallelLevel": (IGNORED, "1 is accepted; more needs parallelType, which is refused"),
     "torchrun": (REFUSED, "torchrun workers are not implemented"),
@@ -78,6 +85,7 @@ class TorchServeModelConfig:
     response_timeout: int | None = None
     startup_timeout: int | None = None
     job_queue_size: int | None = None
+    device_type: str | None = None
 
 
 def parse_model_config(raw: dict[str, Any] | None) -> TorchServeModelConfig:
@@ -106,15 +114,9 @@ def parse_model_config(raw: dict[str, Any] | None) -> TorchServeModelConfig:
         raise ModelConfigError(
             f"Got {device!r} for deviceType in model-config.yaml; must be cpu or gpu"
         )
-    if device is not None and str(device).lower() != "cpu":
+    if device is not None and str(device).lower() == "neuron":
         raise ModelConfigError(
-            f"Got {device!r} for deviceType in model-config.yaml; the platform runs TorchServe "
-            "handlers on CPU only (GPU placement is not implemented): use deviceType: cpu"
-        )
-    if raw.get("deviceIds"):
-        raise ModelConfigError(
-            "Got deviceIds in model-config.yaml; GPU placement of TorchServe handlers is not "
-            "implemented"
+            f"Got {device!r} for deviceType in model-config.yaml; the platform places cpu or gpu"
         )
     if raw.get("parallelType") or raw.get("torchrun") or values.get("parallelLevel", 1) > 1:
         raise ModelConfigError(
@@ -132,4 +134,5 @@ def parse_model_config(raw: dict[str, Any] | None) -> TorchServeModelConfig:
         response_timeout=values.get("responseTimeout"),
         startup_timeout=values.get("startupTimeout"),
         job_queue_size=values.get("jobQueueSize"),
+        device_type=None if device is None else str(device).lower(),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String
+from sqlalchemy import JSON, Boolean, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control_plane.db.base import Base, TimestampMixin
@@ -33,6 +33,9 @@ class TorchServeModel(TimestampMixin, Base):
     max_workers: Mapped[int] = mapped_column(Integer, default=0)
     job_queue_size: Mapped[int | None] = mapped_column(
         Integer, nullable=True, doc="model-config.yaml jobQueueSize (None: Serve's default)."
+    )
+    num_gpus: Mapped[float] = mapped_column(
+        Float, default=0.0, doc="GPUs per replica (deviceType gpu), 0 on CPU."
     )
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     loaded_at_startup: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -60,10 +60,13 @@ def model_app_spec(
         versions={r.version: version_args(r) for r in rows},
         min_workers=default.min_workers,
         max_workers=default.max_workers,
-        max_ongoing_requests=max_ongoing,
+        # jobQueueSize bounds the requests waiting for a worker: a replica then takes one batch
+        # at a time, as a TorchServe worker does, and Serve queues (and refuses) the rest.
+        max_ongoing_requests=default.batch_size if default.job_queue_size else max_ongoing,
         max_extract_bytes=max_extract_bytes,
         key_store=key_store,
         max_queued_requests=default.job_queue_size,
+        num_gpus=default.num_gpus or 0.0,
     )
     return AppSpec(model_app(name), f"/predictions/{name}", args)
 

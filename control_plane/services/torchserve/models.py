@@ -220,6 +220,7 @@ class TorchServeModelService:
                 config = parse_model_config(_config_workers(model_dir, manifest.config_file))
             except ModelConfigError as exc:
                 raise bad_request(str(exc)) from exc
+            num_gpus = self._gpus_per_replica(name, config.device_type)
             workers = req.initial_workers
             if workers is None:
                 workers = (
@@ -242,6 +243,7 @@ class TorchServeModelService:
                 response_timeout=config.response_timeout or req.response_timeout,
                 startup_timeout=config.startup_timeout or req.startup_timeout,
                 job_queue_size=config.job_queue_size,
+                num_gpus=num_gpus,
                 min_workers=workers,
                 max_workers=max_workers if workers else 0,
                 is_default=not self.versions(name),
@@ -366,6 +368,31 @@ class TorchServeModelService:
         return workflow_node_row(workflow, name, node) if workflow is not None else None
 
     # -- helpers -------------------------------------------------------------------------
+    def _gpus_per_replica(self, name: str, device_type: str | None) -> float:
+        """GPUs each replica reserves: deviceType gpu, unless the platform runs it on CPU.
+
+        Raises:
+            BadRequestError: a GPU model on a cluster without enough GPUs and no CPU fallback
+                (the reason v2 models give, ``contracts.placement``).
+        """
+        ts = self.settings.torchserve
+        if device_type != "gpu" or ts.number_of_gpu == 0:
+            return 0.0
+        need = ts.gpus_per_replica
+        try:
+            cluster = self.gateway.cluster_resources().get("GPU", 0.0)
+        except UpstreamUnavailableError:
+            cluster = 0.0
+        if cluster >= need:
+            return need
+        if self.settings.serving.gpu_fallback_to_cpu:
+            return 0.0
+        raise bad_request(
+            f"model '{name}' uses deviceType gpu and needs {need:g} GPU per replica but the "
+            f"cluster has {cluster:g} GPUs; register it when a GPU node has joined "
+            "(or set CP_SERVING__GPU_FALLBACK_TO_CPU=true)"
+        )
+
     def _workflows_sharing(self, name: str) -> list[str]:
         app = model_app(name)
         rows = self.session.scalars(select(TorchServeWorkflow))

@@ -13,6 +13,7 @@ from deployments.contracts.app_args import WorkflowAppArgs, WorkflowNodeConfig
 
 def describe_row(row: TorchServeModel, replicas: int) -> TorchServeModelRead:
     """One element of ``GET /models/{m}``, with one READY worker per running replica."""
+    num_gpus = row.num_gpus or 0.0  # unsaved rows (workflow nodes) have no default yet
     workers = [
         TorchServeWorkerRead(
             id=f"{9000 + i}",
@@ -20,8 +21,8 @@ def describe_row(row: TorchServeModel, replicas: int) -> TorchServeModelRead:
             status="READY",
             memory_usage=0,
             pid=-1,
-            gpu=False,
-            gpu_usage="N/A",
+            gpu=num_gpus > 0,
+            gpu_usage=f"gpus per worker: {num_gpus:g}" if num_gpus > 0 else "N/A",
         )
         for i in range(replicas)
     ]
@@ -40,7 +41,7 @@ def describe_row(row: TorchServeModel, replicas: int) -> TorchServeModelRead:
         client_timeout_in_mills=0,
         parallel_type="",
         parallel_level=0,
-        device_type="cpu",
+        device_type="gpu" if num_gpus > 0 else "cpu",
         continuous_batching=False,
         use_job_ticket=False,
         use_venv=False,

@@ -69,7 +69,7 @@ def test_torchserve_column_overrides_only_its_surface():
     ("error", "status", "ts_type"),
     [
         (ModelVersionNotServed("v"), 404, "ModelVersionNotFoundException"),
-        (PredictionTimeout("t"), 408, "RequestTimeoutException"),
+        (PredictionTimeout("Worker died."), 500, "InternalServerException"),
         (HandlerError("Prediction failed"), 503, "InternalServerException"),
         (HandlerOutOfMemory("Out of resources"), 507, "InternalServerException"),
         (HandlerPredictionError("teapot", 418), 418, "InternalServerException"),

@@ -28,7 +28,8 @@ def test_parse_model_config_reads_honoured_keys():
             "handler": {"anything": 1},
         }
     )
-    assert config == TorchServeModelConfig(1, 3, 4, 0, 5, 30, 10)
+    assert config == TorchServeModelConfig(1, 3, 4, 0, 5, 30, 10, "cpu")
+    assert parse_model_config({"deviceType": "GPU", "deviceIds": [0, 1]}).device_type == "gpu"
     assert parse_model_config(None) == TorchServeModelConfig()
 
 
@@ -39,8 +40,7 @@ def test_parse_model_config_reads_honoured_keys():
             {"deviceType": "tpu"},
             "Got 'tpu' for deviceType in model-config.yaml; must be cpu or gpu",
         ),
-        ({"deviceType": "gpu"}, "CPU only"),
-        ({"deviceIds": [0]}, "deviceIds"),
+        ({"deviceType": "neuron"}, "the platform places cpu or gpu"),
         ({"parallelType": "pp"}, "parallelism"),
         ({"parallelLevel": 2}, "parallelism"),
         (
@@ -68,3 +68,13 @@ def test_every_documented_key_has_a_status_and_a_reason():
     for key, (status, reason) in KEY_STATUS.items():
         assert status in ("honoured", "refused", "ignored"), key
         assert reason, key
+
+
+def test_assigned_gpu_is_none_outside_a_gpu_replica():
+    from deployments.ts_model import assigned_gpu, deployment_options
+
+    assert assigned_gpu() is None
+    assert deployment_options(1, 1, 64)["ray_actor_options"] == {"num_cpus": 0}
+    options = deployment_options(1, 2, 64, 3, 0.25)
+    assert options["ray_actor_options"] == {"num_cpus": 0, "num_gpus": 0.25}
+    assert options["max_queued_requests"] == 3
