@@ -58,7 +58,14 @@ class CompletionPath:
         jobs = {
             r.id: r
             for r in sql.rows(
-                f"SELECT {job_columns('j')}, w.run_id "
+                # The same read tells whether this attempt already has a result (results are
+                # unique per job, run and attempt) and whether the workflow has actions to
+                # count, so neither costs a query of its own.
+                f"SELECT {job_columns('j')}, w.run_id, "
+                "(SELECT r.id FROM torc_results r WHERE r.job_id = j.id "
+                "AND r.run_id = w.run_id AND r.attempt_id = j.attempt_id) AS stored_result, "
+                "EXISTS (SELECT 1 FROM torc_workflow_actions a WHERE a.workflow_id = j.workflow_id "
+                "AND a.trigger_count < a.required_triggers) AS has_actions "
                 "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
                 f"WHERE j.id IN ({keys}){lock}",
                 params,
@@ -84,15 +91,6 @@ class CompletionPath:
                     params,
                 )
             }
-        params = {}
-        keys = sql.expand("e", sorted(jobs), params)
-        stored = {
-            (r.job_id, r.run_id, r.attempt_id)
-            for r in sql.rows(
-                f"SELECT job_id, run_id, attempt_id FROM torc_results WHERE job_id IN ({keys})",
-                params,
-            )
-        }
         done: list[dict[str, Any]] = []
         errors: list[tuple[int, DomainError]] = []
         seen: set[int] = set()
@@ -108,7 +106,7 @@ class CompletionPath:
                 continue
             status, result = JobStatus(entry["status"]), entry["result"]
             attempt = int(result.get("attempt_id") or job.attempt_id)
-            if (job_id, int(entry["run_id"]), attempt) in stored:
+            if self._result_exists(sql, job, attempt):
                 errors.append(
                     (
                         job_id,
@@ -156,10 +154,21 @@ class CompletionPath:
             events[wf] += self._unblock(sql, ids)
         for wf, datas in events.items():
             sql.events(wf, datas)
-        for wf in {int(r["w"]) for r in rows}:
+        for wf in {int(r["w"]) for r in rows if jobs[int(r["j"])].has_actions}:
             refresh_triggers(self.session, wf)
         self.session.commit()
         return done, errors
+
+    @staticmethod
+    def _result_exists(sql: Sql, job: Any, attempt: int) -> bool:
+        """Whether the job's current run already has a result for ``attempt``."""
+        if attempt == job.attempt_id:
+            return job.stored_result is not None
+        found = sql.rows(
+            "SELECT id FROM torc_results WHERE job_id = :j AND run_id = :r AND attempt_id = :a",
+            {"j": job.id, "r": job.run_id, "a": attempt},
+        )
+        return bool(found)
 
     @staticmethod
     def _write_results(sql: Sql, rows: list[dict[str, Any]]) -> None:
