@@ -63,7 +63,8 @@ class V2UnloadParameters(V2Schema):
     model_config = ConfigDict(extra="allow")
 
     unload_dependents: bool = Field(
-        default=False, description="Unloading an ensemble also unloads the step models its load brought up."
+        default=False,
+        description="Unloading an ensemble also unloads the steps its load brought up.",
     )
 
 
