@@ -1,4 +1,8 @@
-"""A TorchServe ``.mar`` whose model-config.yaml asks for ``deviceType: gpu``."""
+"""A TorchServe ``.mar`` whose model-config.yaml asks for ``deviceType: gpu`` runs on ``cuda``.
+
+The replica gets one GPU (``CP_TORCHSERVE__GPUS_PER_REPLICA``, default 1), the handler context's
+``gpu_id`` is the index Ray gave it, and describe reports the GPU worker.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,6 @@ def handle(data, context):
 '''
 
 
-@pytest.mark.skip(reason="TorchServe GPU support does not exist yet")
 def test_mar_with_device_type_gpu_runs_its_handler_on_cuda(platform, cluster_gpus, tmp_path):
     store = platform.data_dir / "store" / "model-store"
     store.mkdir(parents=True, exist_ok=True)
@@ -46,5 +49,8 @@ def test_mar_with_device_type_gpu_runs_its_handler_on_cuda(platform, cluster_gpu
         assert answer.status_code == 200, answer.text
         assert answer.json()["gpu_id"] is not None
         assert answer.json()["device"].startswith("cuda")
+        described = httpx.get(platform.url + "/models/ts_gpu", timeout=30).json()[0]
+        assert described["deviceType"] == "gpu"
+        assert all(worker["gpu"] for worker in described["workers"])
     finally:
         httpx.delete(platform.url + "/models/ts_gpu", timeout=120)
