@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
+from control_plane.api.mlserve.deps import UserServiceDep, lower_headers
+from control_plane.errors import DomainError
+from control_plane.services.console.sessions import SESSION_COOKIE
 from control_plane.services.torchserve.models import TorchServeModelService
 from control_plane.services.torchserve.tokens import TorchServeTokenService
 from control_plane.services.torchserve.workflows import TorchServeWorkflowService
@@ -36,9 +39,25 @@ AuthorizationHeader = Annotated[str | None, Header(alias="authorization", includ
 
 
 def require_management_key(
-    service: TokenServiceDep, authorization: AuthorizationHeader = None
+    request: Request,
+    service: TokenServiceDep,
+    users: UserServiceDep,
+    authorization: AuthorizationHeader = None,
 ) -> None:
-    """Management endpoints: the management key when token authorization is on."""
+    """Management endpoints: the management key when token authorization is on.
+
+    The operator console's admin session (its cookie plus the session's CSRF token) stands for
+    the management key, so the console's TorchServe pages keep working with token auth on.
+    """
+    if service.enabled and authorization is None and SESSION_COOKIE in request.headers.get(
+        "cookie", ""
+    ):
+        try:
+            users.require_admin(lower_headers(request))
+        except DomainError:
+            pass  # not a valid admin session: TorchServe's invalid-key answer below
+        else:
+            return
     service.authorize("management", authorization)
 
 

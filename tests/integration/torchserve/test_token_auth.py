@@ -208,3 +208,25 @@ async def test_restart_with_missing_key_file_regenerates_keys(settings, gateway)
         assert new["management"] != old["management"]
         assert (await client.get("/models", headers=bearer(old["management"]))).status_code == 400
         assert (await client.get("/models", headers=bearer(new["management"]))).status_code == 200
+
+
+async def test_console_admin_session_stands_for_the_management_key(settings, gateway):
+    import re
+
+    ts = token_settings(settings)
+    async with platform(ts, gateway) as client:
+        login = await client.post(
+            "/console/login", data={"username": "admin", "password": "admin"}
+        )
+        assert login.status_code == 303
+        cookie = {"cookie": login.headers["set-cookie"].split(";", 1)[0]}
+        client.cookies.clear()
+        page = await client.get("/console/models", headers=cookie)
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        assert csrf
+        ok = await client.get("/models", headers={**cookie, "x-csrf-token": csrf.group(1)})
+        assert ok.status_code == 200, ok.text
+        # the cookie alone (no CSRF token) or a wrong token is not a management key
+        assert (await client.get("/models", headers=cookie)).json() == INVALID
+        wrong = await client.get("/models", headers={**cookie, "x-csrf-token": "x"})
+        assert wrong.json() == INVALID
