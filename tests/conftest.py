@@ -229,3 +229,14 @@ def _wait_http_ok(url: str, timeout_s: float) -> None:
 from tests.s3_server import s3_server_fixture  # noqa: E402
 
 __all__ = ["s3_server_fixture"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tier last.
+
+    Its Ray test leaves the shared platform's apps gateway unable to route apps created after it
+    (tests/compat/test_mlserve_e2e.py fails right after tests/browser/test_console_ray.py): a
+    gateway bug recorded for the reliability issue, not yet fixed.
+    """
+    browser = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser))
