@@ -16,6 +16,11 @@
 
   async function loadTritons() { state.tritons = (await api("GET", "/api/tritons")).tritons || []; renderTritons(); }
   async function loadModels() { state.models = (await api("GET", "/api/models")).models || []; renderStore(); }
+  // Turn the store's page to the one holding ``name`` (the store is paged 50 at a time).
+  function showModel(name) {
+    const index = state.models.findIndex((m) => m.name === name);
+    if (index >= 0) { state.modelOffset = Math.floor(index / PAGE) * PAGE; renderStore(); }
+  }
   async function loadUsers() { state.users = (await api("GET", "/api/users")).users || []; renderUsers(); }
   async function loadApps() {
     state.apps = (await api("GET", "/api/apps")).apps || [];
@@ -73,9 +78,11 @@
       const form = new FormData();
       form.append("name", name.value.trim());
       for (const f of files.files) form.append("files[]", f, f.webkitRelativePath ? f.webkitRelativePath.split("/").slice(1).join("/") : f.name);
+      const created = name.value.trim();
       await upload("/api/models", form);
-      flash(`created ${name.value.trim()}`, "info");
+      flash(`created ${created}`, "info");
       await loadModels();
+      showModel(created);
     }, { id: "create-model", primary: true });
     const target = el("select", { id: "upload-model" }, state.models.map((m) => el("option", { value: m.name }, m.name)));
     const vfile = el("input", { id: "upload-file", type: "file" });
@@ -86,8 +93,10 @@
       if (!file) throw new Error("choose a file first");
       progress.max = file.size || 1; progress.value = 0;
       const version = await uploadVersion(target.value, file, vpath.value.trim() || file.name, progress, pct);
-      flash(`uploaded version ${version} of ${target.value}`, "info");
+      const uploadedTo = target.value;
+      flash(`uploaded version ${version} of ${uploadedTo}`, "info");
       await loadModels();
+      showModel(uploadedTo);
     }, { id: "upload-version", primary: true });
     const page = state.models.slice(state.modelOffset, state.modelOffset + PAGE);
     const tritonChoice = (m, verb) => button(verb === "load" ? "Load" : "Unload", async () => {
