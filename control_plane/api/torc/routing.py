@@ -8,12 +8,14 @@ Routes declare a ``response_model``, except those answering up to 10,000 items (
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
+from starlette.types import Message
 
 from control_plane.schemas.torc.base import TorcError
 from control_plane.schemas.torc.generation import (
@@ -50,8 +52,11 @@ class TorcRoute(APIRoute):
         it fails to parse), so v0.12 clients see such a job as ``failed``.
         """
         handler = super().get_route_handler()
+        takes_body = self.body_field is not None
 
         async def route(request: Request) -> Response:
+            if takes_body:
+                request = await _as_json(request)
             response: Response = await handler(request)
             body = getattr(response, "body", None)
             if (
@@ -67,6 +72,34 @@ class TorcRoute(APIRoute):
             return response
 
         return route
+
+
+async def _as_json(request: Request) -> Request:
+    """The request with its body read as JSON whatever its content type.
+
+    torc's server parses a body without looking at its content type, and ``curl -d '{}'``
+    sends ``application/x-www-form-urlencoded``: such a body is handed on as JSON when it
+    parses, and dropped when it does not (so an optional body is ignored and a required one
+    is reported missing).
+    """
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.endswith(("/json", "+json")) or media.startswith("multipart/"):
+        return request
+    body = await request.body()
+    if not body:
+        return request
+    try:
+        json.loads(body)
+    except ValueError:
+        body = b""
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    headers.append((b"content-type", b"application/json"))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({**request.scope, "headers": headers}, receive)
 
 
 _PENDING_FAILED = b'"status":"pending_failed"'
