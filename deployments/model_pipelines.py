@@ -45,6 +45,14 @@ class PipelineEndpoints:
     spec: ModelSpec
     backends: dict[int, Any]
     book: StatsBook
+    response_parameters: dict[str, Any] | None
+
+    def _generate_body(self, version: int, request_id: str, outputs: Any) -> dict[str, Any]:
+        """Triton's flat generate body; an ensemble's carries its sequence parameters too."""
+        body = generate_response(self.spec.name, version, request_id, outputs)
+        if self.response_parameters:
+            body = dict(sorted({**body, **self.response_parameters}.items()))
+        return body
 
     async def _run(
         self, version: int, decoded: DecodedRequest, decoded_at: int
@@ -101,7 +109,7 @@ class PipelineEndpoints:
             raise (
                 result if isinstance(result, InferenceServerError) else InferenceError(str(result))
             )
-        payload = generate_response(self.spec.name, version, decoded.request.id, result)
+        payload = self._generate_body(version, decoded.request.id, result)
         return Response(dumps(payload), media_type="application/json")
 
     async def _events(self, version: int, decoded: DecodedRequest) -> AsyncIterator[bytes]:
@@ -112,7 +120,7 @@ class PipelineEndpoints:
                 )
                 yield sse_event({"error": message})
                 return
-            yield sse_event(generate_response(self.spec.name, version, decoded.request.id, result))
+            yield sse_event(self._generate_body(version, decoded.request.id, result))
 
     # -- BLS callee -----------------------------------------------------------------------
     def _bls_request(

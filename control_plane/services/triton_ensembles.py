@@ -13,7 +13,7 @@ from control_plane.errors import BadRequestError
 from control_plane.services.model_repository import ensure_inside
 from control_plane.services.serve_apps import app_name
 from deployments.contracts.app_args import EnsembleStepArgs
-from deployments.contracts.ensemble import check_steps, ensemble_graph
+from deployments.contracts.ensemble import check_steps, ensemble_graph, mark_decoupled
 from deployments.contracts.errors import ModelConfigError
 from deployments.contracts.specs import ModelSpec
 
@@ -40,6 +40,8 @@ class _Host(Protocol):
     def _wait_running(self, row: RegisteredModel) -> None: ...
 
     def _available(self: _Host, name: str) -> bool: ...
+
+    def _streams(self: _Host, spec: ModelSpec) -> bool: ...
 
 
 class EnsembleLoading:
@@ -87,6 +89,8 @@ class EnsembleLoading:
             row = self.get(model)
             assert row is not None
             specs[model] = self._spec(row)
+            if specs[model].is_ensemble and self._streams(specs[model]):
+                mark_decoupled(specs[model])  # as Triton marks a nested streaming ensemble
             steps[model] = EnsembleStepArgs(
                 app=app_name("v2", model),
                 spec=specs[model].to_json(),
@@ -96,7 +100,19 @@ class EnsembleLoading:
             check_steps(graph, specs)
         except ModelConfigError as exc:
             raise BadRequestError(f"load failed for model '{name}': {exc.message}") from None
+        if any(specs[m].decoupled for m in graph.models):
+            mark_decoupled(spec)
         return steps, [row.name for row in pending]
+
+    def _streams(self: _Host, spec: ModelSpec) -> bool:
+        """A decoupled model, or an ensemble with such a step at any depth (loaded steps)."""
+        if spec.decoupled:
+            return True
+        for step in spec.ensemble_steps if spec.is_ensemble else []:
+            row = self.get(str(step["model_name"]))
+            if row is not None and EnsembleLoading._streams(self, self._spec(row)):
+                return True
+        return False
 
     def _available(self: _Host, name: str) -> bool:
         """A repository directory, or a model loaded from overrides."""

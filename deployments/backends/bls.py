@@ -168,6 +168,34 @@ class BlsRunner:
             return ("not_ready", model)
         return result
 
+    async def stream_here(
+        self,
+        model: str,
+        version: int,
+        inputs: dict[str, Any],
+        requested: list[str],
+        request_id: str,
+        parameters: str | dict[str, Any],
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """Every response of a decoupled ``model`` (``infer_tensors_stream``), on this loop.
+
+        Yields the tuples of :meth:`call_here`; a missing or dying target ends with
+        ``("not_ready", model)``.
+        """
+        try:
+            handle = await self._handle(model, stream=True)
+        except Exception as exc:  # KeyError: no such application; RayServeException
+            logger.info("target %s has no application: %s", model, exc)
+            yield ("not_ready", model)
+            return
+        try:
+            async for result in handle.remote(version, inputs, requested, request_id, parameters):
+                yield result
+        except Exception as exc:
+            logger.info("stream from %s failed: %s", model, exc)
+            self._forget(model)
+            yield ("not_ready", model)
+
     async def run(self, request: pb_utils.InferenceRequest) -> pb_utils.InferenceResponse:
         """One BLS request on the current event loop; every failure is an error response."""
         model = request.model_name()

@@ -5,12 +5,18 @@ concurrently. A step runs on the step model's own application by DeploymentHandl
 counted in its own statistics, as on Triton), or, for a fused ensemble, on a backend loaded in
 this replica (no hop; the step's executions are recorded in this replica's book under the step
 model's name, so they still count in its statistics).
+
+An ensemble with a decoupled step is decoupled (as on Triton 2.51): :meth:`EnsembleBackend.stream`
+runs the steps downstream of a decoupled step once per response it sends, and every time the
+ensemble's outputs are complete one response goes out. Handles are called on the replica's own
+event loop (no thread hop per step).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,7 @@ from deployments.backends.base import ExecuteResult, InferenceRequest
 from deployments.backends.bls import BlsRunner, as_bytes
 from deployments.backends.loader import load_backend
 from deployments.contracts.app_args import EnsembleAppArgs
-from deployments.contracts.ensemble import EnsembleGraph, EnsembleStep, ensemble_graph
+from deployments.contracts.ensemble import EnsembleGraph, EnsembleStep, downstream, ensemble_graph
 from deployments.contracts.errors import InferenceError, InferenceServerError, InvalidInput
 from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import StatsBook
@@ -43,7 +49,11 @@ class EnsembleBackend:
         self.book = book
         self.step_specs = {n: ModelSpec.from_json(a.spec) for n, a in args.steps.items()}
         self.apps = {n: a.app for n, a in args.steps.items()}
-        self.caller = BlsRunner()
+        self.caller = BlsRunner()  # its handles are used on this replica's loop only
+        self.streaming = {
+            s.index: self.step_specs[s.model_name].decoupled for s in self.graph.steps
+        }
+        self.below = {s.index: downstream(self.graph, s.index) for s in self.graph.steps}
         self.fused: dict[tuple[str, int], Any] = {}
         if args.fused:
             for step in self.graph.steps:
@@ -64,9 +74,13 @@ class EnsembleBackend:
         requested = list(step.output_map)
         if self.fused:
             return await self._call_fused(step, inputs, requested, rid)
-        kind, value = await self.caller.call(
+        result = await self.caller.call_here(
             step.model_name, step.model_version, inputs, requested, rid, {}, None
         )
+        return self._outputs(result)
+
+    def _outputs(self, result: tuple[str, Any]) -> Any:
+        kind, value = result
         if kind == "ok":
             return {k: as_bytes(v) for k, v in value.items()}
         if kind == "not_ready":
@@ -75,6 +89,41 @@ class EnsembleBackend:
             )
         error = InvalidInput if kind == "invalid" else InferenceError
         raise StepFailed(error(str(value)))
+
+    async def _call_stream(
+        self, step: EnsembleStep, inputs: dict[str, np.ndarray], rid: str
+    ) -> AsyncIterator[Any]:
+        """Each response of a decoupled step (its outputs); a failed one raises StepFailed."""
+        requested = list(step.output_map)
+        if not self.fused:
+            async for item in self.caller.stream_here(
+                step.model_name, step.model_version, inputs, requested, rid, {}
+            ):
+                yield self._outputs(item)
+            return
+        version = self._version(step)
+        backend = self.fused[(step.model_name, version)]
+        request = InferenceRequest(inputs=inputs, requested_outputs=requested, id=rid)
+        spec = self.step_specs[step.model_name]
+        batch = next(iter(inputs.values())).shape[0] if inputs and spec.max_batch_size else 1
+        start = time.perf_counter_ns()
+        ok = True
+        try:
+            async for result in backend.stream(request):
+                if isinstance(result, Exception):
+                    ok = False
+                    raise StepFailed(
+                        result
+                        if isinstance(result, InferenceServerError)
+                        else InferenceError(str(result))
+                    )
+                yield {k: as_bytes(v) for k, v in result.items() if k in requested}
+        finally:
+            elapsed = time.perf_counter_ns() - start
+            self.book.execution(step.model_name, version, batch_size=batch, infer_ns=elapsed)
+            self.book.request(
+                step.model_name, version, ok=ok, total_ns=elapsed, infer_ns=elapsed, batch=batch
+            )
 
     async def _call_fused(
         self, step: EnsembleStep, inputs: dict[str, np.ndarray], requested: list[str], rid: str
@@ -100,7 +149,7 @@ class EnsembleBackend:
             raise StepFailed(
                 result if isinstance(result, InferenceServerError) else InferenceError(str(result))
             )
-        return result
+        return {k: as_bytes(v) for k, v in result.items()}
 
     # -- one request ----------------------------------------------------------------------
     async def _one(self, request: InferenceRequest) -> ExecuteResult:
@@ -136,6 +185,119 @@ class EnsembleBackend:
                 task.cancel()
         wanted = request.requested_outputs or self.spec.output_names
         return {name: tensors[name].result() for name in wanted}
+
+    # -- a decoupled ensemble ---------------------------------------------------------------
+    async def stream(self, request: InferenceRequest) -> AsyncIterator[ExecuteResult]:
+        """Every response of one request to a decoupled ensemble, as the steps produce them.
+
+        A failed step ends the stream with an error item whose message Triton prefixes with
+        ``in ensemble '<name>', ``.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        env: dict[str, asyncio.Future[Any]] = {}
+        for name, array in request.inputs.items():
+            env[name] = loop.create_future()
+            env[name].set_result(array)
+        wanted = request.requested_outputs or self.spec.output_names
+        done = object()
+
+        async def top() -> None:
+            try:
+                await self._context(env, list(self.graph.steps), request.id, wanted, queue)
+            finally:
+                queue.put_nowait(done)
+
+        task = asyncio.ensure_future(top())
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    return
+                if isinstance(item, StepFailed):
+                    error = item.error
+                    yield type(error)(f"in ensemble '{self.spec.name}', {error.message}")
+                    return
+                yield item
+        finally:
+            task.cancel()
+
+    async def _context(
+        self,
+        env: dict[str, asyncio.Future[Any]],
+        steps: list[EnsembleStep],
+        rid: str,
+        wanted: list[str],
+        queue: asyncio.Queue[Any],
+    ) -> None:
+        """Run ``steps`` over ``env``; a decoupled step runs what it feeds once per response."""
+        loop = asyncio.get_running_loop()
+        indexes = {s.index for s in steps}
+        owned: set[int] = set()
+        roots: list[EnsembleStep] = []
+        for step in sorted(steps, key=lambda s: self.graph.order.index(s.index)):
+            if step.index in owned:
+                continue
+            roots.append(step)
+            if self.streaming[step.index]:
+                owned |= self.below[step.index] & indexes
+        local = dict(env)
+        for step in roots:
+            if not self.streaming[step.index]:
+                for tensor in step.output_map.values():
+                    local[tensor] = loop.create_future()
+        deferred = owned | {s.index for s in roots if self.streaming[s.index]}
+        emits = not any(self.graph.producer[t] in deferred for t in wanted)
+        children: list[asyncio.Future[None]] = []
+
+        async def run(step: EnsembleStep) -> None:
+            inputs = {key: await local[t] for key, t in step.input_map.items()}
+            if not self.streaming[step.index]:
+                self._publish(step, await self._call(step, inputs, rid), local)
+                return
+            below = [s for s in steps if s.index in self.below[step.index]]
+            async for outputs in self._call_stream(step, inputs, rid):
+                child = dict(local)
+                for tensor in step.output_map.values():
+                    child[tensor] = loop.create_future()
+                self._publish(step, outputs, child)
+                children.append(asyncio.ensure_future(branch(child, below)))
+
+        async def branch(child: dict[str, asyncio.Future[Any]], below: list[EnsembleStep]) -> None:
+            try:
+                await self._context(child, below, rid, wanted, queue)
+            except StepFailed as exc:
+                queue.put_nowait(exc)
+
+        async def emit() -> None:
+            queue.put_nowait({name: await local[name] for name in wanted})
+
+        tasks = [asyncio.ensure_future(run(s)) for s in roots]
+        if emits:
+            tasks.append(asyncio.ensure_future(emit()))
+        try:
+            try:
+                await asyncio.gather(*tasks)
+            except StepFailed as exc:
+                queue.put_nowait(exc)
+                return
+            await asyncio.gather(*children)
+        finally:
+            for task in (*tasks, *children):
+                task.cancel()
+
+    def _publish(
+        self, step: EnsembleStep, outputs: Any, env: dict[str, asyncio.Future[Any]]
+    ) -> None:
+        for key, tensor in step.output_map.items():
+            if key not in outputs:
+                raise StepFailed(
+                    InferenceError(
+                        f"in ensemble '{self.spec.name}', model '{step.model_name}' did not "
+                        f"produce output '{key}'"
+                    )
+                )
+            env[tensor].set_result(outputs[key])
 
     async def execute_async(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
         """Every request through the graph, concurrently."""

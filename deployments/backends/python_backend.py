@@ -3,6 +3,14 @@
 As on Triton, one model instance runs one ``execute`` at a time: a synchronous ``execute``
 runs on this instance's own thread (so a model that sleeps, streams or makes a BLS ``exec()``
 never blocks the replica's event loop), an ``async def execute`` on the replica's loop.
+
+A thread hand-off costs two context switches per request, more than a tiny model's whole
+``execute`` (docs/benchmarks.md, "Inference across model sizes"). So a model whose executions
+on its thread average (moving average, after :data:`INLINE_AFTER` of them) under
+:data:`INLINE_MAX_S` runs inline on the loop; an inline execution over :data:`INLINE_BAN_S`
+(a sleep, a BLS ``exec()``, a large input) sends it back to its thread, for good after
+:data:`INLINE_STRIKES` such returns. ``parameters.ray_inline_execute: "false"`` keeps a model
+on its thread always. Decoupled models always stream from their thread.
 Decoupled models answer through ``request.get_response_sender()``; :meth:`stream` yields each
 response as it is sent.
 """
@@ -15,6 +23,7 @@ import importlib.util
 import inspect
 import json
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +40,10 @@ from deployments.contracts.specs import ModelSpec, completed_spec
 sys.modules.setdefault("triton_python_backend_utils", pb_utils)
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+INLINE_AFTER = 32  # executions on the thread before the average decides
+INLINE_MAX_S = 0.0005  # inline when executions average under 0.5 ms
+INLINE_BAN_S = 0.01  # an inline execution this slow sends the model back to its thread
+INLINE_STRIKES = 3  # ... and for good after this many returns
 
 
 def _raised(exc: BaseException) -> InferenceError:
@@ -89,6 +102,15 @@ class PythonBackend:
         self.model = model_class()
         self.async_execute = inspect.iscoroutinefunction(getattr(self.model, "execute", None))
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{spec.name}-exec")
+        self._runs = 0  # executions on the thread since the last (re)start of the average
+        self._average_s = 0.0
+        self._on_thread = 0  # executions handed to the thread and not finished
+        self.inline = False
+        self._strikes = (
+            INLINE_STRIKES
+            if spec.parameters.get("ray_inline_execute", "").lower() == "false"
+            else 0
+        )
         gpu = device.startswith("cuda")
         args = {
             "model_config": json.dumps(spec.config),
@@ -130,14 +152,44 @@ class PythonBackend:
             return [error for _ in range(count)]
         return [response_result(r) for r in responses]
 
-    async def _call_execute(self, pb_requests: list[pb_utils.InferenceRequest]) -> Any:
+    async def _call_execute(
+        self, pb_requests: list[pb_utils.InferenceRequest], *, may_inline: bool = True
+    ) -> Any:
         if self.async_execute:
             return await self.model.execute(pb_requests)
+        if self.inline and may_inline:
+            start = time.perf_counter()
+            try:
+                return self.model.execute(pb_requests)
+            finally:
+                if time.perf_counter() - start > INLINE_BAN_S:
+                    self.inline, self._runs = False, 0
+                    self._strikes += 1
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            self._thread, context.run, self.model.execute, pb_requests
-        )
+        self._on_thread += 1
+        try:
+            result, elapsed = await loop.run_in_executor(
+                self._thread, context.run, self._timed_execute, pb_requests
+            )
+        finally:
+            self._on_thread -= 1
+        self._runs += 1
+        self._average_s += (elapsed - self._average_s) * (0.2 if self._runs > 1 else 1.0)
+        if (
+            may_inline
+            and self._runs >= INLINE_AFTER
+            and self._average_s < INLINE_MAX_S
+            and self._strikes < INLINE_STRIKES
+            and not self._on_thread
+        ):
+            self.inline = True
+        return result
+
+    def _timed_execute(self, pb_requests: list[pb_utils.InferenceRequest]) -> tuple[Any, float]:
+        start = time.perf_counter()
+        result = self.model.execute(pb_requests)
+        return result, time.perf_counter() - start
 
     # -- execution ------------------------------------------------------------------------
     def execute(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:
@@ -181,7 +233,7 @@ class PythonBackend:
 
         async def run() -> None:
             try:
-                await self._call_execute([pb_request])
+                await self._call_execute([pb_request], may_inline=False)
             except Exception as exc:
                 queue.put_nowait(exc)
 

@@ -34,6 +34,7 @@ class EnsembleGraph:
     steps: list[EnsembleStep]
     producer: dict[str, int] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
 
     @property
     def models(self) -> list[str]:
@@ -96,7 +97,9 @@ def ensemble_graph(spec: ModelSpec) -> EnsembleGraph:
             raise ModelConfigError(
                 f"ensemble output '{output.name}' for ensemble '{name}' is not produced by any step"
             )
-    graph = EnsembleGraph(name=name, steps=steps, producer=producer)
+    graph = EnsembleGraph(
+        name=name, steps=steps, producer=producer, outputs=[t.name for t in spec.outputs]
+    )
     graph.order = _topological(graph)
     return graph
 
@@ -128,7 +131,8 @@ def check_steps(graph: EnsembleGraph, specs: dict[str, ModelSpec]) -> None:
 
     Raises:
         ModelConfigError: a map key that is not an input/output of the step model, a pinned
-            version the step model does not serve, or a step model that is decoupled.
+            version the step model does not serve, or a step (or an ensemble output) that
+            reads the responses of two decoupled steps neither of which feeds the other.
     """
     name = graph.name
     for step in graph.steps:
@@ -152,8 +156,59 @@ def check_steps(graph: EnsembleGraph, specs: dict[str, ModelSpec]) -> None:
                 f"in ensemble {name}, step {step.index} pins version {step.model_version} of "
                 f"model {step.model_name}, which serves {model.served_versions}"
             )
-        if model.decoupled:
-            raise ModelConfigError(
-                f"in ensemble {name}, step model {step.model_name} is decoupled; decoupled "
-                "steps are not supported"
-            )
+    check_decoupled(graph, {s.model_name for s in graph.steps if specs[s.model_name].decoupled})
+
+
+def downstream(graph: EnsembleGraph, index: int) -> set[int]:
+    """Indexes of the steps that read, directly or not, what step ``index`` writes."""
+    readers: dict[str, list[int]] = {}
+    for step in graph.steps:
+        for tensor in step.input_map.values():
+            readers.setdefault(tensor, []).append(step.index)
+    found: set[int] = set()
+    todo = [index]
+    while todo:
+        current = todo.pop()
+        for tensor in graph.steps[current].output_map.values():
+            for reader in readers.get(tensor, []):
+                if reader not in found:
+                    found.add(reader)
+                    todo.append(reader)
+    return found
+
+
+def check_decoupled(graph: EnsembleGraph, decoupled: set[str]) -> None:
+    """Decoupled steps stream through the graph: each of their responses runs what follows.
+
+    A step downstream of two decoupled steps must see them on one chain (one feeds the other),
+    and so must the ensemble's outputs; otherwise which responses pair up is undefined.
+
+    Raises:
+        ModelConfigError: two decoupled steps, neither upstream of the other, feed one step
+            or the ensemble's outputs.
+    """
+    streaming = [s.index for s in graph.steps if s.model_name in decoupled]
+    below = {i: downstream(graph, i) for i in streaming}
+    sinks = [(s.index, f"step {s.index} ({s.model_name})") for s in graph.steps]
+    outputs = {graph.producer[t] for t in graph.outputs}
+    sinks.append((-1, "the ensemble outputs"))
+    for index, what in sinks:
+        if index >= 0:
+            feeding = [d for d in streaming if index in below[d]]
+        else:
+            feeding = [d for d in streaming if outputs & (below[d] | {d})]
+        for a in feeding:
+            for b in feeding:
+                if a < b and b not in below[a] and a not in below[b]:
+                    raise ModelConfigError(
+                        f"in ensemble {graph.name}, {what} reads the responses of two "
+                        f"decoupled steps, {a} ({graph.steps[a].model_name}) and {b} "
+                        f"({graph.steps[b].model_name}), neither of which feeds the other; "
+                        "not supported"
+                    )
+
+
+def mark_decoupled(spec: ModelSpec) -> None:
+    """An ensemble with a decoupled step is decoupled, as Triton 2.51 reports it in /config."""
+    spec.decoupled = True
+    spec.config["model_transaction_policy"] = {"decoupled": True}
