@@ -119,7 +119,7 @@ class TritonModelServer(PipelineEndpoints):
             if self.spec.is_ensemble
             else None
         )
-        if self.spec.decoupled and self.spec.backend != "python":
+        if self.spec.decoupled and self.spec.backend not in ("python", "ensemble"):
             raise ModelConfigError(
                 f"model '{self.spec.name}': decoupled transaction policy needs the python backend"
             )
