@@ -176,6 +176,35 @@ class TorchServeSettings(BaseModel):
     )
 
 
+class GrpcSettings(BaseModel):
+    """The gRPC endpoint, ``inference.GRPCInferenceService`` (``CP_GRPC__*``).
+
+    Read by ``entrypoint.grpc_app`` when ``serve run serve_config.yaml`` deploys the ``grpc``
+    application; its ``args`` there are layered over these.
+    """
+
+    host: str = Field(default="127.0.0.1", description="Address the gRPC server binds.")
+    port: int = Field(default=8001, ge=1, le=65535, description="gRPC port (Triton's 8001).")
+    max_receive_message_bytes: int = Field(
+        default=2**31 - 1, ge=1, description="Largest request message accepted, in bytes."
+    )
+    max_send_message_bytes: int = Field(
+        default=2**31 - 1, ge=1, description="Largest response message sent, in bytes."
+    )
+    num_replicas: int = Field(
+        default=1, ge=1, description="Ingress replicas (replicas on one node share the port)."
+    )
+    control_plane_url: str = Field(
+        default="",
+        description="Where management RPCs reach the control plane's HTTP API; empty means "
+        "``public_url``. On several nodes, an address every node reaches.",
+    )
+    management_allow_remote: bool = Field(
+        default=False,
+        description="Answer repository RPCs from non-loopback gRPC peers without credentials.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the control plane reads from the environment or ``serve_config.yaml`` args."""
 
@@ -193,6 +222,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
 
     @field_validator("data_dir")
     @classmethod

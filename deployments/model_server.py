@@ -30,6 +30,7 @@ from deployments.contracts.errors import (
 )
 from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import triton_model_stats
+from deployments.grpc_model import GrpcModelEndpoints
 from deployments.model_pipelines import PipelineEndpoints
 from deployments.stats_store import StatsReporter, totals_from
 from deployments.v2_codec import (
@@ -83,7 +84,7 @@ def _request(
 
 
 @serve.deployment(name="TritonModel", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
-class TritonModelServer(PipelineEndpoints):
+class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
     """Loads every served version at start and answers the model's v2 endpoints."""
 
     def __init__(self, args: TritonModelAppArgs | dict[str, Any]) -> None:
