@@ -8,6 +8,8 @@ details, request_id}}``.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,10 +17,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from control_plane import errors
 from control_plane.api.request_context import get_request_id
+from control_plane.schemas.common import INT64_MAX, INT64_MIN, fits_int64
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +183,12 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in problems
     )
     path = request.url.path
-    # Torc answers rule violations with 422; every other surface calls malformed input a 400.
-    status = 422 if _matches(path, ("/torc-service",)) else 400
     return error_response(
-        path, status, "invalid_request", summary or "invalid request", errors=problems
+        path,
+        _invalid_input_status(path),
+        "invalid_request",
+        summary or "invalid request",
+        errors=problems,
     )
 
 
@@ -199,6 +205,107 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(path, exc.status_code, code, message)
 
 
+def _invalid_input_status(path: str) -> int:
+    # Torc answers rule violations with 422; every other surface calls malformed input a 400.
+    return 422 if _matches(path, ("/torc-service",)) else 400
+
+
+def _bind_names(exc: sa_exc.StatementError) -> list[str]:
+    """The bound parameters of a failed statement whose value no 64-bit column holds."""
+    params = exc.params
+    rows = params if isinstance(params, list | tuple) else [params]
+    names = []
+    for row in rows:
+        items = row.items() if isinstance(row, dict) else enumerate(row or ())
+        for key, value in items:
+            if isinstance(value, int) and not isinstance(value, bool) and not fits_int64(value):
+                names.append(str(key))
+    return sorted(set(names))
+
+
+_BODY_SCAN_LIMIT = 1 << 20  # bytes of a JSON body searched for the offending number
+
+
+def _out_of_range_in(value: Any, prefix: str) -> list[str]:
+    if isinstance(value, dict):
+        return [f for k, v in value.items() for f in _out_of_range_in(v, f"{prefix}.{k}")]
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in _out_of_range_in(v, f"{prefix}.{i}")]
+    if isinstance(value, int) and not isinstance(value, bool) and not fits_int64(value):
+        return [prefix]
+    return []
+
+
+async def _request_fields(request: Request, bind_names: list[str]) -> list[str]:
+    """Where the offending number came from: path, query or JSON body fields holding one."""
+    found = []
+    for where, values in (("path", request.path_params), ("query", request.query_params)):
+        for key, raw in values.items():
+            try:
+                number = int(str(raw))
+            except ValueError:
+                continue
+            if not fits_int64(number):
+                found.append(f"{where}.{key}")
+    if not found and "json" in request.headers.get("content-type", ""):
+        body = await request.body()
+        if len(body) <= _BODY_SCAN_LIMIT:
+            with contextlib.suppress(ValueError):
+                found = _out_of_range_in(json.loads(body), "body")
+    # Bind names are column names, with SQLAlchemy's ``_1`` suffix on comparisons.
+    return found or [f"column {name}" for name in bind_names]
+
+
+def _is_input_error(exc: Exception) -> bool:
+    """True for a database error caused by a value the request supplied (not by the server)."""
+    if isinstance(exc, sa_exc.DataError):  # PostgreSQL: out of range, too long, bad literal
+        return True
+    return isinstance(exc, sa_exc.StatementError) and isinstance(
+        exc.orig, OverflowError | ValueError  # SQLite's int overflow, psycopg2's NUL in a str
+    )
+
+
+async def _database_input_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold, which slipped past edge validation: a 4xx naming it."""
+    assert isinstance(exc, sa_exc.StatementError)
+    if not _is_input_error(exc):
+        return await _unhandled_error_handler(request, exc)
+    path = request.url.path
+    fields = await _request_fields(request, _bind_names(exc))
+    if fields:
+        message = (
+            f"Got a value out of range for {', '.join(fields)}; integers must lie in "
+            f"[{INT64_MIN}, {INT64_MAX}]"
+        )
+    else:
+        message = f"a request value cannot be stored: {type(exc.orig).__name__}"
+    logger.info("request %s: database refused a value: %s", get_request_id(), exc.orig)
+    return error_response(path, _invalid_input_status(path), "value_out_of_range", message,
+                          fields=fields)
+
+
+async def _overflow_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A number from the request that overflowed a fixed-size type outside SQL."""
+    path = request.url.path
+    fields = await _request_fields(request, [])
+    logger.info("request %s: overflow: %s", get_request_id(), exc)
+    return error_response(
+        path, _invalid_input_status(path), "value_out_of_range",
+        f"Got a number out of range{' for ' + ', '.join(fields) if fields else ''}: {exc}",
+        fields=fields,
+    )
+
+
+async def _decode_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Request bytes that are not the text they must be (a JSON body that is not UTF-8)."""
+    assert isinstance(exc, UnicodeDecodeError)
+    path = request.url.path
+    return error_response(
+        path, _invalid_input_status(path), "invalid_encoding",
+        f"the request is not valid {exc.encoding}: {exc.reason} at byte {exc.start}",
+    )
+
+
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error in request %s", get_request_id())
     return error_response(request.url.path, 500, "internal_error", "Internal server error")
@@ -209,4 +316,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(sa_exc.StatementError, _database_input_error_handler)
+    app.add_exception_handler(OverflowError, _overflow_error_handler)
+    app.add_exception_handler(UnicodeDecodeError, _decode_error_handler)
     app.add_exception_handler(Exception, _unhandled_error_handler)

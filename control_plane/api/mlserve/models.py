@@ -65,7 +65,7 @@ async def parse_body(request: Request, schema: type[Any]) -> Any:
         else:
             try:
                 raw = json.loads(body)
-            except json.JSONDecodeError as exc:
+            except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
                 raise BadRequestError(
                     f"body is not valid JSON: {exc}", code="invalid_json"
                 ) from None

@@ -8,6 +8,7 @@ from fastapi import Body, Query
 
 from control_plane.api.torc.deps import WorkflowActionServiceDep
 from control_plane.api.torc.routing import torc_router
+from control_plane.schemas.common import Id64
 from control_plane.schemas.torc.actions import (
     ClaimActionRead,
     ClaimActionRequest,
@@ -23,7 +24,7 @@ TriggerTypes = Annotated[
 
 @router.post("/workflows/{workflow_id}/actions", response_model=WorkflowActionRead)
 def create_workflow_action(
-    workflow_id: int, body: WorkflowActionCreate, actions: WorkflowActionServiceDep
+    workflow_id: Id64, body: WorkflowActionCreate, actions: WorkflowActionServiceDep
 ) -> dict[str, Any]:
     """Create a workflow action."""
     return actions.create(workflow_id, body.model_dump())
@@ -31,7 +32,7 @@ def create_workflow_action(
 
 @router.get("/workflows/{workflow_id}/actions", response_model=list[WorkflowActionRead])
 def list_workflow_actions(
-    workflow_id: int, actions: WorkflowActionServiceDep
+    workflow_id: Id64, actions: WorkflowActionServiceDep
 ) -> list[dict[str, Any]]:
     """List a workflow's actions (a bare JSON array, as torc answers)."""
     return actions.list(workflow_id)
@@ -39,7 +40,7 @@ def list_workflow_actions(
 
 @router.get("/workflows/{workflow_id}/actions/pending", response_model=list[WorkflowActionRead])
 def list_pending_actions(
-    workflow_id: int, actions: WorkflowActionServiceDep, trigger_type: TriggerTypes = None
+    workflow_id: Id64, actions: WorkflowActionServiceDep, trigger_type: TriggerTypes = None
 ) -> list[dict[str, Any]]:
     """Actions whose trigger fired and that wait to be claimed."""
     return actions.pending(workflow_id, trigger_type)
@@ -51,8 +52,8 @@ def list_pending_actions(
     responses={409: {"description": "Already claimed, or not pending."}},
 )
 def claim_action(
-    workflow_id: int,
-    action_id: int,
+    workflow_id: Id64,
+    action_id: Id64,
     actions: WorkflowActionServiceDep,
     body: Annotated[ClaimActionRequest | None, Body()] = None,
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from control_plane.api.torc.deps import (
 )
 from control_plane.api.torc.params import PageDep, WorkflowIdQuery
 from control_plane.api.torc.routing import documented, json_body, torc_router
+from control_plane.schemas.common import Id64
 from control_plane.schemas.torc.base import Count
 from control_plane.schemas.torc.jobs import (
     JobCreate,
@@ -51,9 +52,9 @@ def list_jobs(
     jobs: JobServiceDep,
     page: PageDep,
     status: str | None = None,
-    needs_file_id: int | None = None,
-    upstream_job_id: int | None = None,
-    active_compute_node_id: int | None = None,
+    needs_file_id: Id64 | None = None,
+    upstream_job_id: Id64 | None = None,
+    active_compute_node_id: Id64 | None = None,
     include_relationships: bool = False,
     name: Annotated[str | None, Query(description="Name substring (case-insensitive).")] = None,
     command: Annotated[
@@ -89,28 +90,28 @@ def delete_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobRead)
-def get_job(job_id: int, jobs: JobServiceDep) -> dict[str, Any]:
+def get_job(job_id: Id64, jobs: JobServiceDep) -> dict[str, Any]:
     """Get a job with its relationships."""
     return jobs.get(job_id)
 
 
 @router.put("/jobs/{job_id}", response_model=JobRead)
-def update_job(job_id: int, body: JobUpdate, jobs: JobServiceDep) -> dict[str, Any]:
+def update_job(job_id: Id64, body: JobUpdate, jobs: JobServiceDep) -> dict[str, Any]:
     """Update a job (restricted outside 'uninitialized')."""
     return jobs.update(job_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/jobs/{job_id}", response_model=JobRead)
-def delete_job(job_id: int, jobs: JobServiceDep, body: AnyBody = None) -> dict[str, Any]:
+def delete_job(job_id: Id64, jobs: JobServiceDep, body: AnyBody = None) -> dict[str, Any]:
     """Delete a job."""
     return jobs.delete(job_id)
 
 
 @router.put("/jobs/{job_id}/start_job/{run_id}/{compute_node_id}", response_model=JobRead)
 async def start_job(
-    job_id: int,
-    run_id: int,
-    compute_node_id: int,
+    job_id: Id64,
+    run_id: Id64,
+    compute_node_id: Id64,
     transitions: HotTransitionsDep,
     body: AnyBody = None,
 ) -> dict[str, Any]:
@@ -120,7 +121,7 @@ async def start_job(
 
 @router.post("/jobs/{job_id}/complete_job/{status}/{run_id}", response_model=JobRead)
 async def complete_job(
-    job_id: int, status: str, run_id: int, body: ResultBody, transitions: HotTransitionsDep
+    job_id: Id64, status: str, run_id: Id64, body: ResultBody, transitions: HotTransitionsDep
 ) -> dict[str, Any]:
     """Finish a job with its result; dependents are unblocked immediately."""
     values = body.values()
@@ -129,7 +130,7 @@ async def complete_job(
 
 @router.put("/jobs/{job_id}/manage_status_change/{status}/{run_id}", response_model=JobRead)
 def manage_status_change(
-    job_id: int, status: str, run_id: int, transitions: TransitionServiceDep, body: AnyBody = None
+    job_id: Id64, status: str, run_id: Id64, transitions: TransitionServiceDep, body: AnyBody = None
 ) -> dict[str, Any]:
     """Set a job's (non-finished) status."""
     return transitions.manage_status_change(job_id, status, run_id)
@@ -137,7 +138,7 @@ def manage_status_change(
 
 @router.post("/jobs/{job_id}/manage_status_change", response_model=JobRead)
 def manage_status_change_seed(
-    job_id: int, body: StatusChangeRequest, transitions: TransitionServiceDep
+    job_id: Id64, body: StatusChangeRequest, transitions: TransitionServiceDep
 ) -> dict[str, Any]:
     """Seed spelling of manage_status_change: ``{"target_status", "run_id"?}`` in the body."""
     return transitions.manage_status_change(job_id, body.target_status, body.run_id)
@@ -145,8 +146,8 @@ def manage_status_change_seed(
 
 @router.post("/jobs/{job_id}/retry/{run_id}", response_model=JobRead)
 def retry_job(
-    job_id: int,
-    run_id: int,
+    job_id: Id64,
+    run_id: Id64,
     transitions: TransitionServiceDep,
     max_retries: Annotated[int, Query(ge=1, description="Highest attempt allowed.")],
     body: AnyBody = None,
@@ -156,7 +157,7 @@ def retry_job(
 
 
 @router.post("/jobs/{job_id}/spawn_jobs", response_model=SpawnJobsRead)
-def spawn_jobs(job_id: int, body: SpawnJobsRequest, spawner: SpawnServiceDep) -> dict[str, Any]:
+def spawn_jobs(job_id: Id64, body: SpawnJobsRequest, spawner: SpawnServiceDep) -> dict[str, Any]:
     """Add jobs blocked on this job, in one transaction (API 0.21 dynamic jobs)."""
     jobs = [j.model_dump(exclude_none=True) for j in body.jobs]
     return spawner.spawn(job_id, jobs, lineage=body.lineage, state=body.state)

@@ -8,6 +8,7 @@ from fastapi import Body
 
 from control_plane.api.torc.deps import ApiGenerationDep, RunnerServiceDep
 from control_plane.api.torc.routing import torc_router
+from control_plane.schemas.common import Id64
 from control_plane.schemas.torc.generation import ApiGeneration
 from control_plane.schemas.torc.jobs import RunOnRayRequest
 from control_plane.schemas.torc.misc import PingRead, RunnerRead, TorcVersionRead
@@ -35,7 +36,7 @@ async def get_version(generation: ApiGenerationDep) -> str | dict[str, str]:
 
 @router.post("/workflows/{workflow_id}/run_on_ray", response_model=RunnerRead)
 def start_ray_runner(
-    workflow_id: int,
+    workflow_id: Id64,
     runners: RunnerServiceDep,
     body: Annotated[RunOnRayRequest | None, Body()] = None,
 ) -> dict[str, Any]:
@@ -44,12 +45,12 @@ def start_ray_runner(
 
 
 @router.get("/workflows/{workflow_id}/run_on_ray", response_model=RunnerRead)
-def get_ray_runner(workflow_id: int, runners: RunnerServiceDep) -> dict[str, Any]:
+def get_ray_runner(workflow_id: Id64, runners: RunnerServiceDep) -> dict[str, Any]:
     """Extension: the state of the workflow's Ray runner."""
     return runners.state(workflow_id)
 
 
 @router.delete("/workflows/{workflow_id}/run_on_ray", response_model=RunnerRead)
-def stop_ray_runner(workflow_id: int, runners: RunnerServiceDep) -> dict[str, Any]:
+def stop_ray_runner(workflow_id: Id64, runners: RunnerServiceDep) -> dict[str, Any]:
     """Extension: stop the workflow's Ray runner (the runner calls this when done)."""
     return runners.stop(workflow_id)

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
+from control_plane.schemas.common import Id64, Int64
+
 
 def page_params(
-    offset: Annotated[int, Query(description="Items to skip.")] = 0,
-    limit: Annotated[int | None, Query(description="Page size (default and max 10000).")] = None,
+    offset: Annotated[Int64, Query(description="Items to skip.")] = 0,
+    limit: Annotated[Int64 | None, Query(description="Page size (default and max 10000).")] = None,
     sort_by: Annotated[str | None, Query(description="Column to sort by (default id).")] = None,
     reverse_sort: Annotated[bool, Query(description="Sort descending.")] = False,
 ) -> dict[str, Any]:
@@ -18,4 +20,4 @@ def page_params(
 
 
 PageDep = Annotated[dict[str, Any], Depends(page_params)]
-WorkflowIdQuery = Annotated[int, Query(description="The workflow (required).")]
+WorkflowIdQuery = Annotated[Id64, Query(description="The workflow (required).")]

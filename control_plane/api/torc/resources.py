@@ -21,6 +21,7 @@ from control_plane.api.torc.deps import (
 )
 from control_plane.api.torc.params import PageDep, WorkflowIdQuery
 from control_plane.api.torc.routing import documented, json_body, torc_router
+from control_plane.schemas.common import Id64
 from control_plane.schemas.torc.base import Count, DeletedCount
 from control_plane.schemas.torc.jobs import ResultBody
 from control_plane.schemas.torc.resources import (
@@ -68,13 +69,13 @@ def _by_id(
     """Register GET/PUT/DELETE ``/{path}/{id}`` and ``DELETE /{path}`` for a CRUD service."""
     delete_all_keys = tuple(delete_all.model_fields)
 
-    def get_item(item_id: int, service: Any) -> dict[str, Any]:
+    def get_item(item_id: Id64, service: Any) -> dict[str, Any]:
         return service.get(item_id)  # type: ignore[no-any-return]
 
-    def update_item(item_id: int, body: Any, service: Any) -> dict[str, Any]:
+    def update_item(item_id: Id64, body: Any, service: Any) -> dict[str, Any]:
         return service.update(item_id, body.model_dump(exclude_none=True))  # type: ignore[no-any-return]
 
-    def delete_item(item_id: int, service: Any, body: AnyBody = None) -> dict[str, Any]:
+    def delete_item(item_id: Id64, service: Any, body: AnyBody = None) -> dict[str, Any]:
         return service.delete(item_id)  # type: ignore[no-any-return]
 
     def delete_items(
@@ -120,7 +121,7 @@ def list_files(
     workflow_id: WorkflowIdQuery,
     files: FileServiceDep,
     page: PageDep,
-    produced_by_job_id: int | None = None,
+    produced_by_job_id: Id64 | None = None,
     name: str | None = None,
     path: str | None = None,
     is_output: bool | None = None,
@@ -139,7 +140,7 @@ def list_files(
 
 
 @router.put("/files/{item_id}", response_model=FileRead)
-def update_file(item_id: int, body: FileCreate, files: FileServiceDep) -> dict[str, Any]:
+def update_file(item_id: Id64, body: FileCreate, files: FileServiceDep) -> dict[str, Any]:
     """Update a file (``st_mtime`` is always replaced)."""
     return files.update(item_id, body.model_dump())
 
@@ -148,8 +149,8 @@ def update_file(item_id: int, body: FileCreate, files: FileServiceDep) -> dict[s
 def create_user_data(
     body: UserDataCreate,
     user_data: UserDataServiceDep,
-    consumer_job_id: int | None = None,
-    producer_job_id: int | None = None,
+    consumer_job_id: Id64 | None = None,
+    producer_job_id: Id64 | None = None,
 ) -> dict[str, Any]:
     """Create user data (optionally linked to a consumer or producer job)."""
     return user_data.create_linked(
@@ -171,8 +172,8 @@ def list_user_data(
     workflow_id: WorkflowIdQuery,
     user_data: UserDataServiceDep,
     page: PageDep,
-    consumer_job_id: int | None = None,
-    producer_job_id: int | None = None,
+    consumer_job_id: Id64 | None = None,
+    producer_job_id: Id64 | None = None,
     name: str | None = None,
     is_ephemeral: bool | None = None,
 ) -> Response:
@@ -202,7 +203,7 @@ def list_resource_requirements(
     workflow_id: WorkflowIdQuery,
     requirements: ResourceRequirementsServiceDep,
     page: PageDep,
-    job_id: int | None = None,
+    job_id: Id64 | None = None,
     name: str | None = None,
     memory: str | None = None,
     num_cpus: int | None = None,
@@ -239,7 +240,7 @@ def list_compute_nodes(
     page: PageDep,
     hostname: str | None = None,
     is_active: bool | None = None,
-    scheduled_compute_node_id: int | None = None,
+    scheduled_compute_node_id: Id64 | None = None,
 ) -> Response:
     """List a workflow's compute nodes."""
     return json_body(
@@ -264,11 +265,11 @@ def list_results(
     workflow_id: WorkflowIdQuery,
     results: ResultServiceDep,
     page: PageDep,
-    job_id: int | None = None,
-    run_id: int | None = None,
+    job_id: Id64 | None = None,
+    run_id: Id64 | None = None,
     return_code: int | None = None,
     status: str | None = None,
-    compute_node_id: int | None = None,
+    compute_node_id: Id64 | None = None,
     all_runs: bool = False,
 ) -> Response:
     """List results (current ones, or every run with all_runs)."""
@@ -314,7 +315,7 @@ def create_failure_handler(
 
 @router.get("/workflows/{workflow_id}/failure_handlers", response_model=FailureHandlerPage)
 def list_failure_handlers(
-    workflow_id: int, handlers: FailureHandlerServiceDep, page: PageDep
+    workflow_id: Id64, handlers: FailureHandlerServiceDep, page: PageDep
 ) -> dict[str, Any]:
     """List a workflow's failure handlers."""
     return handlers.list(workflow_id, **page)

@@ -17,6 +17,7 @@ from control_plane.api.torc.deps import (
 )
 from control_plane.api.torc.params import PageDep
 from control_plane.api.torc.routing import documented, json_body, torc_router
+from control_plane.schemas.common import Id64
 from control_plane.schemas.torc.jobs import (
     BatchCompleteJobsRead,
     BatchCompleteJobsRequest,
@@ -73,14 +74,14 @@ def list_workflows(
 
 
 @router.get("/workflows/{workflow_id}", response_model=TorcWorkflowRead)
-def get_workflow(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
+def get_workflow(workflow_id: Id64, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Get a workflow."""
     return workflows.get(workflow_id)
 
 
 @router.put("/workflows/{workflow_id}", response_model=TorcWorkflowRead)
 def update_workflow(
-    workflow_id: int, body: WorkflowCreate, workflows: WorkflowServiceDep
+    workflow_id: Id64, body: WorkflowCreate, workflows: WorkflowServiceDep
 ) -> dict[str, Any]:
     """Update a workflow."""
     return workflows.update(workflow_id, body.model_dump(exclude_none=True))
@@ -88,21 +89,21 @@ def update_workflow(
 
 @router.delete("/workflows/{workflow_id}", response_model=TorcWorkflowRead)
 def delete_workflow(
-    workflow_id: int, workflows: WorkflowServiceDep, body: AnyBody = None
+    workflow_id: Id64, workflows: WorkflowServiceDep, body: AnyBody = None
 ) -> dict[str, Any]:
     """Delete a workflow and everything in it."""
     return workflows.delete(workflow_id)
 
 
 @router.get("/workflows/{workflow_id}/status", response_model=WorkflowStatusSummary)
-def get_workflow_status(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
+def get_workflow_status(workflow_id: Id64, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Get the workflow status record and its job counts (v0.12 and API 0.21 in one body)."""
     return workflows.get_status(workflow_id)
 
 
 @router.post("/workflows/{workflow_id}/archive", response_model=TorcWorkflowRead)
 def archive_workflow(
-    workflow_id: int, body: ArchiveWorkflowRequest, workflows: WorkflowServiceDep
+    workflow_id: Id64, body: ArchiveWorkflowRequest, workflows: WorkflowServiceDep
 ) -> dict[str, Any]:
     """Archive or unarchive a workflow (API 0.21)."""
     return workflows.archive(workflow_id, is_archived=body.is_archived)
@@ -110,7 +111,7 @@ def archive_workflow(
 
 @router.put("/workflows/{workflow_id}/status", response_model=TorcWorkflowStatusRead)
 def update_workflow_status(
-    workflow_id: int, body: WorkflowStatusUpdate, workflows: WorkflowServiceDep
+    workflow_id: Id64, body: WorkflowStatusUpdate, workflows: WorkflowServiceDep
 ) -> dict[str, Any]:
     """Replace the workflow status record (bump run_id, archive)."""
     return workflows.put_status(workflow_id, body.model_dump())
@@ -121,7 +122,7 @@ def update_workflow_status(
     response_model=TorcWorkflowStatusRead | WorkflowWithStatus,
 )
 def cancel_workflow(
-    workflow_id: int, workflows: WorkflowServiceDep, body: AnyBody = None
+    workflow_id: Id64, workflows: WorkflowServiceDep, body: AnyBody = None
 ) -> dict[str, Any]:
     """Cancel a workflow."""
     return workflows.cancel(workflow_id)
@@ -132,7 +133,7 @@ def cancel_workflow(
     response_model=TorcWorkflowStatusRead | WorkflowWithStatus,
 )
 def reset_workflow_status(
-    workflow_id: int, workflows: WorkflowServiceDep, force: bool = False, body: AnyBody = None
+    workflow_id: Id64, workflows: WorkflowServiceDep, force: bool = False, body: AnyBody = None
 ) -> dict[str, Any]:
     """Clear the canceled and completion flags (API 0.21 clients: and start the next run)."""
     return workflows.reset_status(workflow_id, force=force)
@@ -140,7 +141,7 @@ def reset_workflow_status(
 
 @router.post("/workflows/{workflow_id}/reset_job_status", response_model=ResetJobStatusRead)
 def reset_job_status(
-    workflow_id: int,
+    workflow_id: Id64,
     transitions: TransitionServiceDep,
     failed_only: bool = False,
     body: AnyBody = None,
@@ -158,7 +159,7 @@ def reset_job_status(
     },
 )
 def initialize_jobs(
-    workflow_id: int,
+    workflow_id: Id64,
     initializer: JobInitializerDep,
     tasks: TaskServiceDep,
     factory: SessionFactoryDep,
@@ -186,20 +187,20 @@ def initialize_jobs(
 
 
 @router.get("/workflows/{workflow_id}/active_task", response_model=ActiveTaskRead)
-def get_active_task(workflow_id: int, tasks: TaskServiceDep) -> dict[str, Any]:
+def get_active_task(workflow_id: Id64, tasks: TaskServiceDep) -> dict[str, Any]:
     """The workflow's queued or running task, or null."""
     return tasks.active(workflow_id)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskRead)
-def get_task(task_id: int, tasks: TaskServiceDep) -> dict[str, Any]:
+def get_task(task_id: Id64, tasks: TaskServiceDep) -> dict[str, Any]:
     """An asynchronous task."""
     return tasks.get(task_id)
 
 
 @router.post("/workflows/{workflow_id}/process_changed_job_inputs", response_model=ChangedJobInputs)
 def process_changed_job_inputs(
-    workflow_id: int, initializer: JobInitializerDep, dry_run: bool = False, body: AnyBody = None
+    workflow_id: Id64, initializer: JobInitializerDep, dry_run: bool = False, body: AnyBody = None
 ) -> dict[str, Any]:
     """Reset jobs whose inputs changed since the last initialize."""
     return initializer.process_changed_inputs(workflow_id, dry_run=dry_run)
@@ -207,7 +208,7 @@ def process_changed_job_inputs(
 
 @router.post("/workflows/{workflow_id}/claim_next_jobs", response_model=ClaimedJobs)
 async def claim_next_jobs(
-    workflow_id: int,
+    workflow_id: Id64,
     claims: HotClaimsDep,
     limit: Annotated[int | None, Query(description="How many jobs (default 10).")] = None,
     num_jobs: Annotated[int | None, Query(description="Seed alias of limit.")] = None,
@@ -222,7 +223,7 @@ async def claim_next_jobs(
     "/workflows/{workflow_id}/claim_jobs_based_on_resources/{limit}", response_model=ClaimedJobs
 )
 async def claim_jobs_based_on_resources(
-    workflow_id: int,
+    workflow_id: Id64,
     limit: int,
     body: ComputeNodesResources,
     claims: HotClaimsDep,
@@ -243,26 +244,26 @@ async def claim_jobs_based_on_resources(
 
 
 @router.get("/workflows/{workflow_id}/is_complete", response_model=WorkflowCompletion)
-def is_workflow_complete(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
+def is_workflow_complete(workflow_id: Id64, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Whether every job finished (or the workflow was canceled)."""
     return workflows.is_complete(workflow_id)
 
 
 @router.get("/workflows/{workflow_id}/is_uninitialized", response_model=WorkflowUninitialized)
-def is_workflow_uninitialized(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
+def is_workflow_uninitialized(workflow_id: Id64, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Whether every job is uninitialized or disabled."""
     return workflows.is_uninitialized(workflow_id)
 
 
 @router.get("/workflows/{workflow_id}/job_ids", response_model=WorkflowJobIds)
-def list_job_ids(workflow_id: int, workflows: WorkflowServiceDep) -> dict[str, Any]:
+def list_job_ids(workflow_id: Id64, workflows: WorkflowServiceDep) -> dict[str, Any]:
     """Every job id of the workflow."""
     return workflows.job_ids(workflow_id)
 
 
 @router.post("/workflows/{workflow_id}/batch_complete_jobs", response_model=BatchCompleteJobsRead)
 async def batch_complete_jobs(
-    workflow_id: int, body: BatchCompleteJobsRequest, transitions: HotTransitionsDep
+    workflow_id: Id64, body: BatchCompleteJobsRequest, transitions: HotTransitionsDep
 ) -> dict[str, Any]:
     """Complete many jobs at once; per-job problems are listed in ``errors``."""
     completions = [

@@ -49,7 +49,7 @@ async def params_from(request: Request) -> dict[str, Any]:
         if body.strip():
             try:
                 loaded = json.loads(body)
-            except json.JSONDecodeError:
+            except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
                 loaded = None
             if isinstance(loaded, dict):
                 params.update({k: v for k, v in loaded.items() if v is not None})

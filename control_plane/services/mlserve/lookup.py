@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.errors import BadRequestError, NotFoundError
+from control_plane.schemas.common import fits_int64
 from deployments.contracts.names import is_valid_name
 
 T = TypeVar("T")
@@ -35,7 +36,10 @@ def resolve(session: Session, table: type[T], ident: str | int, what: str) -> T:
     """
     text = str(ident).strip()
     row: Any = None
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() is also true of superscripts and other scripts' digits,
+    # which int() refuses or reads as a number the caller did not write; an id beyond 64 bits
+    # names no row.
+    if text.isascii() and text.isdigit() and fits_int64(int(text)):
         row = session.get(table, int(text))
     if row is None:
         row = session.scalar(select(table).where(table.name == text))  # type: ignore[attr-defined,arg-type]
