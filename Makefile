@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 # e.g. make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124"
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test,onnx
+# Every install is pinned to the tested tree (torch excepted); `make lock` rewrites the file.
+CONSTRAINTS ?= constraints.txt
+LOCK_EXTRAS ?= test,onnx,dev,s3,torchserve
 PYTEST_ARGS ?=
 
 # Ray settings for the platform process tree (see docs/architecture.md, "Ingress").
@@ -29,12 +32,18 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/activate
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $@
 
 venv: $(VENV)/.installed ## Create .venv and install the platform with test extras
+
+lock: | $(BIN)/activate ## Rewrite constraints.txt from $(VENV) after a dependency change
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e ".[$(LOCK_EXTRAS)]"
+	$(BIN)/pip check
+	$(BIN)/python scripts/lock_constraints.py --extras $(LOCK_EXTRAS) --out constraints.txt
 
 run: venv ## Start the platform: serve run serve_config.yaml (http://127.0.0.1:8080)
 	PYTHONPATH=$(CURDIR) $(BIN)/serve run serve_config.yaml
@@ -45,11 +54,16 @@ test: venv ## Run the whole test suite (unit, integration, Ray Serve, real clien
 test-unit: venv ## Unit tier only (no Ray, no network)
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
+FUZZ_MINUTES ?= 10
+fuzz: venv ## Fuzz the whole OpenAPI document longer than make test does (FUZZ_MINUTES=10)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m tests.fuzz --minutes $(FUZZ_MINUTES) $(FUZZ_ARGS)
+.PHONY: fuzz
+
 bench: venv ## Run the benchmarks and print ratio tables
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv ## ruff, mypy and import-linter
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	$(BIN)/ruff check control_plane deployments tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -57,4 +71,4 @@ lint: venv ## ruff, mypy and import-linter
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) var
 
-.PHONY: help venv run test test-unit bench lint clean
+.PHONY: help venv lock run test test-unit bench lint clean
