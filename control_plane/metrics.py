@@ -6,7 +6,8 @@ Two kinds of series:
 * platform state collected at scrape time: inference counters recorded by every model replica
   and summed by the statistics actor (exported with Triton's ``nv_inference_*`` names and
   TorchServe's ``ts_*`` names), per-node workflow counters, Torc jobs by status from the
-  database, and how many models/workflows/apps are registered.
+  database, and how many models/workflows/apps are registered;
+* TorchServe handler metrics (``context.metrics``) summed by their actor, in TorchServe's format.
 
 Ray Serve's own deployment metrics (replicas, queues, autoscaling) are on Ray's metrics export
 port; ``configs/prometheus.yml`` scrapes both.
@@ -15,7 +16,7 @@ port; ``configs/prometheus.yml`` scrapes both.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -29,6 +30,7 @@ from control_plane.integrations.serve_types import ServeGateway
 from control_plane.services import platform_state
 from control_plane.services.torc.state_machine import FINISHED
 from deployments.contracts.stats import LATENCY_BUCKETS_S, VersionStats
+from deployments.contracts.ts_metrics import exposition as handler_exposition
 
 logger = logging.getLogger(__name__)
 
@@ -273,6 +275,7 @@ class PlatformMetrics:
             registry=self.registry,
         )
         self.registry.register(StateCollector(session_factory, gateway))
+        self.gateway = gateway
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one API request under its route template."""
@@ -280,11 +283,24 @@ class PlatformMetrics:
         self.api_latency.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:
-        """Prometheus text exposition of every family."""
-        return generate_latest(self.registry)
+        """Prometheus text exposition of every family, TorchServe handler metrics last."""
+        return generate_latest(self.registry) + self.handler_metrics()
+
+    def handler_metrics(self) -> bytes:
+        """TorchServe ``context.metrics`` series summed over replicas, in TorchServe's format.
+
+        Rendered apart from ``prometheus_client``, which would rename a counter's family to
+        ``<name>_total`` and sort the labels; TorchServe keeps both as the handler gave them.
+        """
+        try:
+            records = self.gateway.handler_metrics()
+        except DomainError as exc:
+            logger.warning("metrics: %s", exc.message)
+            return b""
+        return handler_exposition(records).encode("utf-8")
 
 
-def route_template(scope: dict[str, Any]) -> str:
+def route_template(scope: Mapping[str, Any]) -> str:
     """The matched route's path template (``/v2/models/{model_name}``), or ``unmatched``."""
     route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))

@@ -92,6 +92,14 @@ class ServingSettings(BaseModel):
     startup_models: list[str] = Field(
         default_factory=list, description="Repository models loaded at start (Triton --load-model)."
     )
+    gateway_routes_ttl_s: float = Field(
+        default=0.5, gt=0, description="The apps gateway's routing staleness bound (seconds)."
+    )
+    gateway_await_writes: bool = Field(
+        default=True,
+        description="Routing writes (apps, routes, consumers, users, keys) answer once every "
+        "gateway replica enforces them (gateway_routes_ttl_s after the commit).",
+    )
     unsupported_config: Literal["refuse", "warn"] = Field(
         default="refuse",
         description=(
@@ -161,6 +169,16 @@ class TorchServeSettings(BaseModel):
         gt=0,
         description="Minutes a management or inference key stays valid (TorchServe's "
         "token_expiration_min); rotate with ``/token?type=`` and the API key.",
+    )
+    metrics_config: str | None = Field(
+        default=None,
+        description="TorchServe's metrics_config: a metrics.yaml whose model_metrics declare "
+        "handler metrics (type, dimensions); None uses TorchServe's default file.",
+    )
+    model_metrics_auto_detect: bool = Field(
+        default=True,
+        description="Export handler metrics that metrics_config does not declare (TorchServe's "
+        "model_metrics_auto_detect, off by default there).",
     )
     key_file: str = Field(
         default="",

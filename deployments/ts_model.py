@@ -41,8 +41,10 @@ from deployments.contracts.errors import (
     PredictionTimeout,
     TorchServeReplicaError,
 )
+from deployments.retire import Retirement, ts_model_gone
 from deployments.stats_store import StatsReporter
 from deployments.ts_auth import invalid_key_response, key_check
+from deployments.ts_metrics import HandlerMetricsReporter
 from deployments.ts_streaming import PartQueue
 
 logger = logging.getLogger(__name__)
@@ -96,8 +98,14 @@ def assigned_gpu() -> int | None:
     return int(ids[0]) if ids else None
 
 
-def load_version(name: str, spec: TorchServeVersionArgs, max_bytes: int) -> TorchServeHandler:
-    """Load one model version from its (extracted) archive (node-local copies if published)."""
+def load_version(
+    name: str, spec: TorchServeVersionArgs, max_bytes: int, metrics: Any | None = None
+) -> TorchServeHandler:
+    """Load one model version from its (extracted) archive (node-local copies if published).
+
+    ``metrics`` is the handler's ``context.metrics`` (a recording cache whose values reach
+    ``/metrics``); None gives TorchServe's log-only cache.
+    """
     spec = localized(spec)
     model_dir = ensure_extracted(Path(spec.archive), Path(spec.model_dir), max_bytes)
     add_dependency_path(model_dir)
@@ -116,6 +124,7 @@ def load_version(name: str, spec: TorchServeVersionArgs, max_bytes: int) -> Torc
         batch_size=spec.batch_size,
         gpu_id=assigned_gpu(),
         model_yaml_config=yaml_config,
+        metrics=metrics,
     )
 
 
@@ -182,9 +191,13 @@ class TSModelServer:
         self.handler_ns: dict[int, int] = {}
         self.streams: dict[int, Callable[[bytes], None]] = {}
         self.reporter = StatsReporter()
+        self.metrics = HandlerMetricsReporter(parsed.handler_metrics)
         self.keys = key_check(parsed.key_store)
+        self.retirement = Retirement()  # unregistered: answer as the control plane would
         for version, spec in parsed.versions.items():
-            handler = load_version(self.name, spec, parsed.max_extract_bytes)
+            handler = load_version(
+                self.name, spec, parsed.max_extract_bytes, self.metrics.cache(self.name)
+            )
             self.predictors[version] = make_predictor(
                 handler, spec.batch_size, spec.max_batch_delay, self.handler_ns, self.streams
             )
@@ -199,6 +212,7 @@ class TSModelServer:
             HandlerError: the handler failed.
         """
         version = version or self.default_version
+        self.metrics.ensure_started()
         output = await self.predictors[version](row, headers or {})
         return output.body
 
@@ -212,6 +226,8 @@ class TSModelServer:
         version = self.default_version
         if len(parts) >= 3 and parts[0] == "predictions":
             version = parts[2]
+        if (gone := ts_model_gone(self.retirement, self.name, version)) is not None:
+            return replica_error_response(gone)
         if version not in self.predictors:
             return replica_error_response(
                 ModelVersionNotServed(
@@ -219,6 +235,7 @@ class TSModelServer:
                 )
             )
         self.reporter.ensure_started()
+        self.metrics.ensure_started()
         started = time.perf_counter_ns()
         row, headers = await request_row(request)
         pending = PartQueue()

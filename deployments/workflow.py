@@ -44,8 +44,10 @@ from deployments.contracts.graph import (
     run_dag,
     validate_dag,
 )
+from deployments.retire import Retirement, ts_workflow_gone
 from deployments.stats_store import StatsReporter
 from deployments.ts_auth import invalid_key_response, key_check
+from deployments.ts_metrics import HandlerMetricsReporter
 from deployments.ts_model import (
     DEPLOYMENT_NAME,
     Predictor,
@@ -85,14 +87,21 @@ class WorkflowDriver:
         self.streams: dict[int, Callable[[bytes], None]] = {}
         leaves = self.dag.leaves
         self.leaf = leaves[0] if len(leaves) == 1 else None
+        self.metrics = HandlerMetricsReporter(parsed.handler_metrics)
         for node in parsed.function_nodes:
             handler = TorchServeHandler(
-                f"{self.name}__{node}", war_dir, f"{parsed.handler}:{node}", batch_size=1
+                f"{self.name}__{node}",
+                war_dir,
+                f"{parsed.handler}:{node}",
+                batch_size=1,
+                metrics=self.metrics.cache(f"{self.name}__{node}"),
             )
             self.handlers[node] = handler
             self.local[node] = make_predictor(handler, 1, 0, streams=self.streams)
         for node, spec in parsed.inline.items():
-            handler = load_version(f"{self.name}__{node}", spec, max_bytes)
+            handler = load_version(
+                f"{self.name}__{node}", spec, max_bytes, self.metrics.cache(f"{self.name}__{node}")
+            )
             if spec.batch_size <= 1:
                 self.handlers[node] = handler
             self.local[node] = make_predictor(
@@ -100,6 +109,7 @@ class WorkflowDriver:
             )
         self.chain = self._chain_plan()
         self.reporter = StatsReporter()
+        self.retirement = Retirement()  # unregistered: answer as the control plane would
 
     def _record_node(self, node: str, started_ns: int, *, ok: bool) -> None:
         """Per-node latency and outcome (``platform_workflow_node_*`` metrics)."""
@@ -247,7 +257,10 @@ class WorkflowDriver:
             request.headers.get("authorization")
         ):
             return invalid_key_response()
+        if (gone := ts_workflow_gone(self.retirement, self.name)) is not None:
+            return replica_error_response(gone)
         self.reporter.ensure_started()
+        self.metrics.ensure_started()
         row, headers = await request_row(request)
         pending = PartQueue()
         task = asyncio.ensure_future(self.run(row, headers, pending.put))
@@ -298,7 +311,7 @@ def build_workflow(args: WorkflowAppArgs | dict[str, Any]) -> Application:
     handles: dict[str, Any] = {}
     for node, spec in parsed.deployments.items():
         version = TorchServeVersionArgs.model_validate(
-            spec.model_dump(exclude={"min_workers", "max_workers"})
+            spec.model_dump(exclude={"min_workers", "max_workers", "num_gpus"})
         )
         model_args = TorchServeModelAppArgs(
             name=f"{parsed.name}__{node}",
@@ -308,12 +321,19 @@ def build_workflow(args: WorkflowAppArgs | dict[str, Any]) -> Application:
             max_workers=spec.max_workers,
             max_ongoing_requests=max_ongoing,
             max_extract_bytes=parsed.max_extract_bytes,
+            num_gpus=spec.num_gpus,
+            handler_metrics=parsed.handler_metrics,
         )
-        options = deployment_options(spec.min_workers, spec.max_workers, max_ongoing)
+        options = deployment_options(
+            spec.min_workers, spec.max_workers, max_ongoing, num_gpus=spec.num_gpus
+        )
         node_deployment = serve.deployment(name=model_args.name, **options)(TSModelServer)
         handles[node] = node_deployment.bind(model_args)
     driver_options = deployment_options(
-        parsed.driver_min_workers, parsed.driver_max_workers, max_ongoing
+        parsed.driver_min_workers,
+        parsed.driver_max_workers,
+        max_ongoing,
+        num_gpus=parsed.driver_num_gpus,
     )
     driver = serve.deployment(name="WorkflowDriver", **driver_options)(WorkflowDriver)
     app: Application = driver.bind(parsed, handles)

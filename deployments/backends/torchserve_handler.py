@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,6 +155,7 @@ class TorchServeHandler:
         batch_size: int = 1,
         gpu_id: int | None = None,
         model_yaml_config: dict[str, Any] | None = None,
+        metrics: Any | None = None,
     ) -> None:
         import ts
         from ts.utils.util import list_classes_from_module
@@ -165,7 +167,8 @@ class TorchServeHandler:
         self.gpu_id = gpu_id
         self._version = ts.__version__
         self._yaml_config = model_yaml_config or {}
-        self._metrics = _metrics_cache(model_name)
+        # ``metrics``: the replica's recording cache (``deployments.ts_metrics``), exported.
+        self._metrics = metrics if metrics is not None else _metrics_cache(model_name)
         self._lock = threading.Lock()
         module, function = resolve_module(self.model_dir, handler)
         self._context = self._new_context()
@@ -250,6 +253,7 @@ class TorchServeHandler:
         context.request_processor = [RequestProcessor(dict(h)) for h in headers]
         context.cl_socket = StreamSocket(request_ids, on_part)
         self._metrics.request_ids = request_ids
+        started = time.time()
         try:
             result = self._entry(rows, context)
         except MemoryError as exc:
@@ -265,6 +269,8 @@ class TorchServeHandler:
             raise HandlerError("Invalid model predict output")
         if len(result) != len(rows):
             raise HandlerError("number of batch response mismatched")
+        # ts.service.Service.predict records PredictionTime after every successful batch.
+        self._metrics.add_time("PredictionTime", round((time.time() - started) * 1000, 2))
         outputs = []
         for idx, value in enumerate(result):
             status, _phrase = context.get_response_status(idx)

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
+from deployments.contracts.ts_metrics import HandlerMetricsConfig
+
 DEFAULT_MAX_EXTRACT_BYTES = 8 * 1024**3
 # The deployment inside every Triton-layout model application (``deployments.model_server``).
 TRITON_MODEL_DEPLOYMENT = "TritonModel"
@@ -147,6 +149,9 @@ class TorchServeModelAppArgs(AppArgs):
         description="model-config.yaml ``jobQueueSize``: Serve ``max_queued_requests`` (requests "
         "beyond it get 503); None keeps Serve's default (unbounded).",
     )
+    handler_metrics: HandlerMetricsConfig | None = Field(
+        None, description="Which ``context.metrics`` are exported (None: TorchServe's defaults)."
+    )
 
     @model_validator(mode="after")
     def _default_is_loaded(self) -> Self:
@@ -178,6 +183,9 @@ class WorkflowNodeModelArgs(TorchServeVersionArgs):
 
     min_workers: NonNegativeInt = Field(description="Replicas at least.")
     max_workers: PositiveInt = Field(description="Replicas at most.")
+    num_gpus: float = Field(
+        0.0, ge=0, description="Serve ``num_gpus`` per replica (the node's deviceType gpu)."
+    )
 
 
 class WorkflowAppArgs(StagedArtifacts, AppArgs):
@@ -209,6 +217,12 @@ class WorkflowAppArgs(StagedArtifacts, AppArgs):
     )
     key_store: TorchServeKeyStoreArgs | None = Field(
         None, description="Token authorization keys (None: requests are not checked)."
+    )
+    driver_num_gpus: float = Field(
+        0.0, ge=0, description="Serve ``num_gpus`` per driver replica (fused GPU model nodes)."
+    )
+    handler_metrics: HandlerMetricsConfig | None = Field(
+        None, description="Which ``context.metrics`` are exported (None: TorchServe's defaults)."
     )
 
     def model_nodes(self) -> dict[str, TorchServeVersionArgs]:

@@ -28,7 +28,7 @@ from control_plane.services.torchserve.errors import (
     start_failed,
 )
 from control_plane.settings import Settings
-from deployments.contracts.archives import ArchiveError, safe_extract
+from deployments.contracts.archives import ArchiveError, InvalidArchiveError, safe_extract
 
 _URL_RE = re.compile(r"^(https?|file)://", re.IGNORECASE)
 DOWNLOAD_FAILED = "DownloadArchiveException"
@@ -153,6 +153,10 @@ class TorchServeStore:
             return dest
         try:
             return safe_extract(archive, dest, self.config.max_extract_bytes)
+        except InvalidArchiveError as exc:
+            if kind == "workflows":  # TorchServe names a workflow archive's own exception
+                exc = InvalidArchiveError(exc.message, ts_type="InvalidWorkflowException")
+            raise from_archive(exc) from exc
         except ArchiveError as exc:
             raise from_archive(exc) from exc
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.db.tables.torchserve import TorchServeModel, TorchServeWorkflow
-from control_plane.errors import DomainError, UpstreamUnavailableError
+from control_plane.errors import BadRequestError, DomainError, UpstreamUnavailableError
 from control_plane.integrations.serve_types import AppSpec, ServeGateway
 from control_plane.schemas.torchserve.workflows import (
     TorchServeWorkflowPage,
@@ -26,7 +26,10 @@ from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
     WORKFLOW_OWNER,
+    gpus_per_replica,
+    handler_metrics_args,
     model_app,
+    read_model_config,
     wait_running,
     workflow_app,
 )
@@ -55,6 +58,7 @@ from deployments.contracts.archives import (
     read_mar_manifest,
     read_war_manifest,
 )
+from deployments.contracts.ts_model_config import ModelConfigError, parse_model_config
 from deployments.contracts.workflow_spec import (
     ModelEntry,
     WorkflowSpec,
@@ -237,6 +241,7 @@ class TorchServeWorkflowService:
         inline: dict[str, TorchServeVersionArgs] = {}
         deployments: dict[str, WorkflowNodeModelArgs] = {}
         shared: dict[str, str] = {}
+        driver_gpus = 0.0
         handler_file = war_dir / handler
         source = handler_file.read_text(encoding="utf-8") if handler_file.is_file() else ""
         for node in missing_function_nodes(source, spec.function_nodes()):
@@ -251,21 +256,27 @@ class TorchServeWorkflowService:
                 if reused is not None:
                     shared[node] = model_app(reused)
                     continue
-                version = self._node_model(name, node, entry, cleanup)
+                version, num_gpus = self._node_model(name, node, entry, cleanup)
+            except BadRequestError:
+                raise  # bad model-config of a node / GPUs the cluster lacks: 400, not a failure
             except DomainError as exc:
                 failures.append(
                     f"Workflow Node {name}__{node} failed to register. Details: {exc.message}"
                 )
                 continue
+            # A node that needs its own scaling or its own GPU gets its own deployment (in auto
+            # mode); fused GPU nodes share the driver replica's GPU.
             own_scaling = entry.config.max_workers > 1 or entry.config.min_workers > 1
-            if mode == "separate" or (mode == "auto" and own_scaling):
+            if mode == "separate" or (mode == "auto" and (own_scaling or num_gpus > 0)):
                 deployments[node] = WorkflowNodeModelArgs(
                     **version.model_dump(),
                     min_workers=entry.config.min_workers,
                     max_workers=entry.config.max_workers,
+                    num_gpus=num_gpus,
                 )
             else:
                 inline[node] = version
+                driver_gpus = max(driver_gpus, num_gpus)
         if failures:
             raise _registration_failed(name, failures)
         node_configs = {
@@ -294,6 +305,8 @@ class TorchServeWorkflowService:
             max_ongoing_requests=self.settings.serving.max_ongoing_requests,
             max_extract_bytes=self.settings.torchserve.max_extract_bytes,
             key_store=key_store_args(self.settings),
+            driver_num_gpus=driver_gpus,
+            handler_metrics=handler_metrics_args(self.settings),
         )
 
     def _shared_model(self, node: str, entry: ModelEntry) -> str | None:
@@ -308,7 +321,14 @@ class TorchServeWorkflowService:
 
     def _node_model(
         self, wf: str, node: str, entry: ModelEntry, cleanup: list[Path]
-    ) -> TorchServeVersionArgs:
+    ) -> tuple[TorchServeVersionArgs, float]:
+        """What the node loads, and the GPUs per replica its ``.mar``'s model-config asks for.
+
+        Raises:
+            BadRequestError: the node's model-config.yaml has a bad value, or it asks for GPUs
+                the cluster does not have (no CPU fallback).
+            DomainError: the archive is missing or invalid.
+        """
         resolved = self.store.resolve(entry.url, workflow=False)
         if resolved.downloaded:
             cleanup.append(resolved.path)
@@ -319,7 +339,14 @@ class TorchServeWorkflowService:
         except ArchiveError as exc:
             raise from_archive(exc) from exc
         self.store.install_requirements(model_dir, manifest.requirements_file, f"{wf}__{node}")
-        return TorchServeVersionArgs(
+        try:
+            config = parse_model_config(read_model_config(model_dir, manifest.config_file))
+        except ModelConfigError as exc:
+            raise bad_request(f"Workflow node {node}: {exc}") from exc
+        num_gpus = gpus_per_replica(
+            self.settings, self.gateway, f"{wf}__{node}", config.device_type
+        )
+        version = TorchServeVersionArgs(
             archive=str(resolved.path),
             model_dir=str(model_dir),
             handler=manifest.handler,
@@ -329,6 +356,7 @@ class TorchServeWorkflowService:
             url=entry.url,
             downloaded=resolved.downloaded,
         )
+        return version, num_gpus
 
     def scale(
         self, name: str, min_worker: int | None, max_worker: int | None, node: str | None
