@@ -132,7 +132,7 @@ def test_async_infer(client):
     for _ in range(4):
         result, error = results.get(timeout=60)
         assert error is None
-        np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), a * 2 * 2)
+        np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), a * 3)  # version 2: 2a + a
 
 
 def _text(words):
