@@ -32,6 +32,7 @@ from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import triton_model_stats
 from deployments.grpc_model import GrpcModelEndpoints
 from deployments.model_pipelines import PipelineEndpoints
+from deployments.retire import Retirement, v2_gone
 from deployments.stats_store import StatsReporter, totals_from
 from deployments.v2_codec import (
     HEADER_LENGTH,
@@ -100,6 +101,7 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
                 ", ".join(self.spec.ignored_fields),
             )
         self.prefix = f"/v2/models/{self.spec.name}"
+        self.retirement = Retirement()  # unloaded: answer as the control plane would
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.device = device
         self.reporter = StatsReporter()
@@ -137,6 +139,8 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
         """Route ``/v2/models/<name>[/versions/<v>][/ready|/config|/stats|/infer]``."""
         self.reporter.ensure_started()
         path = request.scope["path"]
+        if (gone := v2_gone(self.retirement, self.spec.name, path)) is not None:
+            return gone
         rest = (
             path[path.find(self.prefix) + len(self.prefix) :].rstrip("/")
             if self.prefix in path

@@ -91,7 +91,12 @@ def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 @pytest.fixture(name="settings")
 def settings_fixture(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(data_dir=str(tmp_path / "data"), db={"url": db_url})
+    # no real apps gateway in this tier: routing writes need not wait for one (see docs/mlserve.md)
+    return Settings(
+        data_dir=str(tmp_path / "data"),
+        db={"url": db_url},
+        serving={"gateway_await_writes": False},
+    )
 
 
 @pytest.fixture(name="gateway")
@@ -225,18 +230,10 @@ def _wait_http_ok(url: str, timeout_s: float) -> None:
     raise TimeoutError(f"{url} not ready after {timeout_s}s: {last}")
 
 
-# A real S3 endpoint (moto's server), imported here so every tier can use the fixture.
+# The drill platform (its own Ray cluster, private PostgreSQL), shared by compat and reliability,
+# and a real S3 endpoint (moto's server), imported here so every tier can use the fixtures.
+from tests.drill_platform import drill_platform_fixture, private_pg_fixture  # noqa: E402
 from tests.s3_server import s3_server_fixture  # noqa: E402
 
-__all__ = ["s3_server_fixture"]
+__all__ = ["drill_platform_fixture", "private_pg_fixture", "s3_server_fixture"]
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tier last.
-
-    Its Ray test leaves the shared platform's apps gateway unable to route apps created after it
-    (tests/compat/test_mlserve_e2e.py fails right after tests/browser/test_console_ray.py): a
-    gateway bug recorded for the reliability issue, not yet fixed.
-    """
-    browser = Path(__file__).parent / "browser"
-    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser))

@@ -25,6 +25,7 @@ class FakeServeGateway:
         self.call_results: dict[tuple[str, str], Any] = {}
         self.fail_apply: set[str] = set()
         self.stats: dict[str, dict[str, Any]] = {}
+        self.retired: list[tuple[str, str]] = []
 
     def apply(self, spec: AppSpec) -> None:
         if spec.name in self.fail_apply:
@@ -38,6 +39,10 @@ class FakeServeGateway:
     def delete(self, name: str) -> None:
         self.apps.pop(name, None)
         self.deleted.append(name)
+
+    def retire(self, name: str, scope: str = "") -> bool:
+        self.retired.append((name, scope))
+        return True
 
     def status(self) -> dict[str, AppState]:
         return {

@@ -10,16 +10,26 @@ import asyncio
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from control_plane.errors import UpstreamUnavailableError
 from control_plane.integrations.serve_types import AppSpec, AppState, DeploymentState
+from deployments.contracts.retire import (
+    RETIRE_REGISTRY_NAME,
+    RETIRE_REGISTRY_NAMESPACE,
+    WATCH_PERIOD_S,
+    WHOLE_APP,
+)
 from deployments.contracts.stats import STATS_STORE_NAME, STATS_STORE_NAMESPACE
 
 logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = "Ray Serve is not installed: pip install 'ray[serve]'"
+# How long a delete waits for Serve to remove an app whose replicas could not all confirm their
+# retirement (no registry yet, or a replica that did not answer): then no replica is left.
+_GONE_TIMEOUT_S = 60.0
 
 
 def _serve() -> Any:
@@ -98,6 +108,7 @@ class RayServeGateway:
         serve = _serve()
         try:
             app = _import_builder(spec.builder)(spec.args_json())
+            self._restore(spec.name)  # replicas of this new app serve (old ones keep refusing)
             serve._run(app, name=spec.name, route_prefix=spec.route_prefix, _blocking=False)
         except Exception as exc:
             raise UpstreamUnavailableError(
@@ -105,12 +116,78 @@ class RayServeGateway:
             ) from exc
 
     def delete(self, name: str) -> None:
-        """Delete an application; a missing one is not an error."""
+        """Delete an application; returns once no replica of it answers a request any more.
+
+        Every replica is first told to refuse the app (it answers the surface's 404 from then
+        on, while Serve drains and removes it). When some replica could not confirm that, the
+        call waits until Serve has removed the app instead. A missing app is not an error.
+        """
         serve = _serve()
+        confirmed = self.retire(name, WHOLE_APP)
         try:
             serve.delete(name, _blocking=False)
         except Exception as exc:
             logger.warning("serve.delete(%s) failed: %s", name, exc)
+            return
+        if not confirmed:
+            self._wait_removed(name, _GONE_TIMEOUT_S)
+
+    def retire(self, name: str, scope: str = WHOLE_APP) -> bool:
+        """Make every replica of ``name`` refuse ``scope`` (a version; "" = all) and wait.
+
+        Returns:
+            True when every live replica confirmed (or the app has none registered).
+        """
+        registry = self._registry()
+        if registry is None:
+            return False
+        import ray
+
+        timeout_s = 2 * WATCH_PERIOD_S + 1
+        try:
+            confirmed, targeted = ray.get(
+                registry.retire.remote(name, scope, timeout_s), timeout=timeout_s + 10
+            )
+        except Exception as exc:
+            logger.warning("retiring %s (%r) failed: %s", name, scope, exc)
+            return False
+        if confirmed < targeted:
+            logger.warning("retiring %s: %d of %d replicas confirmed", name, confirmed, targeted)
+        return bool(confirmed >= targeted)
+
+    def _restore(self, name: str) -> None:
+        """Lift the whole-app tombstone before an app of that name is applied again."""
+        registry = self._registry()
+        if registry is None:
+            return
+        import ray
+
+        try:
+            ray.get(registry.restore.remote(name), timeout=10)
+        except Exception as exc:
+            logger.warning("restoring %s in the retirement registry failed: %s", name, exc)
+
+    @staticmethod
+    def _registry() -> Any:
+        """The retirement registry actor; None before any replica has created it."""
+        import ray
+
+        try:
+            return ray.get_actor(RETIRE_REGISTRY_NAME, namespace=RETIRE_REGISTRY_NAMESPACE)
+        except ValueError:
+            return None
+
+    def _wait_removed(self, name: str, timeout_s: float) -> None:
+        """Poll ``serve.status()`` until ``name`` is gone (bounded)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if name not in self.status():
+                    return
+            except UpstreamUnavailableError:
+                pass
+            time.sleep(0.2)
+        logger.warning("application %s still listed %gs after its delete", name, timeout_s)
 
     def status(self) -> dict[str, AppState]:
         """Every application's state from ``serve.status()``."""

@@ -63,7 +63,10 @@ class ServeGateway(Protocol):
         """Deploy or update an application without waiting for it to be ready."""
 
     def delete(self, name: str) -> None:
-        """Remove an application without waiting for it to drain."""
+        """Remove an application; returns once none of its replicas answers requests."""
+
+    def retire(self, name: str, scope: str = "") -> bool:
+        """Make the app's replicas refuse ``scope`` (a version; "" = all); True if confirmed."""
 
     def status(self) -> dict[str, AppState]:
         """Every application's state, by name."""

@@ -106,12 +106,23 @@ class ServeAppService:
         return False
 
     def remove(self, name: str) -> None:
-        """Forget the desired app (committing) and delete it from Serve."""
+        """Forget the desired app (committing) and delete it from Serve.
+
+        Returns once no replica of the app answers requests (``ServeGateway.delete``).
+        """
         record = self.session.get(ServeAppRecord, name)
         if record is not None:
             self.session.delete(record)
             self.session.commit()
         self.gateway.delete(name)
+
+    def retire(self, name: str, scope: str) -> None:
+        """Make the running app's replicas refuse ``scope`` (a version) before it is redeployed.
+
+        A version's deletion redeploys the app without it; until Serve has replaced every old
+        replica, the tombstone keeps them from serving that version.
+        """
+        self.gateway.retire(name, scope)
 
     def get(self, name: str) -> ServeAppRecord | None:
         """The desired-app record, if any."""

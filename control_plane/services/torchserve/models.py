@@ -426,6 +426,8 @@ class TorchServeModelService:
         if remaining and not any(r.is_default for r in remaining):
             remaining[0].is_default = True
             self.session.commit()
+        if remaining:  # old replicas refuse the version until Serve has replaced them
+            self.apps.retire(model_app(name), row.version)
         self._apply(name)
         self.store.discard(row.model_dir)
         if row.downloaded:

@@ -1,0 +1,176 @@
+"""A second platform under ``serve run`` on a private PostgreSQL instance (session-scoped).
+
+The session platform (tests/conftest.py) runs in one ingress mode; the drill platform runs in
+the other (``FAST_INGRESS`` flipped), so delete tests cover both modes. Fault drills
+(tests/reliability) kill its processes and restart its database, which must never touch the
+machine's shared PostgreSQL or the session platform other tests use; the README's own curl
+examples (tests/compat/test_readme_curls.py) run against it with the names they spell.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import ROOT, free_port, ray_test_env
+from tests.serve_run import start_serve_run, stop_serve_run, wait_http_ok
+
+
+def _pg_bin(tool: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
+    if not found:
+        pytest.skip("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
+    return found[-1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """Initdb and postgres refuse to run as root: run them as the postgres user then."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster in a temporary directory, on its own port."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres",
+                          "-A", "trust", "--no-sync"]),
+            check=True, capture_output=True,
+        )
+
+    def start(self) -> None:
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
+                          "-w", "-t", "60", "-o",
+                          f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+                          "-c fsync=off", "start"]),
+            check=True, capture_output=True,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+            check=False, capture_output=True,
+        )
+
+
+class DrillPlatform:
+    """``serve run`` of serve_config.yaml with its own Ray cluster, port and database."""
+
+    def __init__(self, root: Path, pg: PrivatePostgres, fast_ingress: bool) -> None:
+        self.root = root
+        self.pg = pg
+        self.fast_ingress = fast_ingress
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = root / "var"
+        config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+        config["http_options"]["port"] = self.port
+        # the control plane only: the gRPC app would bind Triton's fixed port 8001
+        config["applications"] = [config["applications"][0]]
+        config["applications"][0]["args"].update({
+            "data_dir": str(self.data_dir),
+            "public_url": self.url,
+            "db": {"url": pg.url},
+            "serving": {"reconcile_period_s": 2.0, "load_timeout_s": 120.0},
+        })
+        self.config = root / "serve_config.yaml"
+        self.config.write_text(yaml.safe_dump(config))
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="rdr-", dir="/tmp"))  # short AF_UNIX paths
+        self.env = {**os.environ, **ray_test_env(fast_ingress), "RAY_TMPDIR": str(self.ray_tmp)}
+        self.env.pop("RAY_ADDRESS", None)
+        self.log = root / "serve.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = start_serve_run(self.config, self.env, self.log)
+        wait_http_ok(self.url + "/healthz", self.proc, self.log, timeout_s=180)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            stop_serve_run(self.proc)
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+
+    def pids(self, pattern: str) -> list[int]:
+        """PIDs of this platform's Ray workers whose command line contains ``pattern``."""
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                environ = (proc / "environ").read_bytes()
+            except OSError:
+                continue
+            if pattern in cmdline and f"RAY_TMPDIR={self.ray_tmp}".encode() in environ:
+                found.append(int(proc.name))
+        return found
+
+    def kill(self, pattern: str) -> int:
+        """SIGKILL exactly one worker of this platform matching ``pattern``; returns its PID."""
+        pids = self.pids(pattern)
+        assert pids, f"no process of this platform matches {pattern!r}"
+        os.kill(pids[0], signal.SIGKILL)
+        return pids[0]
+
+
+@pytest.fixture(scope="session", name="private_pg")
+def private_pg_fixture() -> Iterator[PrivatePostgres]:
+    # not under pytest's tmp dir: its parents are private to root, the server runs as postgres
+    root = Path(tempfile.mkdtemp(prefix="drill-pg-", dir="/tmp"))
+    pg = PrivatePostgres(root)
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", name="drill_platform")
+def drill_platform_fixture(
+    tmp_path_factory: pytest.TempPathFactory, private_pg: PrivatePostgres
+) -> Iterator[DrillPlatform]:
+    """The platform the drills may break, in the ingress mode the session platform does not use."""
+    session_fast = os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1"
+    platform = DrillPlatform(tmp_path_factory.mktemp("drill"), private_pg, not session_fast)
+    platform.start()
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
+def wait_until(predicate, timeout_s: float, what: str, period_s: float = 0.3):
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after a while."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except httpx.HTTPError as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(period_s)
+    raise AssertionError(f"{what} not reached after {timeout_s}s (last: {last!r})")
