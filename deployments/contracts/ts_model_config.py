@@ -55,6 +55,12 @@ KEY_STATUS: Final[dict[str, tuple[str, str]]] = {
     "maxNumSequence": (IGNORED, "sequence batching is not implemented"),
     "sequenceTimeoutMSec": (IGNORED, "sequence batching is not implemented"),
     "stateful": (IGNORED, "sequence batching is not implemented"),
+    "sequenceBatching": (IGNORED, "sequence batching is not implemented"),
+    "useJobTicket": (
+        IGNORED,
+        "requests wait in Serve's queue for a replica (jobQueueSize bounds it), no ticket",
+    ),
+    "nnodes": (IGNORED, "multi-node torchrun workers are not implemented (torchrun is refused)"),
     "handler": (HONOURED, "handler-specific section, given to context.model_yaml_config"),
 }
 _INT_MIN = {

@@ -44,6 +44,18 @@ def post(data, context):
         return None
     return [{"done": True} for _ in data]
 """
+# A handler recording through context.metrics (TorchServe's custom metrics API).
+METRICS_HANDLER = """
+from ts.metrics.dimension import Dimension
+
+
+def handle(data, context):
+    if data is None:
+        return None
+    context.metrics.add_counter("EchoCalls", len(data), None, [Dimension("Route", "echo")])
+    context.metrics.add_time("EchoTime", 1.5)
+    return [row.get("body") for row in data]
+"""
 DASHBOARD = ROOT / "configs" / "grafana" / "platform-dashboard.json"
 # Exported only where the hardware exists (Ray reports GPU series on GPU nodes).
 HARDWARE_ONLY = {"ray_node_gpus_utilization"}
@@ -171,12 +183,19 @@ def _torchserve_traffic(platform) -> None:
     work = store.parent / "prom-src"
     make_mar(store / "model-store", "prom_echo", ECHO_HANDLER, work=work / "m")
     make_war(store / "wf-store", "prom_wf", WF_SPEC, WF_FUNCTIONS, work=work / "w")
+    make_mar(store / "model-store", "prom_metrics", METRICS_HANDLER, work=work / "h")
     params = {"url": "prom_echo.mar", "initial_workers": "1", "synchronous": "true"}
+    httpx.post(platform.url + "/models", params=params, timeout=180).raise_for_status()
+    # Two replicas: their handler metrics must add up on /metrics.
+    params = {"url": "prom_metrics.mar", "initial_workers": "2", "synchronous": "true"}
     httpx.post(platform.url + "/models", params=params, timeout=180).raise_for_status()
     resp = httpx.post(platform.url + "/workflows", params={"url": "prom_wf.war"}, timeout=180)
     assert resp.status_code == 200, resp.text
     assert wait_route(f"{platform.url}/predictions/prom_echo", content=b"hi").status_code == 200
     assert wait_route(f"{platform.url}/wfpredict/prom_wf", content=b"hi").status_code == 200
+    assert wait_route(f"{platform.url}/predictions/prom_metrics", content=b"hi").status_code == 200
+    for _ in range(11):
+        httpx.post(f"{platform.url}/predictions/prom_metrics", content=b"hi", timeout=30)
     for _ in range(4):
         httpx.post(f"{platform.url}/predictions/prom_echo", content=b"hi", timeout=30)
         httpx.post(f"{platform.url}/wfpredict/prom_wf", content=b"hi", timeout=30)
@@ -204,6 +223,21 @@ def test_prometheus_sees_inference_job_and_serve_series(prometheus, traffic):
     nodes = 'sum(platform_workflow_node_requests_total{workflow="prom_wf",outcome="success"})'
     assert _wait_positive(prometheus, nodes, at_least=10) >= 10
     assert _wait_positive(prometheus, 'sum(ray_serve_deployment_replica_healthy)') >= 1
+
+
+def test_prometheus_sees_handler_metrics_summed_over_replicas(prometheus, traffic):
+    # wait_route's successful call plus 11: every call counted once, whichever replica served it
+    calls = 'sum(EchoCalls{ModelName="prom_metrics",Level="Model",Route="echo"})'
+    assert _wait_positive(prometheus, calls, at_least=12) == 12
+    series = httpx.get(
+        prometheus + "/api/v1/series", params={"match[]": "EchoCalls"}, timeout=10
+    ).json()["data"]
+    assert {tuple(sorted(s)) for s in series} == {
+        ("Hostname", "Level", "ModelName", "Route", "__name__", "instance", "job")
+    }
+    assert _wait_positive(prometheus, 'max(EchoTime{ModelName="prom_metrics"})') == 1.5
+    # TorchServe's default backend metric, recorded for every model's batches
+    assert _wait_positive(prometheus, 'count(PredictionTime{ModelName="prom_echo"})') == 1
 
 
 def test_every_dashboard_query_names_an_exported_metric(prometheus, traffic):

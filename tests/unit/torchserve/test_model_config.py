@@ -78,3 +78,22 @@ def test_assigned_gpu_is_none_outside_a_gpu_replica():
     options = deployment_options(1, 2, 64, 3, 0.25)
     assert options["ray_actor_options"] == {"num_cpus": 0, "num_gpus": 0.25}
     assert options["max_queued_requests"] == 3
+
+
+# Every key TorchServe 0.12's ModelConfig.java parses (its `case "<key>"` list) plus `handler`.
+TORCHSERVE_012_KEYS = {
+    "asyncCommunication", "batchSize", "clientTimeoutInMills", "continuousBatching", "deviceIds",
+    "deviceType", "jobQueueSize", "maxBatchDelay", "maxNumSequence", "maxRetryTimeoutInSec",
+    "maxSequenceJobQueueSize", "maxWorkers", "minWorkers", "nnodes", "parallelLevel",
+    "parallelType", "responseTimeout", "sequenceBatching", "sequenceMaxIdleMSec",
+    "sequenceTimeoutMSec", "startupTimeout", "torchrun", "useJobTicket", "useVenv", "handler",
+}  # fmt: skip
+
+
+def test_docs_list_every_model_config_key_with_its_status():
+    from pathlib import Path
+
+    assert set(KEY_STATUS) >= TORCHSERVE_012_KEYS
+    docs = (Path(__file__).parents[3] / "docs" / "torchserve.md").read_text()
+    for key, (status, reason) in KEY_STATUS.items():
+        assert f"| `{key}` | {status} | {reason} |" in docs, key
