@@ -26,6 +26,7 @@ class FakeServeGateway:
         self.fail_apply: set[str] = set()
         self.stats: dict[str, dict[str, Any]] = {}
         self.retired: list[tuple[str, str]] = []
+        self.handler_records: list[dict[str, Any]] = []
 
     def apply(self, spec: AppSpec) -> None:
         if spec.name in self.fail_apply:
@@ -61,6 +62,9 @@ class FakeServeGateway:
 
     def inference_stats(self) -> dict[str, dict[str, Any]]:
         return dict(self.stats)
+
+    def handler_metrics(self) -> list[dict[str, Any]]:
+        return list(self.handler_records)
 
     def cluster_nodes(self) -> list[dict[str, Any]]:
         return [{"node_id": "fake-node", "address": "127.0.0.1", "alive": True,

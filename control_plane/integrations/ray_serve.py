@@ -23,6 +23,7 @@ from deployments.contracts.retire import (
     WHOLE_APP,
 )
 from deployments.contracts.stats import STATS_STORE_NAME, STATS_STORE_NAMESPACE
+from deployments.contracts.ts_metrics import HANDLER_METRICS_NAMESPACE, HANDLER_METRICS_STORE_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -269,3 +270,17 @@ class RayServeGateway:
         except Exception as exc:
             raise UpstreamUnavailableError(f"inference statistics unavailable: {exc}") from exc
         return dict(result)
+
+    def handler_metrics(self) -> list[dict[str, Any]]:
+        """TorchServe handler metrics summed by their actor (empty before the first record)."""
+        import ray
+
+        try:
+            store = ray.get_actor(HANDLER_METRICS_STORE_NAME, namespace=HANDLER_METRICS_NAMESPACE)
+        except ValueError:  # no TorchServe replica has recorded a metric yet
+            return []
+        try:
+            result: Any = ray.get(store.get.remote(), timeout=10)
+        except Exception as exc:
+            raise UpstreamUnavailableError(f"handler metrics unavailable: {exc}") from exc
+        return list(result)

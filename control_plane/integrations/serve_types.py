@@ -82,3 +82,6 @@ class ServeGateway(Protocol):
 
     def inference_stats(self) -> dict[str, dict[str, Any]]:
         """Cluster-wide inference counters keyed ``"<model>/<version>"`` (contracts.stats)."""
+
+    def handler_metrics(self) -> list[dict[str, Any]]:
+        """Summed TorchServe handler-metric series (``contracts.ts_metrics`` records)."""

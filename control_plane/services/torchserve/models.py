@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,8 +32,11 @@ from control_plane.services.artifact_store import ArtifactStore
 from control_plane.services.serve_apps import ServeAppService
 from control_plane.services.torchserve.apps import (
     MODEL_OWNER,
+    gpus_per_replica,
+    handler_metrics_args,
     model_app,
     model_app_spec,
+    read_model_config,
     running_replicas,
     wait_running,
 )
@@ -91,16 +93,6 @@ def _start_failed(name: str, version: str, serve_error: str | None = None) -> St
 
 def _first(value: int | None, default: int) -> int:
     return default if value is None else value
-
-
-def _config_workers(model_dir: Path, config_file: str | None) -> dict[str, Any]:
-    if not config_file or not (model_dir / Path(config_file).name).is_file():
-        return {}
-    try:
-        loaded = yaml.safe_load((model_dir / Path(config_file).name).read_text()) or {}
-    except yaml.YAMLError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 class TorchServeModelService:
@@ -217,10 +209,10 @@ class TorchServeModelService:
                 )
             self.store.install_requirements(model_dir, manifest.requirements_file, name)
             try:
-                config = parse_model_config(_config_workers(model_dir, manifest.config_file))
+                config = parse_model_config(read_model_config(model_dir, manifest.config_file))
             except ModelConfigError as exc:
                 raise bad_request(str(exc)) from exc
-            num_gpus = self._gpus_per_replica(name, config.device_type)
+            num_gpus = gpus_per_replica(self.settings, self.gateway, name, config.device_type)
             workers = req.initial_workers
             if workers is None:
                 workers = (
@@ -368,31 +360,6 @@ class TorchServeModelService:
         return workflow_node_row(workflow, name, node) if workflow is not None else None
 
     # -- helpers -------------------------------------------------------------------------
-    def _gpus_per_replica(self, name: str, device_type: str | None) -> float:
-        """GPUs each replica reserves: deviceType gpu, unless the platform runs it on CPU.
-
-        Raises:
-            BadRequestError: a GPU model on a cluster without enough GPUs and no CPU fallback
-                (the reason v2 models give, ``contracts.placement``).
-        """
-        ts = self.settings.torchserve
-        if device_type != "gpu" or ts.number_of_gpu == 0:
-            return 0.0
-        need = ts.gpus_per_replica
-        try:
-            cluster = self.gateway.cluster_resources().get("GPU", 0.0)
-        except UpstreamUnavailableError:
-            cluster = 0.0
-        if cluster >= need:
-            return need
-        if self.settings.serving.gpu_fallback_to_cpu:
-            return 0.0
-        raise bad_request(
-            f"model '{name}' uses deviceType gpu and needs {need:g} GPU per replica but the "
-            f"cluster has {cluster:g} GPUs; register it when a GPU node has joined "
-            "(or set CP_SERVING__GPU_FALLBACK_TO_CPU=true)"
-        )
-
     def _workflows_sharing(self, name: str) -> list[str]:
         app = model_app(name)
         rows = self.session.scalars(select(TorchServeWorkflow))
@@ -407,6 +374,7 @@ class TorchServeModelService:
             self.settings.serving.max_ongoing_requests,
             self.settings.torchserve.max_extract_bytes,
             key_store_args(self.settings),
+            handler_metrics_args(self.settings),
         )
         if spec is None:
             if self.apps.get(model_app(name)) is not None or self.apps.state(model_app(name)):
