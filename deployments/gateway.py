@@ -1,7 +1,8 @@
 """The apps gateway: ``/apps/<app>/<path>`` -> authenticate, authorise, proxy with retries.
 
 One Serve application at route prefix ``/apps``. Routing data comes from the database through
-``gateway_routing`` (cached, refreshed in the background), so the hot path is: Serve ingress ->
+``gateway_routing``, cached by ``gateway_cache`` (never older than ``routes_ttl_s``, refreshed in
+the background), so the hot path is: Serve ingress ->
 this replica -> the model: a DeploymentHandle call straight into the model's replica for the
 built-in server, or HTTP keep-alive to an external triton (``gateway_upstream``).
 """
@@ -28,6 +29,7 @@ from starlette.responses import Response
 
 from deployments.contracts.app_args import GatewayAppArgs
 from deployments.contracts.security import api_key_digest
+from deployments.gateway_cache import RoutingUnavailable, SnapshotCache
 from deployments.gateway_routing import (
     Consumer,
     Credentials,
@@ -62,52 +64,6 @@ def _make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     return sa.create_engine(url, pool_size=2, max_overflow=4, pool_pre_ping=True)
-
-
-class RoutingCache:
-    """The latest routing snapshot, re-read from the database every ``ttl_s`` in the background.
-
-    A refresh loop (started with the first request, on the replica's event loop) keeps the
-    staleness bounded by ``ttl_s`` plus one query, whatever the traffic; requests never wait for
-    the database except the very first one.
-    """
-
-    def __init__(self, engine: sa.Engine, builtin_url: str, ttl_s: float) -> None:
-        self.engine = engine
-        self.builtin_url = builtin_url
-        self.ttl_s = ttl_s
-        self.snapshot: Snapshot | None = None
-        self.loaded_at = 0.0
-        self._refresher: asyncio.Task[None] | None = None
-
-    async def _load(self) -> None:
-        snap = await asyncio.to_thread(load_snapshot, self.engine, self.builtin_url)
-        self.snapshot, self.loaded_at = snap, time.monotonic()
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.ttl_s)
-            try:
-                await self._load()
-            except Exception as exc:  # keep serving the last good snapshot while the DB is away
-                logger.warning("routing refresh failed: %s", exc)
-
-    async def get(self) -> Snapshot:
-        """The snapshot; only the very first request waits for the database.
-
-        Raises:
-            GatewayError: 503 when there is no snapshot yet and the database cannot be read.
-        """
-        if self.snapshot is None:
-            try:
-                await self._load()
-            except Exception as exc:
-                logger.warning("routing table unavailable: %s", exc)
-                raise GatewayError(503, "routing table unavailable") from None
-        if self._refresher is None or self._refresher.done():
-            self._refresher = asyncio.create_task(self._refresh_forever())
-        assert self.snapshot is not None
-        return self.snapshot
 
 
 class PasswordCache:
@@ -150,8 +106,10 @@ class AppsGateway:
 
     def __init__(self, args: GatewayAppArgs | dict[str, Any]) -> None:
         parsed = GatewayAppArgs.parse(args)
-        self.cache = RoutingCache(
-            _make_engine(parsed.database_url), parsed.builtin_url, parsed.routes_ttl_s
+        engine = _make_engine(parsed.database_url)
+        builtin_url = parsed.builtin_url
+        self.cache: SnapshotCache[Snapshot] = SnapshotCache(
+            lambda: load_snapshot(engine, builtin_url), parsed.routes_ttl_s
         )
         self.upstreams = Upstreams(parsed)
         self.passwords = PasswordCache()
@@ -240,7 +198,10 @@ class AppsGateway:
             path = path[len(root) :]
         elif path.startswith(ROUTE_PREFIX + "/"):
             path = path[len(ROUTE_PREFIX) :]
-        snap = await self.cache.get()
+        try:
+            snap = await self.cache.get()
+        except RoutingUnavailable:
+            raise GatewayError(503, "routing table unavailable") from None
         method = scope["method"]
         found = match(snap, path, method)
         request.state.match = found

@@ -146,6 +146,8 @@ def ray_test_env(fast_ingress: bool) -> dict[str, str]:
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "disabled",
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0.5",
+        # serve_config.yaml's gRPC app binds 8001 by default: a free port beside `make run`
+        "CP_GRPC__PORT": str(free_port()),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     if fast_ingress:

@@ -389,3 +389,44 @@ def test_builtin_models_go_by_handle_and_a_gone_app_is_retried(api, platform, up
     _wait(by_handle, timeout_s=120, what="the re-created app answering by handle")
     api.delete("/api/apps/gw_handle")
     api.delete(f"/api/models/{name}")
+
+
+def test_gateway_writes_are_enforced_when_they_return(api, platform, upstream):
+    """Create, revoke and delete through the admin API; the very next request sees each write.
+
+    Issue 19: the gateway's cached routes lagged the database by up to a second, so a route
+    created (or deleted) a moment ago answered 404 (or 200). Every request below is sent right
+    after the write returned, with no waiting, against a gateway that is already warm.
+    """
+    name = "gw_fresh_model"
+    assert api.post("/api/models", data={"name": name}, files=_files(name)).status_code == 201
+    key = api.post("/api/users", json={"name": "gw_fresh_user", "password": "pw"}).json()["key"]
+    gw = httpx.Client(base_url=platform.url, timeout=60)
+    gw.get("/apps/gw_fresh/v2", headers={"apikey": key})  # the gateway holds a snapshot now
+
+    def status(apikey: str = key) -> int:
+        return gw.post(f"/apps/gw_fresh/{name}", json={}, headers={"apikey": apikey}).status_code
+
+    app = {"name": "gw_fresh", "host": "127.0.0.1", "port": upstream.port, "retries": 0}
+    assert api.post("/api/apps", json=app).status_code == 201
+    assert api.post(f"/api/apps/gw_fresh/routes/{name}").status_code == 201
+    assert api.post("/api/apps/gw_fresh/consumers/gw_fresh_user").status_code == 200
+    assert status() == 200
+    assert api.delete("/api/apps/gw_fresh/consumers/gw_fresh_user").status_code == 200
+    assert status() == 403
+    assert api.post("/api/apps/gw_fresh/consumers/gw_fresh_user").status_code == 200
+    assert status() == 200
+    rotated = api.patch("/api/users/gw_fresh_user", json={"rotate_key": True})
+    assert rotated.status_code == 200, rotated.text
+    new_key = rotated.json()["key"]
+    assert status() == 401
+    assert status(new_key) == 200
+    assert api.delete(f"/api/apps/gw_fresh/routes/{name}").status_code == 200
+    assert status(new_key) == 404
+    assert api.post(f"/api/apps/gw_fresh/routes/{name}").status_code == 201
+    assert status(new_key) == 200
+    assert api.delete("/api/apps/gw_fresh").status_code == 200
+    assert status(new_key) == 404
+    assert api.delete("/api/users/gw_fresh_user").status_code == 200
+    assert gw.get("/apps/gw_fresh/v2", headers={"apikey": new_key}).status_code in (401, 404)
+    assert api.delete(f"/api/models/{name}").status_code == 200

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.errors import PayloadTooLargeError
 from control_plane.services.mlserve.apps import ClientAppService
+from control_plane.services.mlserve.gateway_app import routes_settle_s
 from control_plane.services.mlserve.model_files import IncomingFile
 from control_plane.services.mlserve.models import ModelStoreService
 from control_plane.services.mlserve.security import VerifiedCache
@@ -33,9 +34,9 @@ def lower_headers(request: Request) -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items()}
 
 
-def user_service(session: SessionDep, request: Request) -> UserService:
+def user_service(session: SessionDep, request: Request, settings: SettingsDep) -> UserService:
     """A UserService sharing the credential cache."""
-    return UserService(session, credential_cache(request))
+    return UserService(session, credential_cache(request), routes_settle_s(settings))
 
 
 def triton_service(

@@ -19,6 +19,7 @@ from control_plane.schemas.mlserve.apps import (
     RouteRead,
 )
 from control_plane.schemas.mlserve.users import UserAppRead
+from control_plane.services.mlserve.gateway_app import routes_settle_s, settle_routes
 from control_plane.services.mlserve.lookup import check_name, resolve
 from control_plane.settings import Settings
 
@@ -27,11 +28,20 @@ DEFAULT_METHODS = ["GET", "POST"]
 
 
 class ClientAppService:
-    """CRUD of apps, their routes and memberships (seen from the app or the user side)."""
+    """CRUD of apps, their routes and memberships (seen from the app or the user side).
+
+    Every write answers once the apps gateway enforces it (``routes_settle_s``): a request sent
+    after a delete returns gets the gateway's 404/401/403, one sent after a create is routed.
+    """
 
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
         self.settings = settings
+        self.settle_s = routes_settle_s(settings)
+
+    def _commit(self) -> None:
+        self.session.commit()
+        settle_routes(self.settle_s)
 
     def base_url(self, app: ClientApp) -> str:
         """Public URL of an app: ``<public_url>/apps/<name>``."""
@@ -120,7 +130,7 @@ class ClientAppService:
             name=body.name, host=body.host, port=body.port, gpus=body.gpus, retries=body.retries
         )
         self.session.add(app)
-        self.session.commit()
+        self._commit()
         return app.id
 
     def update(self, ident: str, body: ClientAppUpdate) -> int:
@@ -153,13 +163,13 @@ class ClientAppService:
             app.gpus = body.gpus
         if body.retries is not None:
             app.retries = body.retries
-        self.session.commit()
+        self._commit()
         return app.id
 
     def delete(self, ident: str) -> None:
         """Delete an app with its routes and memberships."""
         self.session.delete(self.get_row(ident))
-        self.session.commit()
+        self._commit()
 
     # -- routes ----------------------------------------------------------------------------
     def list_routes(self, ident: str) -> builtins.list[RouteRead]:
@@ -194,7 +204,7 @@ class ClientAppService:
         route.protocols = list(body.protocols or DEFAULT_PROTOCOLS)
         route.methods = list(body.methods or DEFAULT_METHODS)
         route.strip_path = body.strip_path
-        self.session.commit()
+        self._commit()
         return created
 
     def delete_route(self, ident: str, model_ident: str) -> None:
@@ -206,7 +216,7 @@ class ClientAppService:
         )
         if route is not None:
             self.session.delete(route)
-            self.session.commit()
+            self._commit()
 
     # -- consumers -------------------------------------------------------------------------
     def list_consumers(self, ident: str) -> builtins.list[ConsumerRead]:
@@ -219,7 +229,7 @@ class ClientAppService:
         user = resolve(self.session, MLServeUser, user_ident, "user")
         if self.session.get(AppConsumer, (app.id, user.id)) is None:
             self.session.add(AppConsumer(app_id=app.id, user_id=user.id))
-            self.session.commit()
+            self._commit()
 
     def unauthorize(self, ident: str, user_ident: str) -> None:
         """Remove the user's membership (idempotent)."""
@@ -228,7 +238,7 @@ class ClientAppService:
         membership = self.session.get(AppConsumer, (app.id, user.id))
         if membership is not None:
             self.session.delete(membership)
-            self.session.commit()
+            self._commit()
 
     def apps_of_user(self, user_ident: str) -> builtins.list[UserAppRead]:
         """The apps a user may consume, with their route URLs."""

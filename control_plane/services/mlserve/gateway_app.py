@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy.orm import Session
 
 from control_plane.integrations.serve_types import AppSpec, ServeGateway
@@ -12,7 +14,6 @@ from deployments.contracts.app_args import GatewayAppArgs
 
 OWNER = "gw"
 ROUTE_PREFIX = "/apps"
-ROUTES_TTL_S = 1.0
 UPSTREAM_TIMEOUT_S = 300.0
 
 
@@ -31,7 +32,7 @@ def gateway_spec(settings: Settings) -> AppSpec:
             builtin_url=settings.public_url.rstrip("/"),
             # the gateway calls models on the built-in server through handles to these apps
             builtin_app=model_app_name("{model}"),
-            routes_ttl_s=ROUTES_TTL_S,
+            routes_ttl_s=settings.serving.gateway_routes_ttl_s,
             upstream_timeout_s=UPSTREAM_TIMEOUT_S,
             max_ongoing_requests=max(64, settings.serving.max_ongoing_requests),
         ),
@@ -51,3 +52,20 @@ def ensure_gateway_app(session: Session, gateway: ServeGateway, settings: Settin
         return False
     service.put(spec, owner=OWNER)
     return True
+
+
+def routes_settle_s(settings: Settings) -> float:
+    """How long a routing write waits after its commit before it answers (0: it does not).
+
+    The gateway never routes with a snapshot whose read began more than ``routes_ttl_s`` before
+    the request (``deployments/gateway_cache.py``); waiting that long after the commit makes
+    every request that arrives after the answer see the write.
+    """
+    serving = settings.serving
+    return serving.gateway_routes_ttl_s if serving.gateway_await_writes else 0.0
+
+
+def settle_routes(seconds: float) -> None:
+    """Block until a committed routing write is enforced by every gateway replica."""
+    if seconds > 0:
+        time.sleep(seconds)

@@ -18,6 +18,7 @@ from control_plane.errors import (
 )
 from control_plane.schemas.mlserve.users import UserCreate, UserRead, UserUpdate
 from control_plane.services.console.sessions import SESSION_COOKIE, console_user_id
+from control_plane.services.mlserve.gateway_app import settle_routes
 from control_plane.services.mlserve.lookup import check_name, resolve
 from control_plane.services.mlserve.security import VerifiedCache, hash_password, new_api_key
 from deployments.contracts.security import api_key_digest, parse_basic
@@ -49,9 +50,16 @@ def credentials_presented(headers: Mapping[str, str]) -> bool:
 class UserService:
     """CRUD of users, API keys, app memberships seen from the user side, authentication."""
 
-    def __init__(self, session: Session, cache: VerifiedCache | None = None) -> None:
+    def __init__(
+        self, session: Session, cache: VerifiedCache | None = None, settle_s: float = 0.0
+    ) -> None:
         self.session = session
         self.cache = cache or VerifiedCache(ttl_s=0)
+        self.settle_s = settle_s  # routing writes answer once the apps gateway enforces them
+
+    def _commit(self) -> None:
+        self.session.commit()
+        settle_routes(self.settle_s)
 
     # -- authentication ------------------------------------------------------------------
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
@@ -180,7 +188,7 @@ class UserService:
             api_key_prefix=key[:8],
         )
         self.session.add(user)
-        self.session.commit()
+        self._commit()
         return user.id, key
 
     def _admins(self) -> int:
@@ -215,7 +223,7 @@ class UserService:
             key = new_api_key()
             user.api_key_hash = api_key_digest(key)
             user.api_key_prefix = key[:8]
-        self.session.commit()
+        self._commit()
         return key
 
     def delete(self, ident: str) -> None:
@@ -229,7 +237,7 @@ class UserService:
         if user.role == "admin" and self._admins() <= 1:
             raise InvalidStateError("cannot delete the last admin", code="last_admin")
         self.session.delete(user)
-        self.session.commit()
+        self._commit()
 
     def ensure_bootstrap_admin(self, name: str, password: str) -> bool:
         """Create the configured admin when no user exists yet; True when it was created."""
