@@ -11,11 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from control_plane.api.errors import install_error_handlers
-from control_plane.api.middleware import (
-    ManagementGuardMiddleware,
-    MetricsMiddleware,
-    RequestIdMiddleware,
-)
+from control_plane.api.middleware import ManagementGuardMiddleware, RequestContextMiddleware
 from control_plane.api.routers import include_routers
 from control_plane.db.session import make_engine, make_session_factory, upgrade_database
 from control_plane.integrations.serve_types import ServeGateway
@@ -39,6 +35,7 @@ def create_app(
     *,
     gateway_factory: GatewayFactory | None = None,
     run_startup_hooks: bool = True,
+    echo_request_id: bool = True,
 ) -> FastAPI:
     """Build the control-plane app; engines and clients are created in its lifespan.
 
@@ -46,6 +43,8 @@ def create_app(
         settings: the platform settings (tests build them directly).
         gateway_factory: how to reach Ray Serve; tests pass a fake.
         run_startup_hooks: run background startup work (reconciler, bootstrap users).
+        echo_request_id: answer with ``x-request-id``; False behind Ray Serve, whose own
+            middleware appends it (it would otherwise reach the client twice).
 
     Returns:
         The FastAPI application, ready to wrap with ``serve.ingress``.
@@ -93,6 +92,7 @@ def create_app(
         require_auth=settings.auth.management_require_auth,
         state=app.state,
     )
-    app.add_middleware(MetricsMiddleware, state=app.state)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware, state=app.state, echo_request_id=echo_request_id
+    )
     return app

@@ -33,7 +33,8 @@ def build_control_plane(args: dict[str, Any]) -> Application:
         max_ongoing_requests=256,
         ray_actor_options={"num_cpus": 0},
     )
-    @serve.ingress(lambda: create_app(settings))
+    # Serve's RequestIdMiddleware (outside the app, in both ingress modes) echoes X-Request-ID.
+    @serve.ingress(lambda: create_app(settings, echo_request_id=False))
     class ControlPlane:
         """The management APIs, one FastAPI app."""
 

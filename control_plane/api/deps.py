@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,8 +18,15 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; services commit, this only rolls back and closes."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request; services commit, this only rolls back and closes.
+
+    ``async``: a sync generator dependency costs two worker-thread hops per request (enter and
+    exit each run in the threadpool), and on a loaded machine each hop costs more than the query
+    (docs/benchmarks.md, "Control plane"). Making a session does no I/O (it connects on first
+    use, in the route's thread); closing it hands the connection back to the pool, a local
+    rollback on SQLite and one loopback round trip on PostgreSQL, cheaper than a hop.
+    """
     session: Session = request.app.state.session_factory()
     try:
         yield session

@@ -1,7 +1,8 @@
-"""Pure-ASGI middleware: request ids and the loopback guard for management endpoints."""
+"""Pure-ASGI middleware: request context (id, served-by, metrics) and the management guard."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -11,6 +12,7 @@ from typing import Any
 
 from control_plane.api.errors import error_response
 from control_plane.api.request_context import new_request_id
+from control_plane.metrics import route_template
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -31,44 +33,71 @@ MANAGEMENT_PREFIXES = (
 AdminCheck = Callable[[dict[str, str]], bool]
 
 
-class RequestIdMiddleware:
-    """Sets the request id contextvar and echoes it as ``x-request-id``.
+class RequestContextMiddleware:
+    """Request id, ``x-served-by`` and the API request metrics, in one pure-ASGI layer.
 
-    Also names the control-plane process that answered (``x-served-by: <host>:<pid>``), so
-    operators running several control-plane replicas can tell which one served a request.
+    One layer instead of two: each ASGI layer wraps ``send`` in another closure, and on the
+    control plane's hot routes the layers cost as much as the route (docs/benchmarks.md,
+    "Control plane").
+
+    * The request id is the caller's ``x-request-id`` (Serve's own ``RequestIdMiddleware``,
+      outside the app in both ingress modes, puts one on every request) or a new one; it is
+      kept in a contextvar for error envelopes and logs.
+    * ``echo_request_id``: without Serve in front (uvicorn, tests) the response gets
+      ``x-request-id`` here. Behind Serve it must not: Serve appends ``X-Request-ID`` itself, so
+      this layer removes any the app set (error responses carry one) and the client sees it
+      exactly once.
+    * ``x-served-by: <host>:<pid>`` names the control-plane process that answered, so operators
+      running several control-plane replicas can tell which one served a request.
+    * Requests are counted by route template and status in ``state.metrics`` when present.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, state: Any, echo_request_id: bool = True) -> None:
         self.app = app
-        self.served_by = f"{socket.gethostname()}:{os.getpid()}".encode()
+        self.state = state
+        self.echo_request_id = echo_request_id
+        self.served_by = (b"x-served-by", f"{socket.gethostname()}:{os.getpid()}".encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI event: tag HTTP responses with the request id and the server name."""
+        """Handle one ASGI event: tag HTTP responses and count them."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = None
-        for key, value in scope.get("headers", ()):
+        for key, value in scope["headers"]:
             if key == b"x-request-id":
                 incoming = value.decode("latin-1")[:128]
                 break
         request_id = new_request_id(incoming)
+        echo = self.echo_request_id
+        status = 500
+        started = time.perf_counter()
 
-        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+        async def send_tagged(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k == b"x-request-id" for k, _ in headers):
-                    headers.append((b"x-request-id", request_id.encode()))
-                headers.append((b"x-served-by", self.served_by))
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
+                if echo:
+                    headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append(self.served_by)
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_tagged)
+        finally:
+            metrics = getattr(self.state, "metrics", None)
+            if metrics is not None:
+                metrics.observe_request(
+                    scope["method"], route_template(scope), status, time.perf_counter() - started
+                )
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and unix-socket peers."""
-    if not host:
+    """True for 127.0.0.0/8, ::1 and unix-socket peers (cached: peers repeat, parsing costs)."""
+    if not host or host == "127.0.0.1":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -78,6 +107,8 @@ def is_loopback(host: str | None) -> bool:
 
 def is_management_path(path: str) -> bool:
     """True when the path belongs to a management API."""
+    if not path.startswith(MANAGEMENT_PREFIXES):  # one C call rules out most paths
+        return False
     return any(path == p or path.startswith(p + "/") for p in MANAGEMENT_PREFIXES)
 
 
@@ -117,35 +148,3 @@ class ManagementGuardMiddleware:
         )
         response = error_response(scope["path"], status, "management_forbidden", message)
         await response(scope, receive, send)
-
-
-class MetricsMiddleware:
-    """Counts requests by route template and status in ``app.state.metrics`` (if present)."""
-
-    def __init__(self, app: ASGIApp, *, state: Any) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI event: time HTTP requests and record them by route and status."""
-        metrics = getattr(self.state, "metrics", None)
-        if scope["type"] != "http" or metrics is None:
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        start = time.perf_counter()
-
-        async def capture(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            from control_plane.metrics import route_template
-
-            metrics.observe_request(
-                scope["method"], route_template(dict(scope)), status, time.perf_counter() - start
-            )
