@@ -12,6 +12,7 @@ MODULES = [
     "bench.gateway_bench",
     "bench.torchserve_bench",
     "bench.torc_bench",
+    "bench.control_plane_bench",
 ]
 
 
