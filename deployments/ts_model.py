@@ -240,21 +240,23 @@ class TSModelServer:
         row, headers = await request_row(request)
         pending = PartQueue()
         self.streams[id(row)] = pending.put
-        task = asyncio.ensure_future(
-            asyncio.wait_for(self.predictors[version](row, headers), self.timeouts[version])
-        )
+        # responseTimeout: a timer cancels the prediction task (one task per request; no
+        # asyncio.wait_for, which costs a second task and a waiter on Python 3.11).
+        task = asyncio.ensure_future(self.predictors[version](row, headers))
+        timer = asyncio.get_running_loop().call_later(self.timeouts[version], task.cancel)
         first = await pending.first_part(task)
         if first is not None:
-            return self._stream(version, row, started, task, first, pending)
+            return self._stream(version, row, started, task, first, pending, timer)
+        timer.cancel()
         self.streams.pop(id(row), None)
+        if task.cancelled():
+            self._record(version, row, started, ok=False)
+            return replica_error_response(PredictionTimeout("Worker died."))
         try:
             output = task.result()
         except HandlerError as exc:
             self._record(version, row, started, ok=False)
             return replica_error_response(exc)
-        except TimeoutError:
-            self._record(version, row, started, ok=False)
-            return replica_error_response(PredictionTimeout("Worker died."))
         self._record(version, row, started, ok=output.status < 400)
         response = Response(output.body, status_code=output.status, headers=output.headers)
         if output.content_type:
@@ -269,6 +271,7 @@ class TSModelServer:
         task: asyncio.Future[HandlerOutput],
         first: asyncio.Future[bytes],
         pending: PartQueue,
+        timer: asyncio.TimerHandle,
     ) -> StreamingResponse:
         """TorchServe streaming: one HTTP chunk per intermediate response, the final value last.
 
@@ -281,14 +284,18 @@ class TSModelServer:
             try:
                 async for part in pending.parts(first, task):
                     yield part
+                if task.cancelled():  # past responseTimeout
+                    logger.warning("model %s: stream timed out", self.name)
+                    raise StreamAborted("Worker died.")
                 try:
                     output = task.result()
-                except (HandlerError, TimeoutError) as exc:
+                except HandlerError as exc:
                     logger.warning("model %s: stream failed: %r", self.name, exc)
                     raise StreamAborted(str(exc)) from exc
                 ok = output.status < 400
                 yield output.body
             finally:
+                timer.cancel()
                 self.streams.pop(id(row), None)
                 if not task.done():
                     task.cancel()
