@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from ray import serve
 from ray.serve import Application
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from deployments.contracts.app_args import GatewayAppArgs
 from deployments.contracts.security import api_key_digest
@@ -272,9 +272,13 @@ class AppsGateway:
                 logger.info("upstream %s failed, attempt %d/%d", exc, attempt + 1, attempts)
                 continue
             if reply.status in RETRY_STATUSES:
+                if last is not None:
+                    await last.discard()
                 last = reply
                 self.cooldown[node] = time.monotonic() + NODE_COOLDOWN_S
                 continue
+            if last is not None:
+                await last.discard()
             return _relay(reply, sent)
         if last is not None:
             return _relay(last, time.perf_counter(), source=False)
@@ -282,13 +286,20 @@ class AppsGateway:
 
 
 def _relay(reply: Reply, sent: float, *, source: bool = True) -> Response:
-    """The upstream answer as the gateway's response (hop-by-hop headers dropped)."""
-    raw = reply.body
-    response = Response(raw, status_code=reply.status)
-    extra = [
-        (b"content-length", str(len(raw)).encode()),
-        (b"x-mlserve-upstream-latency", f"{(time.perf_counter() - sent) * 1000:.2f}".encode()),
-    ]
+    """The upstream answer as the gateway's response (hop-by-hop headers dropped).
+
+    A streamed answer is relayed chunk by chunk (Serve sends it chunked); the latency header
+    then measures the time to the upstream's headers.
+    """
+    latency = (b"x-mlserve-upstream-latency", f"{(time.perf_counter() - sent) * 1000:.2f}".encode())
+    response: Response
+    if reply.stream is not None:
+        response = StreamingResponse(reply.stream, status_code=reply.status)
+        extra = [latency]
+    else:
+        raw = reply.body
+        response = Response(raw, status_code=reply.status)
+        extra = [(b"content-length", str(len(raw)).encode()), latency]
     if source:
         extra.append((b"x-mlserve-upstream", reply.source.encode("latin-1")))
     response.raw_headers = [

@@ -172,7 +172,7 @@ NO_ROUTE = "no Route matched with those values"
 _V2_MODEL = re.compile(
     r"^/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<tail>/[^/]+)?$"
 )
-_MODEL_TAILS = {None, "/infer", "/ready", "/config", "/stats"}
+_MODEL_TAILS = {None, "/infer", "/generate", "/generate_stream", "/ready", "/config", "/stats"}
 SERVER_PATHS = ("/v2", "/v2/health/live", "/v2/health/ready")
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +49,22 @@ class UpstreamDown(Exception):
 
 @dataclass(frozen=True)
 class Reply:
-    """An upstream answer and where it came from (``X-MLServe-Upstream``)."""
+    """An upstream answer and where it came from (``X-MLServe-Upstream``).
+
+    ``stream`` is set (and ``body`` empty) for a streamed answer (chunked or server-sent events):
+    the chunks are relayed as they arrive; closing the iterator releases the connection.
+    """
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
     source: str
+    stream: AsyncIterator[bytes] | None = None
+
+    async def discard(self) -> None:
+        """Release a streamed answer that will not be relayed (a retried 503)."""
+        if self.stream is not None:
+            await self.stream.aclose()  # type: ignore[attr-defined]
 
 
 class Upstreams:
@@ -160,19 +170,42 @@ class Upstreams:
         body: bytes,
     ) -> Reply:
         url = node + path + (f"?{query}" if query else "")
+        source = node.removeprefix("http://")
         try:
-            async with self._client().request(
+            upstream = await self._client().request(
                 method, url, data=body, headers=headers, allow_redirects=False
-            ) as upstream:
-                raw = await upstream.read()
-                return Reply(
-                    upstream.status,
-                    list(upstream.headers.items()),
-                    raw,
-                    node.removeprefix("http://"),
-                )
+            )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamDown(f"{node} {type(exc).__name__}") from exc
+        got = list(upstream.headers.items())
+        if streamed(upstream.headers):
+            return Reply(upstream.status, got, b"", source, _chunks(upstream))
+        try:
+            raw = await upstream.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise UpstreamDown(f"{node} {type(exc).__name__}") from exc
+        finally:
+            upstream.release()
+        return Reply(upstream.status, got, raw, source)
+
+
+def streamed(headers: Mapping[str, str]) -> bool:
+    """A response to relay chunk by chunk: server-sent events, or chunked without a length."""
+    if headers.get("Content-Type", "").lower().startswith("text/event-stream"):
+        return True
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    return chunked and "Content-Length" not in headers
+
+
+async def _chunks(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body as it arrives; a broken stream ends the response (headers are already sent)."""
+    try:
+        async for chunk in upstream.content.iter_any():
+            yield chunk
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        logger.warning("upstream stream broke: %s", exc)
+    finally:
+        upstream.release()
 
 
 def use_handles(mode: str, environ: Mapping[str, str] = os.environ) -> bool:
@@ -192,6 +225,11 @@ def use_handles(mode: str, environ: Mapping[str, str] = os.environ) -> bool:
 
 
 def _model_path(path: str, model: str) -> bool:
-    """Only the model's own endpoints go by handle: the ingress routes exactly these to its app."""
+    """Only the model's own endpoints go by handle: the ingress routes exactly these to its app.
+
+    ``generate_stream`` goes over HTTP: ``handle_raw`` returns a whole response, HTTP streams.
+    """
     prefix = f"/v2/models/{model}"
+    if path.endswith("/generate_stream"):
+        return False
     return path == prefix or path.startswith(prefix + "/")

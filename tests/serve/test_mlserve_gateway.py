@@ -430,3 +430,88 @@ def test_gateway_writes_are_enforced_when_they_return(api, platform, upstream):
     assert api.delete("/api/users/gw_fresh_user").status_code == 200
     assert gw.get("/apps/gw_fresh/v2", headers={"apikey": new_key}).status_code in (401, 404)
     assert api.delete(f"/api/models/{name}").status_code == 200
+
+
+class StreamingUpstream:
+    """Streams two chunks per request; the second only once the test says it got the first.
+
+    ``released`` records, per request, whether the test opened the gate (it saw chunk 1 while the
+    upstream was still producing) or the upstream gave up waiting (the gateway buffered).
+    """
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.released: list[bool] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                sse = self.path.endswith("/generate_stream")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream" if sse else "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, last in ((1, False), (2, True)):
+                    if last:
+                        outer.released.append(outer.gate.wait(30))
+                    data = f'data: {{"text_output": "part{i}"}}\n\n' if sse else f"part{i}\n"
+                    raw = data.encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_streamed_answers_arrive_chunk_by_chunk(api, platform):
+    """v2 generate_stream (SSE) and TorchServe chunked predictions are not buffered (issue 12)."""
+    name = "gw_stream_model"
+    upstream = StreamingUpstream()
+    try:
+        assert api.post("/api/models", data={"name": name}, files=_files(name)).status_code == 201
+        key = api.post("/api/users", json={"name": "gw_stream_user", "password": "pw"}).json()[
+            "key"
+        ]
+        app = {"name": "gw_stream", "host": "127.0.0.1", "port": upstream.port, "retries": 0}
+        assert api.post("/api/apps", json=app).status_code == 201
+        assert api.post(f"/api/apps/gw_stream/routes/{name}").status_code == 201
+        assert api.post("/api/apps/gw_stream/consumers/gw_stream_user").status_code == 200
+        gw = httpx.Client(base_url=platform.url, timeout=60)
+        paths = {
+            f"/apps/gw_stream/v2/models/{name}/generate_stream": "text/event-stream",
+            f"/apps/gw_stream/{name}/predictions/{name}": "text/plain",
+        }
+        for path, media in paths.items():
+            upstream.gate.clear()
+            body = {"text_input": "hi"}
+            with gw.stream("POST", path, json=body, headers={"apikey": key}) as r:
+                assert r.status_code == 200, r.read()
+                assert r.headers["content-type"].startswith(media)
+                chunks = r.iter_bytes()
+                received = b""
+                while b"part1" not in received:
+                    received += next(chunks)
+                assert b"part2" not in received
+                upstream.gate.set()  # the upstream produces part 2 only now
+                received += b"".join(chunks)
+            assert b"part2" in received
+            assert upstream.released[-1] is True, f"{path}: the gateway buffered the stream"
+        assert api.delete("/api/apps/gw_stream").status_code == 200
+        assert api.delete("/api/users/gw_stream_user").status_code == 200
+        assert api.delete(f"/api/models/{name}").status_code == 200
+    finally:
+        upstream.close()

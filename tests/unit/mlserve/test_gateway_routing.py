@@ -120,3 +120,12 @@ def test_upstream_headers_hide_credentials_and_hop_by_hop():
     ]
     kept = dict(upstream_headers(headers, Credentials(basic=("a", "b"))))
     assert kept == {"Inference-Header-Content-Length": "120", "Content-Type": "application/json"}
+
+
+def test_generate_and_generate_stream_are_routed_to_the_model():
+    snap = _snapshot()
+    for tail in ("/generate", "/generate_stream"):
+        found = match(snap, f"/app1/v2/models/add_sub{tail}", "POST")
+        assert found.upstream_path == f"/v2/models/add_sub{tail}"
+        found = match(snap, f"/app1/add_sub/v2/models/add_sub{tail}", "POST")
+        assert found.upstream_path == f"/v2/models/add_sub{tail}"

@@ -243,3 +243,14 @@ async def test_with_handles_off_the_builtin_node_is_called_over_http(gw):
     reply = await gw.upstreams.send(BUILTIN, "m", "POST", "/v2/models/m/infer", "", [], b"")
     assert reply.source == BUILTIN.removeprefix("http://")
     assert handle.calls == []
+
+
+def test_streamed_answers_are_recognised_and_generate_stream_goes_over_http():
+    from multidict import CIMultiDict
+
+    assert gateway_upstream.streamed(CIMultiDict({"Content-Type": "text/event-stream"}))
+    assert gateway_upstream.streamed(CIMultiDict({"Transfer-Encoding": "chunked"}))
+    assert not gateway_upstream.streamed(CIMultiDict({"Content-Length": "3"}))
+    assert not gateway_upstream.streamed(CIMultiDict({"Content-Type": "application/json"}))
+    assert gateway_upstream._model_path("/v2/models/m/infer", "m")
+    assert not gateway_upstream._model_path("/v2/models/m/generate_stream", "m")
