@@ -158,6 +158,31 @@ def _from_contents(
     return np.asarray(values, dtype=NUMPY_BY_DATATYPE[datatype]).reshape(shape)
 
 
+def _names(names: list[str]) -> str:
+    return "[" + ",".join(f"'{n}'" for n in names) + "]"
+
+
+def _count_message(spec: ModelSpec, given: list[str], missing: list[str], rid: str) -> str:
+    required, total = len(spec.required_inputs), len(spec.inputs)
+    expected = (
+        f"{required}" if required == total else f"number of inputs between {required} and {total}"
+    )
+    return (
+        f"{rid}expected {expected} inputs but got {len(given)} inputs for model '{spec.name}'. "
+        f"Got input(s) {_names(sorted(given))}, but missing required input(s) "
+        f"{_names(missing)}. Please provide all required input(s)."
+    )
+
+
+def _check_count(request: pb.ModelInferRequest, spec: ModelSpec, rid: str) -> None:
+    """Triton checks the number of inputs before their names."""
+    given = [t.name for t in request.inputs]
+    if len(spec.required_inputs) <= len(given) <= len(spec.inputs):
+        return
+    missing = [n for n in spec.required_inputs if n not in given]
+    raise InvalidInput(_count_message(spec, given, missing, rid))
+
+
 def decode_infer(request: pb.ModelInferRequest, spec: ModelSpec) -> DecodedRequest:
     """A validated request, as the HTTP codec's :func:`decode_request` returns it.
 
@@ -172,8 +197,11 @@ def decode_infer(request: pb.ModelInferRequest, spec: ModelSpec) -> DecodedReque
             f"{rid}expected {len(request.inputs)} raw input contents for model '{spec.name}', "
             f"got {len(raw)}"
         )
+    _check_count(request, spec, rid)
     inputs: dict[str, np.ndarray] = {}
-    for index, tensor in enumerate(request.inputs):
+    # Triton reports the last bad input of a request first (its input map iterates that way)
+    for index in reversed(range(len(request.inputs))):
+        tensor = request.inputs[index]
         shape = _check_tensor(tensor, spec, rid)
         if tensor.name in inputs:
             raise InvalidInput(f"{rid}input '{tensor.name}' is given more than once")
@@ -188,14 +216,10 @@ def decode_infer(request: pb.ModelInferRequest, spec: ModelSpec) -> DecodedReque
             )
         else:
             inputs[tensor.name] = _from_contents(tensor, shape, spec, rid)
-    required = spec.required_inputs
-    missing = [n for n in required if n not in inputs]
+    inputs = {t.name: inputs[t.name] for t in request.inputs}  # the request's order again
+    missing = [n for n in spec.required_inputs if n not in inputs]
     if missing:
-        raise InvalidInput(
-            f"{rid}expected {len(required)} inputs but got {len(inputs)} inputs for model "
-            f"'{spec.name}'. Got input(s) {sorted(inputs)}, but missing required input(s) "
-            f"{missing}. Please provide all required input(s)."
-        )
+        raise InvalidInput(_count_message(spec, list(inputs), missing, rid))
     batch = 1
     if spec.max_batch_size > 0 and inputs:
         batch = next(iter(inputs.values())).shape[0]

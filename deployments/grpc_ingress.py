@@ -70,7 +70,12 @@ def _identity_handler(identity: str) -> grpc.GenericRpcHandler:
 
 @serve.deployment(
     name=GRPC_INGRESS_DEPLOYMENT,
-    ray_actor_options={"num_cpus": 0},
+    # Serve's handle channels receive at most 4 MiB unless told (read at import, hence the
+    # replica's environment): model answers may be as large as gRPC allows.
+    ray_actor_options={
+        "num_cpus": 0,
+        "runtime_env": {"env_vars": {"RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": "2147483647"}},
+    },
     max_ongoing_requests=8,  # Serve calls only health checks here; gRPC has its own server
 )
 class GrpcIngress:

@@ -30,6 +30,10 @@ from deployments.grpc_management import ControlPlaneClient, ManagementError, loa
 
 logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 10.0
+# Serve's gRPC handle transport refuses requests over 4 MiB on the target replica's server
+# (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH, read there); bigger requests take the actor
+# call path (object store), which has no such limit.
+BY_REFERENCE_BYTES = 4 * 1024 * 1024 - 64 * 1024
 _FORWARDED = ("authorization", "x-api-key")
 
 
@@ -119,10 +123,17 @@ class ModelRouter:
             handle = await self.handle(model)
             if handle is None:
                 return None
+            big = any(isinstance(a, bytes) and len(a) > BY_REFERENCE_BYTES for a in args)
+            options: dict[str, Any] = {"method_name": method}
+            if big:
+                options["_by_reference"] = True
             try:
-                return await handle.options(method_name=method).remote(*args)
+                return await handle.options(**options).remote(*args)
             except DeploymentUnavailableError:
                 self.forget(model)
+            except Exception as exc:  # the replica died mid-call, a transport limit...
+                logger.warning("%s on %s failed: %s", method, model, exc)
+                return ("UNAVAILABLE", f"model '{model}' failed to answer: {exc}")
         return None
 
     async def stream(self, model: str, raw: bytes) -> AsyncIterator[bytes] | None:
@@ -130,7 +141,10 @@ class ModelRouter:
         handle = await self.handle(model)
         if handle is None:
             return None
-        return handle.options(method_name="grpc_stream", stream=True).remote(raw)  # type: ignore[no-any-return]
+        options: dict[str, Any] = {"method_name": "grpc_stream", "stream": True}
+        if len(raw) > BY_REFERENCE_BYTES:
+            options["_by_reference"] = True
+        return handle.options(**options).remote(raw)  # type: ignore[no-any-return]
 
 
 async def fail(context: Any, code: Any, message: str) -> NoReturn:
@@ -181,7 +195,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                 ready = await self.models.call(request.name, "grpc_ready", request.version)
         except TimeoutError:
             ready = False
-        return pb.ModelReadyResponse(ready=bool(ready))
+        return pb.ModelReadyResponse(ready=ready is True)
 
     async def _per_model(self, name: str, version: str, method: str, context: Any) -> bytes:
         answer = await self.models.call(name, method, version)

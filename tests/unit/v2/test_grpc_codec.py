@@ -55,7 +55,7 @@ def test_decode_raw_fp32(spec):
 def test_raw_contents_of_wrong_length_are_rejected(spec, size):
     message = _error(_request(b"\x07" * size), spec)
     assert message == (
-        f"{RID}input byte size mismatch for input 'INPUT0' for model 'add_sub'. "
+        f"{RID}input byte size mismatch for input 'INPUT1' for model 'add_sub'. "
         f"Expected 16, got {size}"
     )
 
@@ -63,7 +63,7 @@ def test_raw_contents_of_wrong_length_are_rejected(spec, size):
 def test_unknown_datatype_is_rejected(spec):
     message = _error(_request(b"\0" * 16, datatype="NOPE"), spec)
     assert message == (
-        f"{RID}inference input 'INPUT0' data-type is 'NOPE', but model 'add_sub' expects 'FP32'"
+        f"{RID}inference input 'INPUT1' data-type is 'NOPE', but model 'add_sub' expects 'FP32'"
     )
 
 
@@ -91,11 +91,15 @@ def test_garbage_bytes_tensor_is_rejected(tmp_path):
 def test_shape_datatype_names_and_batch_use_tritons_texts(spec):
     wrong_shape = _error(_request(b"\0" * 20, shape=(1, 5), rid="x1"), spec)
     assert wrong_shape.startswith(
-        "[request id: x1] unexpected shape for input 'INPUT0' for model 'add_sub'. "
+        "[request id: x1] unexpected shape for input 'INPUT1' for model 'add_sub'. "
         "Expected [-1,4], got [1,5]. NOTE: Setting a non-zero max_batch_size"
     )
-    assert _error(_request(b"\0" * 16, names=("NOPE",)), spec) == (
+    assert _error(_request(b"\0" * 16, names=("INPUT0", "NOPE")), spec) == (
         "unexpected inference input 'NOPE' for model 'add_sub'"
+    )
+    assert _error(_request(b"\0" * 16, names=("NOPE",)), spec) == (
+        f"{RID}expected 2 inputs but got 1 inputs for model 'add_sub'. Got input(s) ['NOPE'], "
+        "but missing required input(s) ['INPUT0','INPUT1']. Please provide all required input(s)."
     )
     missing = _error(_request(b"\0" * 16, names=("INPUT0",)), spec)
     assert missing == (
@@ -121,7 +125,7 @@ def test_typed_contents_and_mixed_contents(spec):
         tensor.contents.fp32_contents.extend([1, 2, 3])
     assert _error(short, spec).endswith("Expected 16, got 12")
     mixed = _request(b"\0" * 16)
-    mixed.inputs[0].contents.fp32_contents.extend([1, 2, 3, 4])
+    mixed.inputs[0].contents.fp32_contents.extend([1, 2, 3, 4])  # INPUT1 is fine
     assert _error(mixed, spec) == (
         "contents field must not be specified when using raw_input_contents for 'INPUT0' for "
         "model 'add_sub'"
