@@ -180,7 +180,7 @@ def _expected(example: Example) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def test_every_curl_example_runs_as_written(docs_platform):
+def test_every_curl_example_runs_as_written(docs_platform, tmp_path):
     port = str(docs_platform.port)
     failures = []
     ran = 0
@@ -193,8 +193,9 @@ def test_every_curl_example_runs_as_written(docs_platform):
                 arg = arg.replace(host, f"127.0.0.1:{port}")
             args[i] = arg
         assert any(port in a for a in args), f"{example.doc}:{example.line} names no host"
+        body = tmp_path / "body"
         result = subprocess.run(
-            [*args, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "300"],
+            [*args, "-sS", "-o", str(body), "-w", "%{http_code}", "--max-time", "300"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )
         ran += 1
@@ -204,6 +205,7 @@ def test_every_curl_example_runs_as_written(docs_platform):
         if not ok:
             failures.append(
                 f"{example.doc}:{example.line}: {example.text!r} -> {status} {result.stderr}"
+                f" {body.read_text(errors='replace')[:500] if body.exists() else ''}"
             )
     assert ran >= 35
     assert not failures, "\n".join(failures)
