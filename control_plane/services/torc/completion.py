@@ -5,6 +5,7 @@ Dependents are unblocked (or canceled, cascading) in the same transaction.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.errors import DomainError, NotFoundError, ValidationFailedError
 from control_plane.services.torc.actions import refresh_triggers
-from control_plane.services.torc.common import job_event, now_iso
+from control_plane.services.torc.common import job_event, now_iso, now_ms
 from control_plane.services.torc.job_rows import JobRow, job_columns
 from control_plane.services.torc.results import _tail
 from control_plane.services.torc.sql import Sql
@@ -30,7 +31,31 @@ from control_plane.services.torc.state_machine import (
 from control_plane.services.torc.txn import begin_write
 
 _BLOCKED = source(JobEvent.DEPENDENCIES_FINISHED)
+_READY = target(JobEvent.DEPENDENCIES_FINISHED)
 _CANCELED = target(JobEvent.DEPENDENCY_FAILED)
+_NODE_PROBES = 4
+_RESULT_COLUMNS = (
+    "w",
+    "j",
+    "run",
+    "a",
+    "n",
+    "rc",
+    "et",
+    "ct",
+    "s",
+    "pm",
+    "am",
+    "pc",
+    "ac",
+    "so",
+    "se",
+)
+_INSERT_RESULTS = (
+    "INSERT INTO torc_results (workflow_id, job_id, run_id, attempt_id, compute_node_id, "
+    "return_code, exec_time_minutes, completion_time, status, peak_memory_bytes, "
+    "avg_memory_bytes, peak_cpu_percent, avg_cpu_percent, stdout, stderr) VALUES "
+)
 
 
 class CompletionPath:
@@ -52,34 +77,55 @@ class CompletionPath:
         """
         sql = Sql(self.session)
         begin_write(self.session)
-        params: dict[str, Any] = {}
-        keys = sql.expand("j", sorted({int(e["job_id"]) for e in entries}), params)
-        lock = "" if sql.sqlite else " ORDER BY j.id FOR UPDATE OF j"
-        jobs = {
-            r.id: r
-            for r in sql.rows(
-                # The same read tells whether this attempt already has a result (results are
-                # unique per job, run and attempt) and whether the workflow has actions to
-                # count, so neither costs a query of its own.
-                f"SELECT {job_columns('j')}, w.run_id, "
-                "(SELECT r.id FROM torc_results r WHERE r.job_id = j.id "
-                "AND r.run_id = w.run_id AND r.attempt_id = j.attempt_id) AS stored_result, "
-                "EXISTS (SELECT 1 FROM torc_workflow_actions a WHERE a.workflow_id = j.workflow_id "
-                "AND a.trigger_count < a.required_triggers) AS has_actions "
-                "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
-                f"WHERE j.id IN ({keys}){lock}",
-                params,
-            )
-        }
+        params: dict[str, Any] = {"blocked": _BLOCKED.value}
+        job_ids = sorted({int(e["job_id"]) for e in entries})
+        keys = sql.expand("j", job_ids, params)
         nodes = {
             int(e["result"]["compute_node_id"])
             for e in entries
             if e["result"].get("compute_node_id") is not None
         }
+        # The nodes the results name are looked up by the same read (a few; more: one query).
+        probed = sorted(nodes)[:_NODE_PROBES]
+        probes = "".join(
+            f", (SELECT id FROM torc_compute_nodes WHERE id = :n{i}) AS node_{i}"
+            for i in range(len(probed))
+        )
+        params.update({f"n{i}": n for i, n in enumerate(probed)})
+        lock = ""
+        if not sql.sqlite:
+            # Lock the blocked dependents first, in the same round trip: a concurrent
+            # completion of another of their dependencies then waits for this commit, and its
+            # unblocking (a later statement, a later snapshot) sees this job finished.
+            lock = (
+                "SELECT id FROM torc_jobs WHERE status = :blocked AND id IN "
+                "(SELECT job_id FROM torc_job_dependencies "
+                f"WHERE depends_on_job_id IN ({keys})) ORDER BY id FOR UPDATE; "
+            )
+        read = sql.rows(
+            # The same read tells whether this attempt already has a result (results are
+            # unique per job, run and attempt) and whether the workflow has actions to
+            # count, so neither costs a query of its own.
+            f"{lock}SELECT {job_columns('j')}, w.run_id, "
+            "(SELECT r.id FROM torc_results r WHERE r.job_id = j.id "
+            "AND r.run_id = w.run_id AND r.attempt_id = j.attempt_id) AS stored_result, "
+            "EXISTS (SELECT 1 FROM torc_workflow_actions a WHERE a.workflow_id = j.workflow_id "
+            f"AND a.trigger_count < a.required_triggers) AS has_actions{probes} "
+            "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
+            f"WHERE j.id IN ({keys})" + ("" if sql.sqlite else " ORDER BY j.id FOR UPDATE OF j"),
+            params,
+        )
+        jobs = {r.id: r for r in read}
         # A job's active node was checked by start_job: only other nodes need a lookup.
         known_nodes: set[int] = {
             r.active_compute_node_id for r in jobs.values() if r.active_compute_node_id is not None
         }
+        if read:
+            first = read[0]
+            known_nodes |= {
+                n for i, n in enumerate(probed) if getattr(first, f"node_{i}") is not None
+            }
+            nodes -= set(probed)
         nodes -= known_nodes
         if nodes:
             params = {}
@@ -148,16 +194,96 @@ class CompletionPath:
                 ._replace(status=status, active_compute_node_id=None, start_time=None)
                 .wire()
             )
-        if rows:
+        if rows and not sql.sqlite:
+            self._write_and_unblock(sql, rows, events, finished)
+        elif rows:
             self._write_results(sql, rows)
-        for wf, ids in finished.items():
-            events[wf] += self._unblock(sql, ids)
-        for wf, datas in events.items():
-            sql.events(wf, datas)
+            for wf, ids in finished.items():
+                events[wf] += self._unblock(sql, ids)
+            for wf, datas in events.items():
+                sql.events(wf, datas)
         for wf in {int(r["w"]) for r in rows if jobs[int(r["j"])].has_actions}:
             refresh_triggers(self.session, wf)
         self.session.commit()
         return done, errors
+
+    def _write_and_unblock(
+        self,
+        sql: Sql,
+        rows: list[dict[str, Any]],
+        events: dict[int, list[dict[str, Any]]],
+        finished: dict[int, list[int]],
+    ) -> None:
+        """PostgreSQL: results, job statuses, events and unblocking in one round trip.
+
+        The first statement inserts the results, points the jobs at them and records the
+        completion events (data-modifying CTEs); the second, which reads a later snapshot
+        and so sees the first's statuses, moves the blocked dependents whose dependencies
+        all finished and records their events. A dependent canceled by a failure cascades
+        through ``_unblock``.
+        """
+        params: dict[str, Any] = {"t": now_ms()}
+        tuples = []
+        for i, row in enumerate(rows):
+            params.update({f"{c}{i}": row[c] for c in _RESULT_COLUMNS})
+            tuples.append("(" + ", ".join(f":{c}{i}" for c in _RESULT_COLUMNS) + ")")
+        values = []
+        for wf, datas in events.items():
+            for i, data in enumerate(datas):
+                params[f"ew{wf}_{i}"], params[f"ed{wf}_{i}"] = wf, json.dumps(data)
+                values.append(f"(:ew{wf}_{i}, :t, :ed{wf}_{i})")
+        statement = (
+            f"WITH ins AS ({_INSERT_RESULTS}{', '.join(tuples)} RETURNING id, job_id, status), "
+            "upd AS (UPDATE torc_jobs SET status = ins.status, active_compute_node_id = NULL, "
+            "start_time = NULL, current_result_id = ins.id FROM ins "
+            "WHERE torc_jobs.id = ins.job_id RETURNING torc_jobs.id), "
+            "ev AS (INSERT INTO torc_events (workflow_id, timestamp, data) "
+            f"VALUES {', '.join(values)} RETURNING id) "
+            "SELECT (SELECT count(*) FROM upd) AS jobs, (SELECT count(*) FROM ev) AS events"
+        )
+        done_ids = [j for ids in finished.values() for j in ids]
+        if done_ids:
+            params.update(
+                {
+                    "blocked": _BLOCKED.value,
+                    "ready": _READY.value,
+                    "canceled": _CANCELED.value,
+                }
+            )
+            finished_in = ", ".join(f"'{s.value}'" for s in sorted(FINISHED))
+            failures_in = ", ".join(f"'{s.value}'" for s in sorted(FAILURES))
+            statement += (
+                "; WITH s AS (SELECT d.job_id, "
+                f"MIN(CASE WHEN dep.status IN ({finished_in}) THEN 1 ELSE 0 END) AS done, "
+                "MAX(CASE WHEN dep.status = :canceled OR "
+                f"(dep.status IN ({failures_in}) AND "
+                "(r.return_code IS NULL OR r.return_code <> 0)) THEN 1 ELSE 0 END) AS failed "
+                "FROM torc_job_dependencies d JOIN torc_jobs dep ON dep.id = d.depends_on_job_id "
+                "LEFT JOIN torc_results r ON r.id = dep.current_result_id "
+                "WHERE d.job_id IN (SELECT job_id FROM torc_job_dependencies "
+                f"WHERE depends_on_job_id IN ({sql.expand('f', done_ids, params)})) "
+                "GROUP BY d.job_id), "
+                "moved AS (UPDATE torc_jobs SET status = CASE WHEN s.failed = 1 AND "
+                "torc_jobs.cancel_on_blocking_job_failure THEN :canceled ELSE :ready END "
+                "FROM s WHERE torc_jobs.id = s.job_id AND s.done = 1 "
+                "AND torc_jobs.status = :blocked "
+                "RETURNING torc_jobs.id, torc_jobs.workflow_id, torc_jobs.name, torc_jobs.status), "
+                "ev AS (INSERT INTO torc_events (workflow_id, timestamp, data) "
+                "SELECT m.workflow_id, :t, json_build_object('category', 'job', 'event_type', "
+                "'job_' || m.status, 'job_id', m.id, 'job_name', m.name, 'from_status', "
+                ":blocked, 'to_status', m.status) FROM (SELECT * FROM moved ORDER BY id) m "
+                "RETURNING id) "
+                "SELECT id, workflow_id, status FROM moved"
+            )
+        moved = sql.rows(statement, params) if done_ids else []
+        if not done_ids:
+            sql.run(statement, params)
+        canceled: dict[int, list[int]] = defaultdict(list)
+        for row in moved:
+            if row.status == _CANCELED.value:
+                canceled[row.workflow_id].append(row.id)
+        for wf, ids in canceled.items():
+            sql.events(wf, self._unblock(sql, sorted(ids)))
 
     @staticmethod
     def _result_exists(sql: Sql, job: Any, attempt: int) -> bool:

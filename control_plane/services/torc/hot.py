@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from control_plane.errors import NotFoundError
-from control_plane.services.torc.common import check_limit, job_event
+from control_plane.services.torc.common import check_limit, job_event, now_ms
 from control_plane.services.torc.job_rows import JOB_COLUMNS, JobRow, job_columns
 from control_plane.services.torc.packing import ORDER_BY, memory_cap, pack, remaining
 from control_plane.services.torc.sql import Sql
@@ -29,6 +29,11 @@ _GPUS = "COALESCE(rr.num_gpus, 0)"
 _NODES = "COALESCE(rr.num_nodes, 1)"
 _MEMORY = f"COALESCE(rr.memory_bytes, {1024 * 1024})"
 _RUNTIME = "COALESCE(rr.runtime_s, 60.0)"
+
+
+def _ids(joined: str | None) -> list[int]:
+    """Ids from a ``string_agg`` of them."""
+    return [int(x) for x in joined.split(",")] if joined else []
 
 
 class HotPath:
@@ -54,8 +59,13 @@ class HotPath:
             NotFoundError: unknown workflow.
         """
         sql = Sql(self.session)
+        if limit <= 0:
+            self._workflow(sql, workflow_id)
+            return []
+        if not sql.sqlite:
+            return self._claim_next_pg(sql, workflow_id, limit)
         workflow = self._workflow(sql, workflow_id)
-        if workflow.is_canceled or limit <= 0:
+        if workflow.is_canceled:
             return []
         begin_write(self.session)
         pick = (
@@ -76,6 +86,53 @@ class HotPath:
             )
         params = {"w": workflow_id, "k": limit, "src": _FROM.value, "dst": _TO.value}
         return self._finish_claim(sql, workflow_id, sql.rows(statement, params))
+
+    def _claim_next_pg(self, sql: Sql, workflow_id: int, limit: int) -> list[dict[str, Any]]:
+        """PostgreSQL: pick, claim, record events and read output links in one statement.
+
+        The workflow is read only when nothing was claimed (unknown: 404; canceled: none).
+        """
+        params = {
+            "w": workflow_id,
+            "k": limit,
+            "src": _FROM.value,
+            "dst": _TO.value,
+            "t": now_ms(),
+            "event": f"job_{_TO.value}",
+        }
+        rows = sql.rows(
+            "WITH picked AS (SELECT id FROM torc_jobs WHERE workflow_id = :w AND status = :src "
+            "AND EXISTS (SELECT 1 FROM torc_workflows WHERE id = :w AND NOT is_canceled) "
+            "ORDER BY priority DESC, id LIMIT :k FOR UPDATE SKIP LOCKED), "
+            "claimed AS (UPDATE torc_jobs SET status = :dst FROM picked "
+            f"WHERE torc_jobs.id = picked.id RETURNING {job_columns('torc_jobs')}), "
+            "ev AS (INSERT INTO torc_events (workflow_id, timestamp, data) "
+            "SELECT :w, :t, json_build_object('category', 'job', 'event_type', :event, "
+            "'job_id', c.id, 'job_name', c.name, 'from_status', :src, 'to_status', :dst) "
+            "FROM (SELECT id, name, priority FROM claimed ORDER BY priority DESC, id) c "
+            "RETURNING id) "
+            "SELECT claimed.*, (SELECT string_agg(f.file_id::text, ',') FROM torc_job_files f "
+            "WHERE f.job_id = claimed.id AND f.direction = 'out') AS out_files, "
+            "(SELECT string_agg(u.user_data_id::text, ',') FROM torc_job_user_data u "
+            "WHERE u.job_id = claimed.id AND u.direction = 'out') AS out_user_data, "
+            "(SELECT count(*) FROM ev) AS events FROM claimed",
+            params,
+        )
+        if not rows:
+            self.session.rollback()
+            self._workflow(Sql(self.session), workflow_id)
+            return []
+        self.session.commit()
+        jobs = sorted(((JobRow.of(r), r) for r in rows), key=lambda p: (-p[0].priority, p[0].id))
+        return [
+            job.wire(
+                {
+                    "output_file_ids": _ids(row.out_files),
+                    "output_user_data_ids": _ids(row.out_user_data),
+                }
+            )
+            for job, row in jobs
+        ]
 
     def claim_by_resources(
         self,
