@@ -281,7 +281,9 @@ def best_of(passes: int, measure: Any, *args: Any, **kwargs: Any) -> dict[str, f
     return best
 
 
-def run(databases: list[str], init_jobs: int, cp_replicas: int) -> list[dict[str, Any]]:
+def run(
+    databases: list[str], init_jobs: int, cp_replicas: int, passes: int = PASSES
+) -> list[dict[str, Any]]:
     """Every measurement on each database; one row per database."""
     from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database
 
@@ -305,13 +307,14 @@ def run(databases: list[str], init_jobs: int, cp_replicas: int) -> list[dict[str
                     "ping1": measure_ping(port, 1),
                     "ping8": measure_ping(port, 8),
                 }
+                print(db, f"ping {row['ping1']:.0f} / {row['ping8']:.0f} req/s", flush=True)
                 for key, runners, batch in (
                     ("one", 1, False),
                     ("eight", 8, False),
                     ("one_b", 1, True),
                     ("eight_b", 8, True),
                 ):
-                    row[key] = best_of(PASSES, measure_throughput, port, runners, batch=batch)
+                    row[key] = best_of(passes, measure_throughput, port, runners, batch=batch)
                     print(db, key, f"{row[key]['jobs_per_s']:.0f} jobs/s", flush=True)
                 row["init"] = measure_initialize(port, layers=10, width=init_jobs // 10)
                 print(db, "initialize", f"{row['init']['initialize_s']:.2f} s", flush=True)
@@ -393,11 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--init-jobs", type=int, default=100_000)
     parser.add_argument("--cp-replicas", type=int, default=1)
+    parser.add_argument("--passes", type=int, default=PASSES)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     databases = ([] if args.no_sqlite else ["sqlite"]) + ([] if args.no_postgres else ["postgres"])
     load_before = os.getloadavg()
-    rows = run(databases, args.init_jobs, args.cp_replicas)
+    rows = run(databases, args.init_jobs, args.cp_replicas, args.passes)
     load_after = os.getloadavg()
     result = table(rows) + "\n\n" + verdict(rows)
     print(result)
@@ -419,8 +423,9 @@ def main(argv: list[str] | None = None) -> int:
             "depends on 2 jobs of the previous layer, so completions also unblock); each runner "
             "loops `claim_next_jobs?limit=10` then one `complete_job` per job (torc v0.12 "
             "runners) or one `batch_complete_jobs` per claimed batch (later torc runners and "
-            f"the built-in Ray runner), until `is_complete`. Best of {PASSES} passes, each on a "
-            "fresh workflow (median in parentheses), and the ratio to the `/ping` baseline of "
+            "the built-in Ray runner), until `is_complete`. "
+            f"Best of {args.passes} passes, each on a fresh workflow (median in parentheses), "
+            "and the ratio to the `/ping` baseline of "
             "the same run with as many clients. Targets: initialize 100k jobs < 20 s on SQLite, "
             "per-job completion with 8 runners >= 500 jobs/s on PostgreSQL, batch completion "
             ">= 1,500 jobs/s.\n\n" + result + "\n"
