@@ -4,7 +4,10 @@ The same model directories (``tests/pipeline_repos.py``: ``pre`` x+1, ``post`` x
 model calling ``add_sub`` with ``exec()``) are loaded on both. The platform runs the ensemble as
 a deployment graph over the step models' own applications (one handle hop per step) and fused
 (``parameters.ray_fused: "true"``, steps in the ensemble's replica). wrk, c=1/8/32; ratios are
-throughput relative to Triton. Run: ``python -m bench.pipelines_bench``.
+throughput relative to Triton, and the fused ensemble's also to the platform's own single model
+(``b_pre`` alone). Time to first streamed event (TTFT): ``/generate_stream`` on the same
+decoupled model (one response per word, no delay) on both servers, sequential requests, median
+and p90. Run: ``python -m bench.pipelines_bench``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,17 +30,23 @@ from bench.v2_bench import _start_platform
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 8, 32)
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "6"))
-MODELS = ("b_ens", "b_fused", "b_bls")
+MODELS = ("b_ens", "b_fused", "b_bls", "b_pre")
+TTFT_REQUESTS = int(os.environ.get("BENCH_TTFT_REQUESTS", "200"))
 
 
 def _write_repo(repo: Path) -> None:
     from tests.model_repos import write_add_sub
-    from tests.pipeline_repos import write_bls_sync_caller, write_two_step_ensemble
+    from tests.pipeline_repos import (
+        write_bls_sync_caller,
+        write_decoupled_words,
+        write_two_step_ensemble,
+    )
 
     write_two_step_ensemble(repo, name="b_ens", pre="b_pre", post="b_post")
     write_two_step_ensemble(repo, name="b_fused", pre="b_pre", post="b_post", ray_fused="true")
     write_add_sub(repo, name="add_sub")  # BLS_SYNC_MODEL's default target
     write_bls_sync_caller(repo, name="b_bls")
+    write_decoupled_words(repo, name="b_dec")
 
 
 def _bodies() -> dict[str, bytes]:
@@ -42,8 +54,36 @@ def _bodies() -> dict[str, bytes]:
     ens = {"inputs": [{"name": "IN", "shape": [1, 4], "datatype": "FP32", "data": row}]}
     bls = {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": row}]}
     body = {m: json.dumps(ens).encode() for m in ("b_ens", "b_fused")}
-    body["b_bls"] = json.dumps(bls).encode()
+    body["b_bls"] = body["b_pre"] = json.dumps(bls).encode()
     return body
+
+
+def ttft_ms(base_url: str, model: str, requests: int = TTFT_REQUESTS) -> tuple[float, float]:
+    """Median and p90 ms from sending ``/generate_stream`` to the first event's bytes.
+
+    A raw keep-alive socket (no client library in the timing), sequential requests.
+    """
+    parts = urlsplit(base_url)
+    payload = json.dumps({"text_input": "one two three"}).encode()
+    head = (
+        f"POST /v2/models/{model}/generate_stream HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    samples = []
+    for _ in range(requests + 10):
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            start = time.perf_counter()
+            sock.sendall(head + payload)
+            seen = b""
+            while b"data: " not in seen:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"{model}: stream ended before its first event: {seen!r}")
+                seen += chunk
+            samples.append((time.perf_counter() - start) * 1000)
+    samples = sorted(samples[10:])
+    return statistics.median(samples), samples[int(len(samples) * 0.9)]
 
 
 def _cell(r: LoadResult, base: LoadResult | None) -> str:
@@ -62,7 +102,7 @@ def main() -> None:
     repo = tmp / "data" / "store" / "models"
     repo.mkdir(parents=True, exist_ok=True)
     _write_repo(repo)
-    for model in ("add_sub", *MODELS):
+    for model in ("add_sub", *MODELS, "b_dec"):
         httpx.post(f"{url}/v2/repository/models/{model}/load", timeout=300).raise_for_status()
     bodies = _bodies()
     targets = {f"platform {m}": (f"{url}/v2/models/{m}/infer", bodies[m]) for m in MODELS}
@@ -74,7 +114,7 @@ def main() -> None:
         shutil.copytree(repo, triton_repo)
         shutil.rmtree(triton_repo / "b_fused")
         triton = start_tritonserver(triton_repo)
-        for model in ("add_sub", "b_ens", "b_bls"):
+        for model in ("add_sub", "b_ens", "b_bls", "b_dec"):
             httpx.post(
                 f"{triton.base_url}/v2/repository/models/{model}/load", timeout=120
             ).raise_for_status()
@@ -86,7 +126,12 @@ def main() -> None:
     except Exception as exc:
         print(f"real Triton not measured: {exc}")
     results: dict[str, dict[int, LoadResult]] = {}
+    ttft: dict[str, tuple[float, float]] = {}
     try:
+        ttft["platform"] = ttft_ms(url, "b_dec")
+        if triton is not None:
+            ttft["Triton 2.51"] = ttft_ms(triton.base_url, "b_dec")
+        print("TTFT", ttft, flush=True)
         for name, (target, body) in targets.items():
             httpx.post(target, content=body, timeout=60).raise_for_status()
             results[name] = {
@@ -102,7 +147,19 @@ def main() -> None:
         model = name.split()[-1]
         base_name = f"Triton 2.51 {'b_ens' if model == 'b_fused' else model}"
         base = results.get(base_name) if not name.startswith("Triton") else None
-        rows.append([name, *[_cell(res[c], base[c] if base else None) for c in CONCURRENCY]])
+        cells = [_cell(res[c], base[c] if base else None) for c in CONCURRENCY]
+        single = results.get("platform b_pre")
+        if model == "b_fused" and single is not None:
+            cells = [
+                f"{cell}; {res[c].rps / single[c].rps:.2f}x platform b_pre"
+                for cell, c in zip(cells, CONCURRENCY, strict=True)
+                if single[c].rps
+            ]
+        rows.append([name, *cells])
+    ttft_rows = [[k, f"{m:.2f} ms", f"{p:.2f} ms"] for k, (m, p) in ttft.items()]
+    if "platform" in ttft and "Triton 2.51" in ttft:
+        gap = ttft["platform"][0] - ttft["Triton 2.51"][0]
+        ttft_rows.append(["platform - Triton (median)", f"{gap:+.2f} ms", ""])
     mode = (
         "HAProxy ingress + throughput-optimized"
         if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
@@ -113,10 +170,15 @@ def main() -> None:
         f"Serve ingress: {mode}. `b_ens`: 2-step ensemble of python models (x+1, then x*2) "
         "calling the steps' own applications by DeploymentHandle; `b_fused`: the same ensemble "
         "with `ray_fused` (steps in its replica); `b_bls`: a python model whose `execute` calls "
-        "`add_sub` with `exec()`. JSON v2 request of one row of 4 FP32; wrk, 1 thread, "
+        "`add_sub` with `exec()`; `b_pre`: the first step alone (the platform's single-model "
+        "baseline for the fused ratio). JSON v2 request of one row of 4 FP32; wrk, 1 thread, "
         f"{DURATION_S} s per cell after a 2 s warm-up. Ratios are throughput relative to Triton's "
         "same model (the fused ensemble against Triton's ensemble).\n\n"
         + table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
+        + f"\n\nTime to first streamed event, `/generate_stream` on decoupled `b_dec` (3 words, "
+        f"no delay), {TTFT_REQUESTS} sequential requests on fresh connections:\n\n"
+        + table(ttft_rows, ["server", "median", "p90"])
+        + f"\n\nLoad average at the end: {os.getloadavg()[0]:.1f}."
     )
     print(text)
     write_section(ROOT / "docs" / "benchmarks.md", "Pipelines: ensembles and BLS", text)

@@ -31,6 +31,8 @@ from deployments.contracts.errors import InferenceError, InferenceServerError, I
 from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import StatsBook
 
+_BRANCH_END = object()  # a branch of a decoupled step's response has emitted everything
+
 
 class StepFailed(Exception):
     """A step answered an error; the ensemble request fails with its message."""
@@ -256,18 +258,42 @@ class EnsembleBackend:
                 self._publish(step, await self._call(step, inputs, rid), local)
                 return
             below = [s for s in steps if s.index in self.below[step.index]]
-            async for outputs in self._call_stream(step, inputs, rid):
-                child = dict(local)
-                for tensor in step.output_map.values():
-                    child[tensor] = loop.create_future()
-                self._publish(step, outputs, child)
-                children.append(asyncio.ensure_future(branch(child, below)))
-
-        async def branch(child: dict[str, asyncio.Future[Any]], below: list[EnsembleStep]) -> None:
+            # branches run concurrently; what they emit goes out in the order of the responses
+            branches: asyncio.Queue[asyncio.Queue[Any] | None] = asyncio.Queue()
+            children.append(asyncio.ensure_future(forward(branches)))
             try:
-                await self._context(child, below, rid, wanted, queue)
+                async for outputs in self._call_stream(step, inputs, rid):
+                    child = dict(local)
+                    for tensor in step.output_map.values():
+                        child[tensor] = loop.create_future()
+                    self._publish(step, outputs, child)
+                    own: asyncio.Queue[Any] = asyncio.Queue()
+                    branches.put_nowait(own)
+                    children.append(asyncio.ensure_future(branch(child, below, own)))
+            except StepFailed as exc:  # after what the earlier responses produce, as on Triton
+                failed: asyncio.Queue[Any] = asyncio.Queue()
+                failed.put_nowait(exc)
+                failed.put_nowait(_BRANCH_END)
+                branches.put_nowait(failed)
+            finally:
+                branches.put_nowait(None)
+
+        async def forward(branches: asyncio.Queue[asyncio.Queue[Any] | None]) -> None:
+            while (own := await branches.get()) is not None:
+                while (item := await own.get()) is not _BRANCH_END:
+                    queue.put_nowait(item)
+
+        async def branch(
+            child: dict[str, asyncio.Future[Any]],
+            below: list[EnsembleStep],
+            own: asyncio.Queue[Any],
+        ) -> None:
+            try:
+                await self._context(child, below, rid, wanted, own)
             except StepFailed as exc:
-                queue.put_nowait(exc)
+                own.put_nowait(exc)
+            finally:
+                own.put_nowait(_BRANCH_END)
 
         async def emit() -> None:
             queue.put_nowait({name: await local[name] for name in wanted})

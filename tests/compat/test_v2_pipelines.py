@@ -32,6 +32,7 @@ from tests.pipeline_repos import (
     write_text_generator,
     write_two_step_ensemble,
 )
+from tests.pipeline_stream_repos import write_text_ensemble
 
 pytestmark = [pytest.mark.ray, pytest.mark.compat]
 
@@ -46,6 +47,8 @@ LOADED = (
     "d_dec",
     "d_gen",
     "d_logger",
+    "d_sdec_gen",
+    "d_sdec_only",
 )
 
 
@@ -71,6 +74,12 @@ def _write_repo(repo: Path) -> None:
     write_decoupled_words(repo, name="d_dec", delay_s=0.2)
     write_text_generator(repo, name="d_gen")
     write_logger_model(repo, name="d_logger")
+    write_decoupled_words(repo, name="d_sdec", delay_s=0.1)
+    write_text_generator(repo, name="d_sgen")
+    write_text_ensemble(
+        repo, "d_sdec_gen", [("d_sdec", "text_input", "w"), ("d_sgen", "w", "text_output")]
+    )
+    write_text_ensemble(repo, "d_sdec_only", [("d_sdec", "text_input", "text_output")])
     seq = write_add_sub(repo, name="d_seq")
     config = seq / "config.pbtxt"
     text = config.read_text().split("dynamic_batching")[0]
@@ -337,3 +346,27 @@ def test_unsupported_field_is_refused_where_triton_accepts_it(servers):
         clients["platform"].load_model("d_seq")
     assert info.value.status() == "400"
     assert "'sequence_batching'" in info.value.message()
+
+
+@pytest.mark.parametrize("model", ["d_sdec_gen", "d_sdec_only"])
+def test_a_decoupled_step_streams_through_the_ensemble_as_on_triton(servers, model):
+    got = _both(servers, lambda c: c.get_model_config(model)["model_transaction_policy"])
+    assert got["platform"] == got["triton"] == {"decoupled": True}
+    path = f"/v2/models/{model}/generate_stream"
+    for text in ("one two three", "a error"):
+        got = _post(servers, path, json={"text_input": text})
+        assert got["platform"].status_code == got["triton"].status_code == 200
+        assert got["platform"].headers["content-type"] == got["triton"].headers["content-type"]
+        assert got["platform"].content == got["triton"].content, text
+    got = _post(servers, path, json={"text_input": "a raise"})
+    for kind, resp in got.items():
+        events = _events(resp.content)
+        assert events[0]["text_output"] in ("a", "A"), kind
+        assert events[-1]["error"].startswith(f"in ensemble '{model}', "), kind
+        assert "boom after responses" in events[-1]["error"], kind
+    got = _post(servers, f"/v2/models/{model}/generate", json={"text_input": "only"})
+    assert got["platform"].json() == got["triton"].json()
+    body = {"inputs": [{"name": "text_input", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+    got = _post(servers, f"/v2/models/{model}/infer", json=body)
+    assert got["platform"].status_code == got["triton"].status_code == 501
+    assert got["platform"].json() == got["triton"].json()
