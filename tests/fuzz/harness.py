@@ -223,13 +223,18 @@ def _documented_operations(document: dict[str, Any]) -> list[str]:
 def fuzz(
     url: str,
     *,
-    max_time_s: int,
+    max_time_s: int | None,
+    cap_s: float | None = None,
     seed: int | None = None,
     workers: int = 1,
     max_examples: int = 30,
     phases: tuple[str, ...] = ("examples", "coverage", "fuzzing", "stateful"),
 ) -> tuple[list[str], list[str]]:
     """Run schemathesis' engine over every operation of ``url``'s OpenAPI document.
+
+    With ``max_time_s`` the engine keeps drawing until the time is up; without it each phase
+    runs once (``max_examples`` per operation), so the work done does not depend on how busy
+    the machine is, and ``cap_s`` only stops a run that takes far too long.
 
     Returns:
         The failed checks and the engine's own errors (statuses are in the app's recorder).
@@ -240,7 +245,7 @@ def fuzz(
     document = httpx.get(url + "/openapi.json", timeout=30).json()
     config = schemathesis.Config.from_dict(
         {
-            "max-time": max_time_s,
+            **({"max-time": max_time_s} if max_time_s else {}),
             "workers": workers,
             "base-url": url,
             "auth": {"basic": {"username": ADMIN[0], "password": ADMIN[1]}},
@@ -277,7 +282,11 @@ def fuzz(
     schema = schemathesis.openapi.from_dict(document, config=config)
     check_failures: list[str] = []
     engine_errors: list[str] = []
-    for event in schemathesis.engine.from_schema(schema).execute():
+    stream = schemathesis.engine.from_schema(schema).execute()
+    started = time.monotonic()
+    for event in stream:
+        if cap_s is not None and time.monotonic() - started > cap_s:
+            stream.stop()  # the next event is the last one
         if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             for nodes in event.recorder.checks.values():
                 for node in nodes:
@@ -419,11 +428,22 @@ SEEDED_PARAMETERS: dict[str, str] = {
 }
 
 
-def campaign(target: Target, data_dir: Path, *, total_s: int, seed_value: int | None) -> FuzzReport:
+def campaign(
+    target: Target,
+    data_dir: Path,
+    *,
+    total_s: int | None,
+    seed_value: int | None,
+    max_examples: int = 8,
+    cap_s: float = 240.0,
+) -> FuzzReport:
     """Three passes (examples + coverage, fuzzing, stateful), each on freshly seeded state.
 
     Seeding again before each pass brings back what the previous pass deleted, so operations on
-    existing objects meet real state in every pass.
+    existing objects meet real state in every pass. ``total_s`` shares that time among the
+    passes (``make fuzz``); ``None`` runs each pass once with ``max_examples`` per operation
+    (``make test``: the same work on a busy machine as on a quiet one), each capped at
+    ``cap_s``.
     """
     document = httpx.get(target.url + "/openapi.json", timeout=30).json()
     problems: list[str] = []
@@ -434,7 +454,12 @@ def campaign(target: Target, data_dir: Path, *, total_s: int, seed_value: int | 
     for phases, share in passes:
         problems += seed(target.url, data_dir, target.settings.store_root)
         got, engine_errors = fuzz(
-            target.url, max_time_s=max(int(total_s * share), 10), seed=seed_value, phases=phases
+            target.url,
+            max_time_s=max(int(total_s * share), 10) if total_s else None,
+            cap_s=None if total_s else cap_s * share / 0.4,
+            seed=seed_value,
+            phases=phases,
+            max_examples=max_examples,
         )
         checks += got
         errors += engine_errors

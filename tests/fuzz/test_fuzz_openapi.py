@@ -1,7 +1,9 @@
 """Schemathesis over the whole OpenAPI document, stateful, with admin credentials (issue 19).
 
-Bounded to about two minutes here; ``make fuzz`` runs the same campaign longer with a fresh
-seed (``python -m tests.fuzz --minutes N``).
+Work-bounded here (each phase once, 8 examples per operation: ~6,800 requests, about five
+minutes on a quiet machine, each pass capped), so the coverage reached does not depend on how
+busy the machine is; with 3 examples it fell to ~50%. ``make fuzz`` runs the same campaign
+time-bounded with a fresh seed (``python -m tests.fuzz --minutes N``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ import pytest
 
 from tests.fuzz.harness import campaign, running_app
 
-FUZZ_SECONDS = 100
 MIN_COVERAGE = 0.8
 
 
 @pytest.mark.slow
 def test_fuzzing_the_openapi_document_finds_no_server_error(tmp_path: Path):
     with running_app(tmp_path) as target:
-        report = campaign(target, tmp_path, total_s=FUZZ_SECONDS, seed_value=19)
+        report = campaign(target, tmp_path, total_s=None, seed_value=19)
     print(report.summary())
     assert not report.server_errors, report.summary()
     # not_a_server_error is judged by the server-side record above, which leaves out requests
