@@ -288,6 +288,10 @@ def in_process_stages(n: int = 1000, profile: str | None = None) -> dict[str, tu
 # ---- the run -------------------------------------------------------------------------------
 
 
+def _ratio(new: LoadResult, base: LoadResult) -> str:
+    return f"{new.rps / base.rps:.2f}x" if base.rps else "n/a"
+
+
 def _cell(result: LoadResult) -> str:
     errors = f", {result.errors} err" if result.errors else ""
     return f"{result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms{errors}"
@@ -356,13 +360,14 @@ def main(argv: list[str] | None = None) -> None:
             rows.append([f"{db_name}, {replicas} replica(s): `{label}`",
                          *[_cell(by_c[c]) for c in CONCURRENCY]])
             ratio_rows.append([f"{db_name}, {replicas} replica(s): `{label}`",
-                               *[f"{by_c[c].rps / baseline[c].rps:.2f}x" for c in CONCURRENCY]])
+                               *[_ratio(by_c[c], baseline[c]) for c in CONCURRENCY]])
     scale_rows = []
     if ("PostgreSQL", 2) in results:
         one, two = results[("PostgreSQL", 1)], results[("PostgreSQL", 2)]
         for label in one:
-            scale_rows.append([f"`{label}`", *[f"{two[label][c].rps / one[label][c].rps:.2f}x"
-                                               for c in CONCURRENCY]])
+            scale_rows.append(
+                [f"`{label}`", *[_ratio(two[label][c], one[label][c]) for c in CONCURRENCY]]
+            )
     mode = "HAProxy ingress (FAST_INGRESS=1)" if fast else "Serve's Python proxy (FAST_INGRESS=0)"
     parts = [
         f"`python -m bench.control_plane_bench` — {time.strftime('%Y-%m-%d %H:%M')}, "
