@@ -388,3 +388,48 @@ def test_file_mtime_change_and_manual_reset_reinitialize_consumers(api: DefaultA
     _bump_run(api, wf)
     api.initialize_jobs(wf, only_uninitialized=True)
     assert _statuses(api, wf) == {"reader": "ready", "writer": "blocked"}
+
+
+def test_workflow_actions_trigger_and_are_claimed_once(api: DefaultApi) -> None:
+    """torc-client 0.8.0's action calls (the same semantics as the 0.35.0 scenario)."""
+    from torc.openapi_client.models.claim_action_request import ClaimActionRequest
+    from torc.openapi_client.models.workflow_action_model import WorkflowActionModel
+
+    wf, ids = _diamond(api)
+    node = _node(api, wf)
+    start = api.create_workflow_action(
+        wf,
+        WorkflowActionModel(
+            workflow_id=wf,
+            trigger_type="on_workflow_start",
+            action_type="run_commands",
+            action_config={"commands": ["echo start"]},
+        ),
+    )
+    after = api.create_workflow_action(
+        wf,
+        WorkflowActionModel(
+            workflow_id=wf,
+            trigger_type="on_jobs_complete",
+            action_type="run_commands",
+            action_config={"commands": ["echo done"]},
+            job_ids=[ids["preprocess"]],
+        ),
+    )
+    assert api.get_pending_actions(wf) == []
+    api.initialize_jobs(wf)
+    assert [a.id for a in api.get_pending_actions(wf)] == [start.id]
+    claim = api.claim_action(wf, start.id, ClaimActionRequest(compute_node_id=node))
+    assert (claim.action_id, claim.success) == (start.id, True)
+    with pytest.raises(ApiException) as again:
+        api.claim_action(wf, start.id, ClaimActionRequest(compute_node_id=node))
+    assert again.value.status == 409
+    assert "already claimed" in json.loads(again.value.body)["error"]["message"]
+    (job,) = api.claim_next_jobs(wf, limit=10).jobs
+    _finish(api, wf, job.id, node)
+    pending = api.get_pending_actions(wf, trigger_type=["on_jobs_complete"])
+    assert [a.id for a in pending] == [after.id]
+    listed = {a.id: a for a in api.get_workflow_actions(wf)}
+    assert listed[start.id].executed is True
+    assert listed[start.id].executed_by == node
+    assert listed[after.id].executed is False
