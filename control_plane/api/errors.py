@@ -268,6 +268,10 @@ def _is_input_error(exc: Exception) -> bool:
 async def _database_input_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """A value the database cannot hold, which slipped past edge validation: a 4xx naming it."""
     assert isinstance(exc, sa_exc.StatementError)
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):  # database unreachable
+        logger.warning("request %s: database unavailable: %s", get_request_id(), exc.orig)
+        return error_response(request.url.path, 503, "database_unavailable",
+                              "the database is unavailable; retry later")
     if not _is_input_error(exc):
         return await _unhandled_error_handler(request, exc)
     path = request.url.path

@@ -48,8 +48,8 @@ DOCUMENTED_STATUS: dict[str, int] = {}
 
 WF_SPEC = """
 models:
-  retry-attempts: 0
-  timeout-ms: 10000
+  retry-attempts: 1
+  timeout-ms: 60000
 dag:
   greet: [answer]
 """
