@@ -1,7 +1,8 @@
 """Soak: mixed traffic at 80% of a measured peak for minutes, watching errors, latency and memory.
 
-The platform runs as ``make run`` does (``serve run serve_config.yaml`` on its own one-node Ray
-cluster, HAProxy ingress with throughput-optimized handles, SQLite). Four classes of traffic run
+The platform runs as ``make run`` sets it up (the control-plane application on a fresh local Ray
+cluster, HAProxy ingress with throughput-optimized handles, SQLite), started in-process like the
+other bench modules. Four classes of traffic run
 at once:
 
 * ``v2 infer``: ``POST /v2/models/add_sub/infer`` (python backend);
@@ -14,7 +15,7 @@ at once:
 First each class runs closed-loop (4 clients each, all classes together) for ``--peak-s`` to
 measure the mix's peak; then each class is driven open-loop at 80% of its peak rate for
 ``--minutes``. Reported per minute: requests, errors, p50/p99 per class; and the RSS of every
-platform process (``serve run``, Ray's processes, replicas) at the start and the end: a leak
+platform process (Ray's processes and replicas) at the start and the end: a leak
 shows as growth. Not part of ``make test``. Run: ``python -m bench.soak --minutes 10`` (or
 ``make bench BENCH_ARGS=soak``); ``--no-write`` leaves docs/benchmarks.md alone.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,28 +225,61 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def platform_processes(platform: Any) -> dict[int, str]:
-    """Every process of the platform: ``serve run`` and its children, and each Ray node's."""
-    procs: list[psutil.Process] = []
-    root = psutil.Process(platform.proc.pid)
-    procs += [root, *root.children(recursive=True)]
-    for node in platform.cluster.nodes:
-        procs += node.processes()
+def platform_processes() -> dict[int, str]:
+    """Every process of the platform: the Ray processes this driver started, replicas included.
+
+    ``ray.init(address="local")`` makes the GCS, raylet, workers and replicas descendants of
+    this process; the driver itself (the load generator) is left out.
+    """
     labels = {}
-    for proc in procs:
+    for proc in psutil.Process().children(recursive=True):
         try:
-            cmd = " ".join(proc.cmdline())
-            name = proc.name()
+            labels[proc.pid] = proc.name()
         except psutil.Error:
             continue
-        if name.startswith("ray::"):
-            label = name
-        elif "serve run" in cmd or cmd.endswith("serve_config.yaml"):
-            label = "serve run"
-        else:
-            label = name
-        labels[proc.pid] = label
     return labels
+
+
+@contextlib.contextmanager
+def running_platform(data_dir: Path) -> Iterator[str]:
+    """The platform on a fresh local Ray cluster, as ``make run`` sets it up; yields its URL.
+
+    Started in-process like the other bench modules (``bench.v2_bench``): a one-node
+    ``ray start`` waits 120 s at most for its raylet, which a loaded 2-core machine misses.
+    """
+    from tests.conftest import free_port, ray_test_env
+
+    os.environ.update(ray_test_env(fast_ingress=True))
+    import ray
+    from ray import serve
+
+    from entrypoint.control_plane_app import build_control_plane
+
+    for attempt in range(3):
+        try:
+            ray.init(
+                address="local",
+                num_cpus=4,
+                include_dashboard=False,
+                log_to_driver=False,
+                _temp_dir=tempfile.mkdtemp(prefix="ray-soak-"),
+            )
+            break
+        except Exception as exc:  # Ray waits 30 s (fixed) for its raylet: a busy machine misses it
+            print(f"ray.init failed ({exc}); attempt {attempt + 2} of 3", flush=True)
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    try:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        args = {"data_dir": str(data_dir), "public_url": url}
+        serve.run(build_control_plane(args), name="control-plane", route_prefix="/")
+        yield url
+    finally:
+        serve.shutdown()
+        ray.shutdown()
 
 
 def rss_mib(pids: dict[int, str]) -> dict[int, float]:
@@ -263,8 +298,7 @@ def _setup(work: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from bench.torchserve_bench import build_archives
 
-    store = work / "store"
-    (work / "var").mkdir(parents=True, exist_ok=True)
+    store = work / "var" / "store"  # the platform's data_dir is work/var
     shutil.copytree(ROOT / "configs" / "models" / "add_sub", store / "models" / "add_sub")
     archives = build_archives(work / "archives")
     for kind in ("model-store", "wf-store"):
@@ -371,7 +405,7 @@ def render(
             f"(80% of the closed-loop peak of the mix, measured in the same run): {rate_text}. "
             f"Load during the run: `{load}`.{shortened}",
             per_minute,
-            "RSS of every platform process (``serve run``, Ray's processes, replicas):",
+            "RSS of every platform process (Ray's processes and replicas):",
             memory,
         ]
     )
@@ -385,25 +419,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="Leave docs/benchmarks.md alone.")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from bench.torc_bench import Platform
-
-    # On a busy machine the raylet registers late; Ray's default wait (30 s) then fails startup.
-    os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")
-
     work = Path(tempfile.mkdtemp(prefix="soak-"))
-    _setup(work)
-    platform = Platform(work, f"sqlite:///{work / 'var' / 'platform.db'}", cp_replicas=1)
     try:
-        url = f"http://127.0.0.1:{platform.port}"
-        _register(url)
-        labels = platform_processes(platform)
-        rss_start = rss_mib(labels)
-        rates, soak = asyncio.run(_drive(url, args.peak_s, args.minutes))
-        labels.update(platform_processes(platform))
-        rss_end = rss_mib(labels)
-        load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        _setup(work)
+        with running_platform(work / "var") as url:
+            _register(url)
+            labels = platform_processes()
+            rss_start = rss_mib(labels)
+            rates, soak = asyncio.run(_drive(url, args.peak_s, args.minutes))
+            labels.update(platform_processes())
+            rss_end = rss_mib(labels)
+            load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     finally:
-        platform.stop()
         shutil.rmtree(work, ignore_errors=True)
     markdown = render(rates, soak, rss_start, rss_end, labels, args.minutes, load)
     print(markdown)
