@@ -255,7 +255,8 @@ def running_platform(data_dir: Path) -> Iterator[str]:
 
     from entrypoint.control_plane_app import build_control_plane
 
-    for attempt in range(3):
+    attempts = 8
+    for attempt in range(attempts):
         try:
             ray.init(
                 address="local",
@@ -266,9 +267,9 @@ def running_platform(data_dir: Path) -> Iterator[str]:
             )
             break
         except Exception as exc:  # Ray waits 30 s (fixed) for its raylet: a busy machine misses it
-            print(f"ray.init failed ({exc}); attempt {attempt + 2} of 3", flush=True)
+            print(f"ray.init attempt {attempt + 1} of {attempts} failed: {exc}", flush=True)
             ray.shutdown()
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise
     try:
         port = free_port()
