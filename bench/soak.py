@@ -247,7 +247,7 @@ def running_platform(data_dir: Path) -> Iterator[str]:
     Started in-process like the other bench modules (``bench.v2_bench``): a one-node
     ``ray start`` waits 120 s at most for its raylet, which a loaded 2-core machine misses.
     """
-    from tests.conftest import free_port, ray_test_env
+    from tests.conftest import _start_serve, free_port, ray_test_env
 
     os.environ.update(ray_test_env(fast_ingress=True))
     import ray
@@ -272,9 +272,9 @@ def running_platform(data_dir: Path) -> Iterator[str]:
             if attempt == attempts - 1:
                 raise
     try:
-        port = free_port()
+        # serve.start retried: a busy machine's Serve controller may kill the ingress starting.
+        port = _start_serve(serve, free_port(), attempts=4)
         url = f"http://127.0.0.1:{port}"
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = {"data_dir": str(data_dir), "public_url": url}
         serve.run(build_control_plane(args), name="control-plane", route_prefix="/")
         yield url
