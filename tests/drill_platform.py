@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, free_port, ray_test_env
-from tests.serve_run import start_serve_run, stop_serve_run, wait_http_ok
+from tests.serve_run import start_serve_run, stop_serve_run
 
 
 def _pg_bin(tool: str) -> str:
@@ -103,7 +103,17 @@ class DrillPlatform:
 
     def start(self) -> None:
         self.proc = start_serve_run(self.config, self.env, self.log)
-        wait_http_ok(self.url + "/healthz", self.proc, self.log, timeout_s=180)
+        deadline = time.monotonic() + 300  # a loaded 2-core machine: minutes, slow answers
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve run exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=15).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise AssertionError(f"{self.url}/healthz not ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
