@@ -142,7 +142,13 @@ def _start(data_dir: Path) -> tuple[str, str, int]:
     from entrypoint.control_plane_app import build_control_plane
     from entrypoint.grpc_app import build_grpc_app
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=tempfile.mkdtemp(prefix="rgb-", dir="/tmp"),  # not /tmp/ray: other sessions
+    )
     port, grpc_port, ray_grpc_port = free_port(), free_port(), free_port()
     serve.start(
         http_options={"host": "127.0.0.1", "port": port},
