@@ -119,6 +119,18 @@ class Platform:
             self.cluster.stop()
 
 
+def _start_platform(work: Path, db_url: str, cp_replicas: int, attempts: int = 3) -> Platform:
+    """Start the platform, again when Ray's node times out starting (a loaded machine)."""
+    for attempt in range(attempts):
+        try:
+            return Platform(work, db_url, cp_replicas)
+        except AssertionError as exc:
+            if attempt == attempts - 1:
+                raise
+            print(f"platform did not start ({str(exc)[:200]}); trying again", flush=True)
+    raise AssertionError("unreachable")
+
+
 def create_dag(api: Api, layers: int, width: int, edges: int, seed: int = 7) -> tuple[int, int]:
     """A layered DAG; jobs depend on 2-3 jobs of earlier layers. Returns (workflow id, edges).
 
@@ -298,7 +310,7 @@ def run(
                 except Exception as exc:
                     print(f"PostgreSQL not reachable ({exc}); skipped")
                     continue
-            platform = Platform(work, url, cp_replicas)
+            platform = _start_platform(work, url, cp_replicas)
             try:
                 port = platform.port
                 measure_throughput(port, 8, batch=False, layers=2, width=100)  # warm-up
