@@ -2,8 +2,8 @@
 
 Work-bounded here (each phase once, 8 examples per operation: ~6,800 requests; 518 s measured
 at load ~35 on 2 cores, estimated ~5 min quiet; each pass capped), so the coverage reached does
-not depend on how busy the machine is; with 3 examples it fell to ~50%. ``make fuzz`` runs the same campaign
-time-bounded with a fresh seed (``python -m tests.fuzz --minutes N``).
+not depend on how busy the machine is; with 3 examples it fell to ~50%. ``make fuzz`` runs the
+same campaign time-bounded with a fresh seed (``python -m tests.fuzz --minutes N``).
 """
 
 from __future__ import annotations
