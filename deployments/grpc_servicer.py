@@ -97,6 +97,7 @@ class ModelRouter:
     def __init__(self, app_template: str) -> None:
         self.app_template = app_template
         self._handles: dict[str, Any] = {}
+        self._variants: dict[tuple[str, str, bool, bool], Any] = {}
 
     async def handle(self, model: str) -> Any | None:
         """The model's handle, or None when no application serves it."""
@@ -116,6 +117,19 @@ class ModelRouter:
     def forget(self, model: str) -> None:
         """Drop a handle whose application went away."""
         self._handles.pop(model, None)
+        for key in [k for k in self._variants if k[0] == model]:
+            del self._variants[key]
+
+    def _variant(self, model: str, handle: Any, method: str, big: bool, stream: bool) -> Any:
+        """``handle.options(...)`` once per model and call kind (it copies the handle)."""
+        key = (model, method, big, stream)
+        found = self._variants.get(key)
+        if found is None:
+            options: dict[str, Any] = {"method_name": method, "stream": stream}
+            if big:
+                options["_by_reference"] = True
+            found = self._variants[key] = handle.options(**options)
+        return found
 
     async def call(self, model: str, method: str, *args: Any) -> Any | None:
         """``method(*args)`` on the model's application; None when it is not served."""
@@ -124,11 +138,8 @@ class ModelRouter:
             if handle is None:
                 return None
             big = any(isinstance(a, bytes) and len(a) > BY_REFERENCE_BYTES for a in args)
-            options: dict[str, Any] = {"method_name": method}
-            if big:
-                options["_by_reference"] = True
             try:
-                return await handle.options(**options).remote(*args)
+                return await self._variant(model, handle, method, big, False).remote(*args)
             except DeploymentUnavailableError:
                 self.forget(model)
             except Exception as exc:  # the replica died mid-call, a transport limit...
@@ -141,10 +152,9 @@ class ModelRouter:
         handle = await self.handle(model)
         if handle is None:
             return None
-        options: dict[str, Any] = {"method_name": "grpc_stream", "stream": True}
-        if len(raw) > BY_REFERENCE_BYTES:
-            options["_by_reference"] = True
-        return handle.options(**options).remote(raw)  # type: ignore[no-any-return]
+        big = len(raw) > BY_REFERENCE_BYTES
+        variant = self._variant(model, handle, "grpc_stream", big, True)
+        return variant.remote(raw)  # type: ignore[no-any-return]
 
 
 async def fail(context: Any, code: Any, message: str) -> NoReturn:
