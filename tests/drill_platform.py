@@ -9,6 +9,7 @@ examples (tests/compat/test_readme_curls.py) run against it with the names they 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -116,8 +117,11 @@ class DrillPlatform:
         raise AssertionError(f"{self.url}/healthz not ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            stop_serve_run(self.proc)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                stop_serve_run(self.proc)
+            with contextlib.suppress(ProcessLookupError):  # Ray workers left by a failed start
+                os.killpg(self.proc.pid, signal.SIGKILL)
         shutil.rmtree(self.ray_tmp, ignore_errors=True)
 
     def pids(self, pattern: str) -> list[int]:
@@ -163,8 +167,8 @@ def drill_platform_fixture(
     """The platform the drills may break, in the ingress mode the session platform does not use."""
     session_fast = os.environ.get("PLATFORM_FAST_INGRESS", "1") == "1"
     platform = DrillPlatform(tmp_path_factory.mktemp("drill"), private_pg, not session_fast)
-    platform.start()
-    try:
+    try:  # a start that fails half-way still stops what it started
+        platform.start()
         yield platform
     finally:
         platform.stop()
