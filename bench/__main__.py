@@ -9,6 +9,8 @@ import sys
 MODULES = [
     "bench.v2_bench",
     "bench.pipelines_bench",
+    "bench.inference_sizes_bench",
+    "bench.grpc_bench",
     "bench.gateway_bench",
     "bench.torchserve_bench",
     "bench.torc_bench",
