@@ -138,6 +138,9 @@ def running_app(data_dir: Path) -> Iterator[Target]:
         db={"url": f"sqlite:///{data_dir / 'platform.db'}"},
         # Register URLs are downloaded: keep the fuzzer off the network (store names still work).
         torchserve={"allowed_urls": [r"file://.*"]},
+        # The fake gateway enforces nothing: waiting for gateway replicas after each MLServe
+        # write (0.5 s) would only slow the campaign.
+        serving={"gateway_await_writes": False},
     )
     gateway = FakeServeGateway()
     app = create_app(settings, gateway_factory=lambda: gateway)
