@@ -27,6 +27,13 @@ import yaml
 from tests.conftest import ROOT, free_port, ray_test_env
 from tests.serve_run import start_serve_run, stop_serve_run
 
+_INGRESS_VARS = (
+    "RAY_SERVE_ENABLE_HA_PROXY",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED",
+    "RAY_SERVE_HAPROXY_",
+    "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+)
+
 
 def _pg_bin(tool: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
@@ -97,7 +104,11 @@ class DrillPlatform:
         self.config = root / "serve_config.yaml"
         self.config.write_text(yaml.safe_dump(config))
         self.ray_tmp = Path(tempfile.mkdtemp(prefix="rdr-", dir="/tmp"))  # short AF_UNIX paths
-        self.env = {**os.environ, **ray_test_env(fast_ingress), "RAY_TMPDIR": str(self.ray_tmp)}
+        # The session platform's fixture put its ingress settings (HAProxy on, its HAProxy ports)
+        # into os.environ: inherited, they would run this platform in the same mode on the same
+        # HAProxy ports (a reload then dies on "Address already in use").
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(_INGRESS_VARS)}
+        self.env = {**inherited, **ray_test_env(fast_ingress), "RAY_TMPDIR": str(self.ray_tmp)}
         self.env.pop("RAY_ADDRESS", None)
         self.log = root / "serve.log"
         self.proc: subprocess.Popen | None = None
