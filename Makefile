@@ -51,8 +51,9 @@ run: venv ## Start the platform: serve run serve_config.yaml (http://127.0.0.1:8
 test: venv ## Run the whole test suite (unit, integration, Ray Serve, real clients)
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-drills: venv ## Fault drills: SIGKILL of replicas and the control plane, PostgreSQL restart
-	PLATFORM_DRILLS=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q -rP tests/reliability $(PYTEST_ARGS)
+drills: venv ## Drill-platform tests: SIGKILLs, PostgreSQL restart, other-mode deletes, README curls
+	PLATFORM_DRILLS=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q -rP tests/reliability \
+		tests/compat/test_readme_curls.py $(PYTEST_ARGS)
 
 test-unit: venv ## Unit tier only (no Ray, no network)
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
