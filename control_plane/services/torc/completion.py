@@ -299,23 +299,7 @@ class CompletionPath:
     @staticmethod
     def _write_results(sql: Sql, rows: list[dict[str, Any]]) -> None:
         """One multi-row INSERT of the results, one UPDATE of the jobs per final status."""
-        columns = (
-            "w",
-            "j",
-            "run",
-            "a",
-            "n",
-            "rc",
-            "et",
-            "ct",
-            "s",
-            "pm",
-            "am",
-            "pc",
-            "ac",
-            "so",
-            "se",
-        )
+        columns = _RESULT_COLUMNS
         params: dict[str, Any] = {}
         tuples = []
         for i, row in enumerate(rows):
