@@ -39,8 +39,10 @@ def _is_triton_error(exc: Exception) -> bool:
 
 
 def _call(url: str, what: str, timeout_s: float, fn: Callable[[Any], T]) -> T:
-    client = _client(url, timeout_s)
+    client = None
     try:
+        # Building the client parses the URL: a host it cannot parse is unreachable too.
+        client = _client(url, timeout_s)
         return fn(client)
     except Exception as exc:
         if _is_triton_error(exc):
@@ -56,8 +58,9 @@ def _call(url: str, what: str, timeout_s: float, fn: Callable[[Any], T]) -> T:
             triton=url,
         ) from None
     finally:
-        with contextlib.suppress(Exception):
-            client.close()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
 
 
 def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:

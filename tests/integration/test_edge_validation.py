@@ -107,3 +107,24 @@ async def test_mlserve_patch_with_a_body_that_is_not_utf8_is_400(client):
     )
     assert resp.status_code == 400, resp.text
     assert "JSON" in resp.json()["error"] or "utf" in resp.json()["error"].lower()
+
+
+@pytest.mark.parametrize("host", ["a b", "a/b", "ä.example", "-lead.example", "x" * 64, "[::1"])
+async def test_triton_with_a_host_that_is_no_name_or_address_is_400(client, host):
+    # The fuzzer registered such a host and GET /api/tritons then answered 500 (its probe could
+    # not even build a client); now the registration is refused and names the field.
+    resp = await client.post("/api/tritons", json={"host": host, "port": 8000}, auth=ADMIN)
+    _assert_names(resp, 400, "host")
+    resp = await client.get("/api/tritons", auth=ADMIN)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "triton-0.svc.local", "localhost"])
+async def test_triton_with_a_name_or_address_registers_and_lists(client, host):
+    resp = await client.post("/api/tritons", json={"host": host, "port": 1}, auth=ADMIN)
+    assert resp.status_code == 201, resp.text
+    listed = await client.get("/api/tritons", auth=ADMIN)
+    assert listed.status_code == 200, listed.text
+    states = [t["state"] for t in listed.json()["tritons"] if t["host"] == host and not t["builtin"]]
+    assert states == ["offline"]
+    await client.delete(f"/api/tritons/{resp.json()['id']}", auth=ADMIN)

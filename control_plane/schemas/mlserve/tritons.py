@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from pydantic import Field, field_validator, model_validator
 
 from control_plane.schemas.mlserve.common import BaseSchema, UtcDatetime
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def _host(value: object) -> object:
+    """A DNS name or an IP literal (IPv6 optionally bracketed); anything else is a 422 here."""
+    if not isinstance(value, str) or not value:
+        return value
+    literal = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        ipaddress.ip_address(literal)
+        return value
+    except ValueError:
+        pass
+    if len(value) <= 253 and all(_LABEL.match(label) for label in value.rstrip(".").split(".")):
+        return value
+    raise ValueError(f"Got host {value!r}; a host name or an IP address is required")
 
 
 def _port(value: object) -> object:
@@ -32,6 +53,7 @@ class TritonCreate(BaseSchema):
     )
 
     _port = field_validator("port", mode="before")(_port)
+    _host = field_validator("host", "ip", mode="after")(_host)
 
     @model_validator(mode="after")
     def _host_or_ip(self) -> TritonCreate:
@@ -56,6 +78,7 @@ class TritonUpdate(BaseSchema):
     path: str | None = Field(default=None, max_length=1000, description="Model repository path.")
 
     _port = field_validator("port", mode="before")(_port)
+    _host = field_validator("host", "ip", mode="after")(_host)
 
     @model_validator(mode="after")
     def _host_or_ip(self) -> TritonUpdate:
