@@ -143,7 +143,10 @@ class TorchServePeer:
         path = self.workdir / "key_file.json"
         if not self.token_auth or not path.exists():
             return {}
-        loaded = json.loads(path.read_text())
+        try:
+            loaded = json.loads(path.read_text())
+        except json.JSONDecodeError:  # TorchServe is still writing it (seen empty at start)
+            return {}
         return {kind: entry["key"] for kind, entry in loaded.items()}
 
     def auth(self, kind: str) -> dict[str, str]:

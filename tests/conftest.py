@@ -190,11 +190,38 @@ def platform_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
     handle = PlatformHandle(f"http://127.0.0.1:{port}", port, data_dir, args)
     handle.redeploy_control_plane()
     _wait_http_ok(handle.url + "/healthz", timeout_s=60)
+    global _SESSION_PLATFORM
+    _SESSION_PLATFORM = handle
     try:
         yield handle
     finally:
+        _SESSION_PLATFORM = None
         serve.shutdown()
         ray.shutdown()
+
+
+_SESSION_PLATFORM: PlatformHandle | None = None
+
+
+def _serve_apps() -> set[str]:
+    from ray import serve
+
+    return set(serve.status().applications)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unload_what_the_module_loaded() -> Iterator[None]:
+    """Each module leaves the session platform as it found it (see tests/platform_cleanup.py).
+
+    Does nothing in a module that never touched the platform (the unit tier never starts Ray).
+    """
+    before = _serve_apps() if _SESSION_PLATFORM is not None else set()
+    yield
+    if _SESSION_PLATFORM is None:
+        return
+    from tests.platform_cleanup import unload_apps
+
+    unload_apps(_SESSION_PLATFORM.url, _serve_apps() - before)
 
 
 def _start_serve(serve: Any, port: int, attempts: int = 3) -> int:

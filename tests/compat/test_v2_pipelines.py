@@ -255,8 +255,9 @@ def test_two_concurrent_async_exec_match(servers):
         elapsed[kind] = float(result.as_numpy("ELAPSED").ravel()[0])
     assert 0.9 < elapsed["triton"] < 1.8, elapsed  # Triton 2.51: 1.06 s on two instances
     # Both calls run concurrently here too, but Serve's router may send both to one of the two
-    # replicas (it balances by queue length, not by instance), so never more than serial time.
-    assert 0.9 < elapsed["platform"] < 2.5, elapsed
+    # replicas (it balances by queue length, not by instance), so never more than serial time
+    # (2 s) plus the overhead a loaded 2-core CI machine adds (3.1 s seen at load 40).
+    assert 0.9 < elapsed["platform"] < 3.5, elapsed
 
 
 def test_bls_to_a_missing_model_matches(servers):

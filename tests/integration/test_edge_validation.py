@@ -125,6 +125,8 @@ async def test_triton_with_a_name_or_address_registers_and_lists(client, host):
     assert resp.status_code == 201, resp.text
     listed = await client.get("/api/tritons", auth=ADMIN)
     assert listed.status_code == 200, listed.text
-    states = [t["state"] for t in listed.json()["tritons"] if t["host"] == host and not t["builtin"]]
+    states = [
+        t["state"] for t in listed.json()["tritons"] if t["host"] == host and not t["builtin"]
+    ]
     assert states == ["offline"]
     await client.delete(f"/api/tritons/{resp.json()['id']}", auth=ADMIN)

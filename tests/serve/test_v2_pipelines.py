@@ -135,14 +135,16 @@ def test_two_concurrent_async_exec_run_in_parallel_on_two_instances(triton):
     assert result.as_numpy("OUTPUT0").shape == (2, 4)
     elapsed = float(result.as_numpy("ELAPSED").ravel()[0])
     # Two 1 s calls on two replicas (Triton: 1.06 s). Serve's router balances by queue length,
-    # not by instance, and may send both to one replica: never more than serial time.
-    assert 0.9 < elapsed < 2.5, elapsed
+    # not by instance, and may send both to one replica: never more than serial time (2 s) plus
+    # the overhead of a loaded 2-core CI machine (2.6 s seen there).
+    assert 0.9 < elapsed < 3.5, elapsed
 
 
 def test_two_concurrent_async_exec_overlap_on_an_async_callee(triton):
     result = _bls(triton, "p_bls", {"target": "p_asleepy", "mode": "async2"})
     elapsed = float(result.as_numpy("ELAPSED").ravel()[0])
-    assert 0.9 < elapsed < 1.6, elapsed  # the BLS runner does not serialize the two calls
+    # the BLS runner does not serialize the two calls: serial would take at least 2 s
+    assert 0.9 < elapsed < 1.95, elapsed
 
 
 def test_logger_lines_reach_the_replica_log(platform, triton):

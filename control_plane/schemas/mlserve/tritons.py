@@ -9,7 +9,6 @@ from pydantic import Field, field_validator, model_validator
 
 from control_plane.schemas.mlserve.common import BaseSchema, UtcDatetime
 
-
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
