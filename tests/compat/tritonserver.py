@@ -24,6 +24,7 @@ wheel file instead of downloading one).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -177,6 +178,16 @@ class TritonProcess:
         """``http://127.0.0.1:<http_port>`` for httpx."""
         return f"http://{self.url}"
 
+    def kill_leftovers(self) -> None:
+        """SIGKILL what is left of the server's process group once the server itself is gone.
+
+        A crashed tritonserver leaves its python-backend stubs running, and they hold the
+        accepted client connections open: a client then waits its whole network timeout.
+        """
+        if self.process.poll() is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     def log(self) -> str:
         """The server's log so far (for assertion messages)."""
         try:
@@ -185,7 +196,7 @@ class TritonProcess:
             return ""
 
     def stop(self, timeout_s: float = 15) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
+        """SIGTERM, then SIGKILL if it does not exit in time; then its leftover backend stubs."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -193,6 +204,7 @@ class TritonProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        self.kill_leftovers()
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
             self._log_file = None
@@ -239,7 +251,9 @@ def start_tritonserver(model_repo: Path, *, timeout_s: float = 60) -> TritonProc
         "--strict-readiness=true",
         "--exit-timeout-secs=5",
     ]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(  # its own process group: the stubs go with it (kill_leftovers)
+        cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     triton = TritonProcess(
         proc, http_port, grpc_port, metrics_port, Path(model_repo), log_path, log_file
     )
