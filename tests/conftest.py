@@ -6,6 +6,7 @@ Databases are SQLite and PostgreSQL; there is one Ray Serve platform per test se
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -50,14 +51,67 @@ def postgres_admin_url_fixture() -> str:
     return PG_ADMIN_URL
 
 
-def create_pg_database(admin_url: str) -> str:
-    """Create an empty database and return its URL."""
+def _migrations_digest() -> str:
+    """A digest of the migration scripts: a template database is only reused at the same head."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "control_plane" / "db" / "migrations").rglob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+_PG_TEMPLATE: str | None = None
+
+
+def _pg_template(admin_url: str) -> str:
+    """A PostgreSQL database migrated to head once per migration set, cloned per test.
+
+    ``CREATE DATABASE ... TEMPLATE`` copies it in ~40 ms instead of ~300 ms of migrations;
+    it is built under a temporary name and renamed when complete, so a half-built template is
+    never used.
+    """
+    global _PG_TEMPLATE
+    if _PG_TEMPLATE is not None:
+        return _PG_TEMPLATE
     import sqlalchemy as sa
 
+    from control_plane.db.session import upgrade_database
+
+    name = f"cp_tmpl_{_migrations_digest()}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+        if exists is None:
+            building = create_pg_database(admin_url, migrated=False)
+            engine = sa.create_engine(building)
+            upgrade_database(engine)
+            engine.dispose()
+            with admin.connect() as conn:
+                try:
+                    conn.execute(
+                        sa.text(f'ALTER DATABASE "{building.rsplit("/", 1)[1]}" RENAME TO "{name}"')
+                    )
+                except sa.exc.ProgrammingError:  # another session built it first
+                    drop_pg_database(admin_url, building)
+    finally:
+        admin.dispose()
+    _PG_TEMPLATE = name
+    return name
+
+
+def create_pg_database(admin_url: str, *, migrated: bool = False) -> str:
+    """Create a database and return its URL: empty, or already at the migrations' head."""
+    import sqlalchemy as sa
+
+    template = f' TEMPLATE "{_pg_template(admin_url)}"' if migrated else ""
     name = f"cp_test_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{template}'))
     engine.dispose()
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
@@ -73,16 +127,36 @@ def drop_pg_database(admin_url: str, url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session", name="sqlite_template")
+def sqlite_template_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session; each test gets a copy."""
+    import sqlalchemy as sa
+
+    from control_plane.db.session import upgrade_database
+
+    path = tmp_path_factory.mktemp("db-template") / "platform.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    upgrade_database(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], name="db_url"
 )
 def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh empty database per test, on SQLite and on PostgreSQL."""
+    """A fresh database per test, on SQLite and on PostgreSQL, already at the migrations' head.
+
+    The platform still runs its migrations at start (a no-op here); tests/integration's
+    migration tests start from empty databases of their own.
+    """
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'platform.db'}"
+        target = tmp_path / "platform.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
         return
     admin = request.getfixturevalue("postgres_admin_url")
-    url = create_pg_database(admin)
+    url = create_pg_database(admin, migrated=True)
     try:
         yield url
     finally:
