@@ -49,7 +49,7 @@ run: venv ## Start the platform: serve run serve_config.yaml (http://127.0.0.1:8
 	PYTHONPATH=$(CURDIR) $(BIN)/serve run serve_config.yaml
 
 test: venv ## Run the whole test suite (unit, integration, Ray Serve, real clients)
-	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/run_tests.py $(PYTEST_ARGS)
 
 drills: venv ## Drill-platform tests: SIGKILLs, PostgreSQL restart, other-mode deletes, README curls
 	PLATFORM_DRILLS=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -q -rP tests/reliability \
