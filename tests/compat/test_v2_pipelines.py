@@ -169,6 +169,20 @@ class Servers:
             self.restart_triton()
             return call()
 
+    def on_triton_unless_it_crashes(self, call):
+        """``call()`` against the reference server, or None when it crashed on it (restarted).
+
+        For the one request Triton 2.51 itself often segfaults on (two concurrent
+        ``async_exec`` in a BLS model, CPU build): repeating it mostly crashes the new server too.
+        """
+        try:
+            return self.on_triton(call)
+        except Exception:
+            if not self.triton_crashed():
+                raise
+            self.restart_triton()
+            return None
+
     def close(self) -> None:
         self._closed.set()
         for client in self.clients.values():
@@ -258,16 +272,21 @@ def test_bls_exec_and_async_exec_match(servers, model, mode):
 
 
 def test_two_concurrent_async_exec_match(servers):
-    got = _both(servers, lambda c: _bls(c, "d_bls", {"target": "d_sleepy", "mode": "async2"}))
-    elapsed = {}
-    for kind, result in got.items():
-        assert result.as_numpy("OUTPUT0").shape == (2, 4)
-        elapsed[kind] = float(result.as_numpy("ELAPSED").ravel()[0])
-    assert 0.9 < elapsed["triton"] < 1.8, elapsed  # Triton 2.51: 1.06 s on two instances
+    def call(client):
+        return _bls(client, "d_bls", {"target": "d_sleepy", "mode": "async2"})
+
+    triton = servers.on_triton_unless_it_crashes(lambda: call(servers[0]["triton"]))
+    platform = call(servers[0]["platform"])
+    assert platform.as_numpy("OUTPUT0").shape == (2, 4)
+    elapsed = float(platform.as_numpy("ELAPSED").ravel()[0])
+    if triton is not None:  # None: the reference crashed on it; its recorded values stand
+        assert triton.as_numpy("OUTPUT0").shape == (2, 4)
+        reference = float(triton.as_numpy("ELAPSED").ravel()[0])
+        assert 0.9 < reference < 1.8, reference  # Triton 2.51: 1.06 s on two instances
     # Both calls run concurrently here too, but Serve's router may send both to one of the two
     # replicas (it balances by queue length, not by instance), so never more than serial time
     # (2 s) plus the overhead a loaded 2-core CI machine adds (3.1 s seen at load 40).
-    assert 0.9 < elapsed["platform"] < 3.5, elapsed
+    assert 0.9 < elapsed < 3.5, elapsed
 
 
 def test_bls_to_a_missing_model_matches(servers):
