@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,15 +84,15 @@ class Sample:
 
 @dataclass
 class Recorder:
-    """Every sample, and the first few error texts per class."""
+    """Every sample, and per class how often each error text (cut to 200 chars) occurred."""
 
     samples: list[Sample] = field(default_factory=list)
-    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     def add(self, klass: str, started: float, ok: bool, error: str = "") -> None:
         self.samples.append(Sample(klass, started, (time.perf_counter() - started) * 1000, ok))
-        if not ok and len(self.errors[klass]) < 5:
-            self.errors[klass].append(error[:200])
+        if not ok:
+            self.errors[klass][error[:200]] += 1
 
 
 class TorcPool:
@@ -391,7 +391,10 @@ def render(
                          f"{sum(new.values()):.0f}", ""])
     memory = table(mem_rows, ["process", "pid", "RSS start MiB", "RSS end MiB", "growth"])
     errors = sum(1 for s in soak.samples if not s.ok)
-    texts = "; ".join(f"{k}: {v}" for k, v in soak.errors.items())
+    texts = "; ".join(
+        f"{k}: " + ", ".join(f"{n} x {text!r}" for text, n in kinds.most_common(5))
+        for k, kinds in soak.errors.items()
+    )
     rate_text = ", ".join(f"{k} {v:.1f}/s" for k, v in rates.items())
     shortened = (
         f" **Shortened run** ({minutes:g} min instead of 10) on a loaded shared machine: the "
