@@ -124,6 +124,15 @@ class TorchServePeer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()  # whatever went wrong, the JVM this call started does not outlive it
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -131,11 +140,10 @@ class TorchServePeer:
             try:
                 ping = httpx.get(f"{self.inference_url}/ping", headers=self.auth("inference"))
                 if ping.status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        self.stop()
         raise RuntimeError(f"torchserve did not start in {timeout_s}s: {self.log_tail()}")
 
     def keys(self) -> dict[str, str]:
