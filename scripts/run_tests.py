@@ -1,7 +1,7 @@
 """``make test``: the whole suite as two pytest sessions side by side.
 
 The Ray tiers spend most of their wall time waiting (deployments, subprocesses, peers starting:
-a fresh-clone run used 7 CPU-minutes in 20 wall-minutes on 2 cores), so the tiers that never
+a fresh-clone run used ~7 CPU-minutes in 20 wall-minutes on 2 cores), so the tiers that never
 start Ray (``tests/unit``, ``tests/integration``) run beside them in a second session instead of
 after them. The Ray session's output streams as it runs; the other session's follows when both
 are done. Each session has its own ``--basetemp``. With a path or node id among the arguments

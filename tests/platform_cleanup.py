@@ -18,10 +18,11 @@ from urllib.parse import quote
 
 import httpx
 
-logger = logging.getLogger(__name__)
+from control_plane.services import triton_models
+from control_plane.services.serve_apps import MANAGED_APP_PREFIX
+from control_plane.services.torchserve.apps import MODEL_OWNER, WORKFLOW_OWNER
 
-# Applications that belong to the platform itself, not to a test.
-PLATFORM_APPS = frozenset({"control-plane", "grpc", "p-gw-apps"})
+logger = logging.getLogger(__name__)
 
 
 def _unload_v2(client: httpx.Client, model: str) -> None:
@@ -41,15 +42,21 @@ def _unregister_wf(client: httpx.Client, workflow: str) -> None:
     client.delete(f"/workflows/{quote(workflow, safe='')}")
 
 
-_BY_OWNER = {"v2": _unload_v2, "ts": _unregister_ts, "wf": _unregister_wf}
+# Owners of the applications a test creates (serve_apps.app_name: "p-<owner>-<name>"); the
+# platform's own applications (control plane, gRPC ingress, apps gateway) have no entry here.
+_BY_OWNER = {
+    triton_models.OWNER: _unload_v2,
+    MODEL_OWNER: _unregister_ts,
+    WORKFLOW_OWNER: _unregister_wf,
+}
 
 
 def unload_apps(base_url: str, apps: Iterable[str]) -> None:
     """Unload the platform resources behind ``apps`` (Serve application names); best effort."""
     jobs: dict[str, list[str]] = {owner: [] for owner in _BY_OWNER}
-    for app in sorted(set(apps) - PLATFORM_APPS):
-        owner, _, name = app.removeprefix("p-").partition("-")
-        if app.startswith("p-") and owner in jobs and name:
+    for app in sorted(set(apps)):
+        owner, _, name = app.removeprefix(MANAGED_APP_PREFIX).partition("-")
+        if app.startswith(MANAGED_APP_PREFIX) and owner in jobs and name:
             jobs[owner].append(name)
 
     def run(owner: str, name: str) -> None:
@@ -60,6 +67,7 @@ def unload_apps(base_url: str, apps: Iterable[str]) -> None:
             logger.warning("could not unload %s %s: %r", owner, name, exc)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda name: run("wf", name), jobs["wf"]))
-        rest = [(o, n) for o in ("v2", "ts") for n in jobs[o]]
+        # workflows first: they own their node models
+        list(pool.map(lambda name: run(WORKFLOW_OWNER, name), jobs[WORKFLOW_OWNER]))
+        rest = [(o, n) for o in (triton_models.OWNER, MODEL_OWNER) for n in jobs[o]]
         list(pool.map(lambda job: run(*job), rest))

@@ -13,7 +13,7 @@ _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
 def _host(value: object) -> object:
-    """A DNS name or an IP literal (IPv6 optionally bracketed); anything else is a 422 here."""
+    """A DNS name or an IP literal (IPv6 optionally bracketed); anything else is refused."""
     if not isinstance(value, str) or not value:
         return value
     literal = value[1:-1] if value.startswith("[") and value.endswith("]") else value
