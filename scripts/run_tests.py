@@ -2,10 +2,11 @@
 
 The Ray tiers spend most of their wall time waiting (deployments, subprocesses, peers starting:
 a fresh-clone run used ~7 CPU-minutes in 20 wall-minutes on 2 cores), so the tiers that never
-start Ray (``tests/unit``, ``tests/integration``) run beside them in a second session instead of
-after them. The Ray session's output streams as it runs; the other session's follows when both
-are done. Each session has its own ``--basetemp``. With a path or node id among the arguments
-this is one plain pytest session over what was named.
+start Ray (``tests/unit``, ``tests/integration`` and the two torc-client modules of
+``tests/compat``, which serve the control plane alone) run beside them in a second session
+instead of after them. The Ray session's output streams as it runs; the other session's follows
+when both are done. Each session has its own ``--basetemp``. With a path or node id among the
+arguments this is one plain pytest session over what was named.
 
 Exit status: 0 when both sessions pass, otherwise the first non-zero status (pytest's 5, "no
 tests collected", counts as a pass for one session when a ``-k`` leaves it nothing).
@@ -20,7 +21,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NO_RAY = ("tests/unit", "tests/integration")
+NO_RAY = (
+    "tests/unit",
+    "tests/integration",
+    "tests/compat/test_torc_client.py",
+    "tests/compat/test_torc_client_035.py",
+)
 NO_TESTS = 5
 
 
@@ -61,7 +67,7 @@ def main(args: list[str]) -> int:
             )
         finally:
             fast_status = fast.wait()
-    _say(f"\n== Unit and integration tiers ({' '.join(NO_RAY)})")
+    _say(f"\n== The tiers without Ray ({' '.join(NO_RAY)})")
     sys.stdout.write(log_path.read_text(errors="replace"))
     status = _combined(fast_status, ray)
     _say(f"\n== make test: Ray tiers exit {ray}, unit+integration exit {fast_status} -> {status}")
