@@ -150,6 +150,29 @@ class DrillPlatform:
                 found.append(int(proc.name))
         return found
 
+    def power_loss(self) -> int:
+        """SIGKILL every process of this platform at once, as a power loss would; returns how many.
+
+        ``serve run``'s process group and every process carrying this platform's
+        ``RAY_TMPDIR`` (Ray's daemons, workers, the jobs they started). The next ``start()``
+        runs a new Ray cluster on the same database and data directory.
+        """
+        pids = set(self.pids(""))
+        if self.proc is not None:
+            pids.add(self.proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=30)
+        wait_until(lambda: not self.pids(""), 30, "every process of the platform gone")
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="rdr-", dir="/tmp"))
+        self.env["RAY_TMPDIR"] = str(self.ray_tmp)
+        return len(pids)
+
     def kill(self, pattern: str) -> int:
         """SIGKILL exactly one worker of this platform matching ``pattern``; returns its PID."""
         pids = self.pids(pattern)

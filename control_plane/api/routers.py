@@ -11,12 +11,19 @@ from control_plane.api.ops import router as ops_router
 from control_plane.api.torc import router as torc_router
 from control_plane.api.torchserve import router as torchserve_router
 
+SURFACES = (
+    ops_router,
+    torc_router,
+    torchserve_router,
+    kserve_v2_router,
+    mlserve_router,
+    console_router,
+)
+
 
 def include_routers(app: FastAPI) -> None:
-    """Attach each surface's router."""
-    app.include_router(ops_router)
-    app.include_router(torc_router)
-    app.include_router(torchserve_router)
-    app.include_router(kserve_v2_router)
-    app.include_router(mlserve_router)
-    app.include_router(console_router)
+    """Attach each surface's router, then fix their route trees (see ``GatedRouter.freeze``)."""
+    for router in SURFACES:
+        app.include_router(router)
+    for router in SURFACES:
+        router.freeze()

@@ -235,3 +235,62 @@ def test_postgres_restart_answers_503_then_recovers(drill_platform, private_pg):
     wait_until(lambda: httpx.get(url, timeout=30).status_code == 200, 60,
                "the model list after the database returned")
     assert httpx.get(f"{drill_platform.url}/healthz", timeout=30).status_code == 200
+
+
+T = "/torc-service/v1"
+
+
+def _torc(platform, method: str, path: str, body=None):
+    resp = httpx.request(method, f"{platform.url}{T}{path}", json=body, timeout=60)
+    assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
+    return resp.json()
+
+
+@sigkill_drill
+def test_power_loss_during_a_torc_run_loses_no_job(drill_platform, tmp_path):
+    """Every process of the platform SIGKILLed while the Ray runner is half-way through.
+
+    After ``serve run`` starts again on the same database, the reconciler brings the runner
+    back, and it re-runs the jobs the dead one left ``running`` with a new attempt. Each job
+    ends ``completed``; one that ran once has attempt 1, one whose run was cut has a higher
+    attempt, and the ledger its command writes shows exactly that many starts.
+    """
+    ledger = tmp_path / "ledger"
+    ledger.touch()
+    ledger.chmod(0o666)
+    wf = _torc(drill_platform, "POST", "/workflows", {"name": "power-loss", "user": "drill"})["id"]
+    names = [f"j{i:02d}" for i in range(12)]
+    jobs = [
+        {"workflow_id": wf, "name": n, "command": f"echo {n} >> {ledger}; sleep 2"}
+        for n in names
+    ]
+    _torc(drill_platform, "POST", "/bulk_jobs", {"jobs": jobs})
+    _torc(drill_platform, "POST", f"/workflows/{wf}/initialize_jobs", {})
+    _torc(drill_platform, "POST", f"/workflows/{wf}/run_on_ray",
+          {"poll_interval_s": 0.2, "max_parallel_jobs": 2})
+
+    def listed() -> list[dict]:
+        query = {"workflow_id": wf, "limit": 100}
+        return httpx.get(f"{drill_platform.url}{T}/jobs", params=query, timeout=60).json()["items"]
+
+    def statuses() -> Counter[str]:
+        return Counter(j["status"] for j in listed())
+
+    wait_until(lambda: statuses()["completed"] >= 3 and statuses()["running"] >= 1, 240,
+               "a run half-way through (3 completed, 1 running)")
+    before = statuses()
+    killed = drill_platform.power_loss()
+    drill_platform.start()
+    deadline = time.monotonic() + 300
+    while not _torc(drill_platform, "GET", f"/workflows/{wf}/is_complete")["is_complete"]:
+        assert time.monotonic() < deadline, statuses()
+        time.sleep(1)
+    final = listed()
+    starts = Counter(ledger.read_text().split())
+    attempts = {j["name"]: j.get("attempt_id", 1) for j in final}
+    print(f"power-loss drill: {killed} processes killed at {dict(before)}; attempts {attempts}")
+    assert {j["status"] for j in final} == {"completed"}, final
+    assert set(starts) == set(names), starts
+    for name in names:
+        assert starts[name] == attempts[name], (name, starts[name], attempts[name])
+    assert max(attempts.values()) >= 2, attempts  # the cut runs were re-run, not forgotten

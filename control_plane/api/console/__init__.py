@@ -1,11 +1,10 @@
 """The admin console at ``/console``: login, logout and pages that call the platform's REST APIs."""
 
-from fastapi import APIRouter
-
 from control_plane.api.console.auth import router as auth_router
 from control_plane.api.console.pages import router as pages_router
+from control_plane.api.gated_router import GatedRouter
 
-router = APIRouter(include_in_schema=False)
+router = GatedRouter(include_in_schema=False)
 router.include_router(auth_router)
 router.include_router(pages_router)
 

@@ -6,15 +6,16 @@ import base64
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from control_plane.api.console.deps import ConsoleSessionsDep, ConsoleUsersDep, LoginDep
 from control_plane.api.console.rendering import SECURITY_HEADERS, render
+from control_plane.api.gated_router import GatedRouter
 from control_plane.errors import DomainError
 from control_plane.services.console.sessions import CSRF_HEADER, SESSION_COOKIE
 
-router = APIRouter(prefix="/console")
+router = GatedRouter(prefix="/console")
 
 HOME = "/console/overview"
 

@@ -6,14 +6,15 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from control_plane.api.console.deps import LoginDep
 from control_plane.api.console.rendering import SECURITY_HEADERS, STATIC_DIR, render
+from control_plane.api.gated_router import GatedRouter
 from control_plane.errors import NotFoundError
 
-router = APIRouter(prefix="/console")
+router = GatedRouter(prefix="/console")
 
 # (path segment, title): the navigation bar, in order; each page has static/<segment>.js.
 PAGES = (

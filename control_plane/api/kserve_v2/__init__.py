@@ -1,7 +1,6 @@
 """Triton/KServe v2 HTTP protocol on the control plane (health, metadata, repository, stats)."""
 
-from fastapi import APIRouter
-
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.kserve_v2 import models, repository, server
 from control_plane.schemas.kserve_v2.common import V2Error
 
@@ -11,7 +10,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     "5XX": {"model": V2Error, "description": "Triton's error body."},
 }
 
-router = APIRouter(tags=["kserve-v2"], responses=ERROR_RESPONSES)
+router = GatedRouter(tags=["kserve-v2"], responses=ERROR_RESPONSES)
 router.include_router(server.router)
 router.include_router(repository.router)
 router.include_router(models.router)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.kserve_v2.deps import ModelServiceDep
 from control_plane.errors import BadRequestError, UpstreamUnavailableError
 from control_plane.schemas.kserve_v2.common import V2Error
@@ -22,7 +23,7 @@ from control_plane.schemas.kserve_v2.models import (
     V2StatisticsResponse,
 )
 
-router = APIRouter(prefix="/v2/models")
+router = GatedRouter(prefix="/v2/models")
 
 _SERVED = "Answered by the model's own Serve application once the model is loaded."
 

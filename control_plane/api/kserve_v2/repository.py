@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.kserve_v2.deps import JsonBody, ModelServiceDep, optional_body
 from control_plane.errors import BadRequestError
 from control_plane.schemas.kserve_v2.repository import (
@@ -17,7 +18,7 @@ from control_plane.schemas.kserve_v2.repository import (
     V2UnloadRequest,
 )
 
-router = APIRouter(prefix="/v2/repository")
+router = GatedRouter(prefix="/v2/repository")
 
 
 # The service returns only the keys that apply to each entry; exclude_unset keeps it so.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.kserve_v2.deps import ModelServiceDep
 from control_plane.schemas.kserve_v2.server import V2ServerMetadata
 
-router = APIRouter()
+router = GatedRouter()
 
 EXTENSIONS = [
     "binary_tensor_data",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.mlserve.deps import AdminDep, AppServiceDep
 from control_plane.api.mlserve.envelopes import created, with_data, with_status
 from control_plane.api.mlserve.models import json_body, parse_body
@@ -21,7 +22,7 @@ from control_plane.schemas.mlserve.apps import (
 )
 from control_plane.schemas.mlserve.common import StatusOk
 
-router = APIRouter(tags=["mlserve: apps"])
+router = GatedRouter(tags=["mlserve: apps"])
 
 
 @router.get("/apps", operation_id="apiAppList")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.mlserve.deps import AdminDep, ModelStoreDep, SettingsDep, read_multipart
 from control_plane.api.mlserve.envelopes import created, model_detail
 from control_plane.errors import BadRequestError
@@ -21,7 +22,7 @@ from control_plane.schemas.mlserve.models import (
     ModelPatch,
 )
 
-router = APIRouter(tags=["mlserve: models"])
+router = GatedRouter(tags=["mlserve: models"])
 
 
 def json_body(schema: type[Any]) -> dict[str, Any]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.mlserve.deps import AdminDep, TritonServiceDep
 from control_plane.api.mlserve.envelopes import created, with_data, with_status
 from control_plane.schemas.mlserve.common import StatusOk
@@ -16,7 +15,7 @@ from control_plane.schemas.mlserve.tritons import (
     TritonUpdated,
 )
 
-router = APIRouter(tags=["mlserve: tritons"])
+router = GatedRouter(tags=["mlserve: tritons"])
 
 
 @router.get("/tritons", operation_id="apiTritonList")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.mlserve.deps import (
     AdminDep,
     AppServiceDep,
@@ -22,7 +23,7 @@ from control_plane.schemas.mlserve.users import (
     UserUpdate,
 )
 
-router = APIRouter(tags=["mlserve: users"])
+router = GatedRouter(tags=["mlserve: users"])
 
 
 @router.get("/users", operation_id="apiUserList")

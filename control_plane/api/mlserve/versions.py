@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.mlserve.deps import (
     AdminDep,
     ModelStoreDep,
@@ -16,7 +17,7 @@ from control_plane.errors import BadRequestError
 from control_plane.schemas.mlserve.common import StatusOk
 from control_plane.schemas.mlserve.models import VersionList, VersionUploaded
 
-router = APIRouter(tags=["mlserve: versions"])
+router = GatedRouter(tags=["mlserve: versions"])
 
 VERSION_BODY = {
     "requestBody": {

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from control_plane.api.deps import GatewayDep, SessionDep
+from control_plane.api.gated_router import GatedRouter
 from control_plane.schemas.ops.health import HealthStatus, PlatformError, PlatformStatus
 from control_plane.services.health import check_database
 from control_plane.services.platform_status import platform_status
 
-router = APIRouter(tags=["ops"])
+router = GatedRouter(tags=["ops"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": PlatformError, "description": "Refused (e.g. remote caller, no admin)."},

@@ -12,11 +12,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
 from starlette.types import Message
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.schemas.torc.base import TorcError
 from control_plane.schemas.torc.generation import (
     GENERATION_HEADER,
@@ -106,9 +107,9 @@ _PENDING_FAILED = b'"status":"pending_failed"'
 _FAILED = b'"status":"failed"'
 
 
-def torc_router(tag: str) -> APIRouter:
+def torc_router(tag: str) -> GatedRouter:
     """A router for one group of Torc routes."""
-    return APIRouter(tags=[tag], route_class=TorcRoute, responses=ERROR_RESPONSES)
+    return GatedRouter(tags=[tag], route_class=TorcRoute, responses=ERROR_RESPONSES)
 
 
 _BODY: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])

@@ -7,8 +7,9 @@ unknown names get TorchServe's 404, known ones without workers its 503.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.torchserve.deps import (
     ModelServiceDep,
     WorkflowServiceDep,
@@ -17,7 +18,7 @@ from control_plane.api.torchserve.deps import (
 from control_plane.api.torchserve.responses import PrettyJSONResponse
 from control_plane.schemas.torchserve.management import StatusMessage
 
-router = APIRouter(
+router = GatedRouter(
     default_response_class=PrettyJSONResponse, dependencies=[Depends(require_inference_key)]
 )
 _ANY = ["GET", "POST", "PUT", "DELETE", "PATCH"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.torchserve.deps import ModelServiceDep, require_management_key
 from control_plane.api.torchserve.responses import (
     ACCEPTED_RESPONSE,
@@ -17,7 +18,7 @@ from control_plane.schemas.torchserve.management import RegisterModelParams, Sta
 from control_plane.schemas.torchserve.models import TorchServeModelPage, TorchServeModelRead
 from control_plane.services.torchserve.models import RegisterModel
 
-router = APIRouter(
+router = GatedRouter(
     default_response_class=PrettyJSONResponse, dependencies=[Depends(require_management_key)]
 )
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.torchserve.deps import AuthorizationHeader, TokenServiceDep
 
-router = APIRouter()
+router = GatedRouter()
 
 
 # GET and POST, as TorchServe; one operation id names one method, so POST stays out of OpenAPI.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from control_plane.api.gated_router import GatedRouter
 from control_plane.api.torchserve.deps import WorkflowServiceDep, require_management_key
 from control_plane.api.torchserve.responses import (
     ACCEPTED_RESPONSE,
@@ -19,7 +20,7 @@ from control_plane.schemas.torchserve.workflows import (
     TorchServeWorkflowRead,
 )
 
-router = APIRouter(
+router = GatedRouter(
     default_response_class=PrettyJSONResponse, dependencies=[Depends(require_management_key)]
 )
 
