@@ -31,13 +31,19 @@ from starlette._utils import get_route_path
 from starlette.routing import Match
 from starlette.types import Scope
 
+from control_plane.api.one_hop_route import OneHopRoute
+
 
 class GatedRouter(APIRouter):
-    """An ``APIRouter`` whose ``matches`` refuses paths outside its routes' literal starts."""
+    """An ``APIRouter`` whose ``matches`` refuses paths outside its routes' literal starts.
+
+    Its routes are ``OneHopRoute``s unless a ``route_class`` is given.
+    """
 
     enabled = True  # a switch for tests comparing gated and ungated matching
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("route_class", OneHopRoute)
         super().__init__(*args, **kwargs)
         self.mount_prefix = ""
         self.children: list[tuple[str, APIRouter]] = []

@@ -18,12 +18,12 @@ from control_plane.services.mlserve.security import VerifiedCache
 from control_plane.services.mlserve.users import Principal, UserService
 
 
-def console_sessions(session: SessionDep) -> ConsoleSessionService:
+async def console_sessions(session: SessionDep) -> ConsoleSessionService:
     """The console session service for this request."""
     return ConsoleSessionService(session)
 
 
-def console_users(session: SessionDep, request: Request) -> UserService:
+async def console_users(session: SessionDep, request: Request) -> UserService:
     """The user service, sharing the replica's cache of verified passwords when there is one."""
     cache = getattr(request.app.state, "mlserve_credentials", None)
     return UserService(session, cache if isinstance(cache, VerifiedCache) else None)

@@ -13,7 +13,7 @@ from control_plane.errors import BadRequestError
 from control_plane.services.triton_models import TritonModelService
 
 
-def get_model_service(
+async def get_model_service(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> TritonModelService:
     """The repository/model service for this request."""

@@ -34,26 +34,26 @@ def lower_headers(request: Request) -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items()}
 
 
-def user_service(session: SessionDep, request: Request, settings: SettingsDep) -> UserService:
+async def user_service(session: SessionDep, request: Request, settings: SettingsDep) -> UserService:
     """A UserService sharing the credential cache."""
     return UserService(session, credential_cache(request), routes_settle_s(settings))
 
 
-def triton_service(
+async def triton_service(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> TritonService:
     """The triton registry for this request."""
     return TritonService(session, gateway, settings)
 
 
-def model_store(
+async def model_store(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> ModelStoreService:
     """The model store (models, versions, loads) for this request."""
     return ModelStoreService(session, gateway, settings)
 
 
-def app_service(session: SessionDep, settings: SettingsDep) -> ClientAppService:
+async def app_service(session: SessionDep, settings: SettingsDep) -> ClientAppService:
     """The apps, routes and consumers service for this request."""
     return ClientAppService(session, settings)
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
 from starlette.types import Message
 
 from control_plane.api.gated_router import GatedRouter
+from control_plane.api.one_hop_route import OneHopRoute
 from control_plane.schemas.torc.base import TorcError
 from control_plane.schemas.torc.generation import (
     GENERATION_HEADER,
@@ -34,7 +34,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class TorcRoute(APIRoute):
+class TorcRoute(OneHopRoute):
     """A Torc route: fields a response leaves out are omitted, not sent as null.
 
     Torc's serde omits nulls (``scheduler_id`` aside), so the services build each body with

@@ -5,31 +5,33 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 
 from control_plane.api.deps import GatewayDep, SessionDep, SettingsDep
 from control_plane.api.mlserve.deps import UserServiceDep, lower_headers
 from control_plane.errors import DomainError
 from control_plane.services.console.sessions import SESSION_COOKIE
+from control_plane.services.mlserve.users import UserService
 from control_plane.services.torchserve.models import TorchServeModelService
 from control_plane.services.torchserve.tokens import TorchServeTokenService
 from control_plane.services.torchserve.workflows import TorchServeWorkflowService
 
 
-def get_model_service(
+async def get_model_service(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> TorchServeModelService:
     """The TorchServe model service for this request."""
     return TorchServeModelService(session, gateway, settings)
 
 
-def get_workflow_service(
+async def get_workflow_service(
     session: SessionDep, gateway: GatewayDep, settings: SettingsDep
 ) -> TorchServeWorkflowService:
     """The TorchServe workflow service for this request."""
     return TorchServeWorkflowService(session, gateway, settings)
 
 
-def get_token_service(session: SessionDep, settings: SettingsDep) -> TorchServeTokenService:
+async def get_token_service(session: SessionDep, settings: SettingsDep) -> TorchServeTokenService:
     """The TorchServe token-key service for this request."""
     return TorchServeTokenService(session, settings)
 
@@ -38,7 +40,7 @@ TokenServiceDep = Annotated[TorchServeTokenService, Depends(get_token_service)]
 AuthorizationHeader = Annotated[str | None, Header(alias="authorization", include_in_schema=False)]
 
 
-def require_management_key(
+async def require_management_key(
     request: Request,
     service: TokenServiceDep,
     users: UserServiceDep,
@@ -48,10 +50,20 @@ def require_management_key(
 
     The operator console's admin session (its cookie plus the session's CSRF token) stands for
     the management key, so the console's TorchServe pages keep working with token auth on.
+    With token authorization off (the default) nothing is read, so no worker thread is taken.
     """
-    if service.enabled and authorization is None and SESSION_COOKIE in request.headers.get(
-        "cookie", ""
-    ):
+    if not service.enabled:
+        return
+    await run_in_threadpool(_check_management_key, request, service, users, authorization)
+
+
+def _check_management_key(
+    request: Request,
+    service: TorchServeTokenService,
+    users: UserService,
+    authorization: str | None,
+) -> None:
+    if authorization is None and SESSION_COOKIE in request.headers.get("cookie", ""):
         try:
             users.require_admin(lower_headers(request))
         except DomainError:
@@ -61,11 +73,12 @@ def require_management_key(
     service.authorize("management", authorization)
 
 
-def require_inference_key(
+async def require_inference_key(
     service: TokenServiceDep, authorization: AuthorizationHeader = None
 ) -> None:
     """Inference endpoints (ping, prediction fallbacks): the inference key when it is on."""
-    service.authorize("inference", authorization)
+    if service.enabled:
+        await run_in_threadpool(service.authorize, "inference", authorization)
 
 
 ModelServiceDep = Annotated[TorchServeModelService, Depends(get_model_service)]
