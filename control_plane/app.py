@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from control_plane.allocator import pin_mmap_threshold
 from control_plane.api.errors import install_error_handlers
 from control_plane.api.middleware import ManagementGuardMiddleware, RequestContextMiddleware
 from control_plane.api.routers import include_routers
@@ -53,6 +54,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.enforce_production_secrets()
+        pin_mmap_threshold()  # argon2's buffers would otherwise stay in thread arenas
         settings.store_root.mkdir(parents=True, exist_ok=True)
         engine = make_engine(
             settings.database_url, echo=settings.db.echo, pool_size=settings.db.pool_size
