@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from control_plane.allocator import pin_mmap_threshold
 from control_plane.api.errors import install_error_handlers
 from control_plane.api.middleware import ManagementGuardMiddleware, RequestContextMiddleware
 from control_plane.api.routers import include_routers
@@ -19,6 +18,7 @@ from control_plane.integrations.serve_types import ServeGateway
 from control_plane.lifecycle import STARTUP_HOOKS
 from control_plane.metrics import PlatformMetrics
 from control_plane.settings import Settings
+from deployments.contracts.allocator import pin_mmap_threshold
 
 logger = logging.getLogger(__name__)
 

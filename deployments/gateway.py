@@ -27,6 +27,7 @@ from ray.serve import Application
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from deployments.contracts.allocator import pin_mmap_threshold
 from deployments.contracts.app_args import GatewayAppArgs
 from deployments.contracts.security import api_key_digest
 from deployments.gateway_cache import RoutingUnavailable, SnapshotCache
@@ -113,6 +114,7 @@ class AppsGateway:
         )
         self.upstreams = Upstreams(parsed)
         self.passwords = PasswordCache()
+        pin_mmap_threshold()  # argon2's 19 MiB buffers would otherwise stay in thread arenas
         self.round_robin: dict[int, itertools.count[int]] = {}
         self.cooldown: dict[str, float] = {}
         self._metrics()

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from control_plane.allocator import pin_mmap_threshold
 from control_plane.services.mlserve.security import hash_password, verify_password
+from deployments.contracts.allocator import pin_mmap_threshold
 
 MIB = 2**20
 _MALLINFO2_FIELDS = (
@@ -47,5 +47,5 @@ def test_pin_mmap_threshold_returns_argon2_buffers_to_the_os():
 
 
 def test_pin_mmap_threshold_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("control_plane.allocator.sys.platform", "darwin")
+    monkeypatch.setattr("deployments.contracts.allocator.sys.platform", "darwin")
     assert pin_mmap_threshold() is False

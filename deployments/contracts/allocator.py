@@ -1,4 +1,7 @@
-"""glibc malloc tuning of the control-plane process: large buffers go back to the OS when freed.
+"""glibc malloc tuning for processes that check passwords: large buffers go back to the OS.
+
+Used by the control plane (its lifespan) and the apps gateway's replicas, which both verify
+argon2 password hashes in worker threads.
 
 Every uncached password check (``services/mlserve/security.py``) makes argon2 allocate a
 19 MiB buffer in the worker thread running it. glibc serves the first such buffer with mmap,
