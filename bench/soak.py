@@ -17,7 +17,8 @@ measure the mix's sustained peak (60 s: long enough to include the torc pool's r
 window measured a burst the platform could not hold). Then each class is driven open-loop at 80%
 of its peak rate for ``--minutes``, refusing beyond 64 requests in flight. Reported per
 minute: requests, errors, p50/p99 per class; and the RSS of every platform process (Ray's
-processes and replicas) at the start and the end: a leak shows as growth.
+processes and replicas) before any load, when the soak starts (after the peak phase warmed the
+pools, caches and allocator arenas) and at its end: a leak shows as growth over the soak.
 Not part of ``make test``. Run: ``python -m bench.soak --minutes 10`` (or
 ``make bench BENCH_ARGS=soak``); ``--no-write`` leaves docs/benchmarks.md alone.
 """
@@ -339,7 +340,9 @@ def _register(url: str) -> None:
             time.sleep(1)
 
 
-async def _drive(url: str, peak_s: float, minutes: float) -> tuple[dict[str, float], Recorder]:
+async def _drive(
+    url: str, peak_s: float, minutes: float, at_soak_start: Callable[[], None]
+) -> tuple[dict[str, float], Recorder]:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -352,6 +355,7 @@ async def _drive(url: str, peak_s: float, minutes: float) -> tuple[dict[str, flo
             for k in CLASSES
         }
         print("peak rates (ops/s):", {k: round(v / LOAD_SHARE, 1) for k, v in rates.items()})
+        at_soak_start()  # after the peak phase: pools, caches and arenas have seen load
         soak = Recorder()
         await _open_loop(_operations(session, url, pool, soak), rates, minutes * 60, soak)
     return rates, soak
@@ -360,6 +364,7 @@ async def _drive(url: str, peak_s: float, minutes: float) -> tuple[dict[str, flo
 def render(
     rates: dict[str, float],
     soak: Recorder,
+    rss_before: dict[int, float],
     rss_start: dict[int, float],
     rss_end: dict[int, float],
     labels: dict[int, str],
@@ -386,18 +391,26 @@ def render(
         end = rss_end.get(pid)
         growth = f"{(end / rss_start[pid] - 1) * 100:+.1f}%" if end else "exited"
         end_text = f"{end:.0f}" if end else "-"
-        mem_rows.append([labels.get(pid, "?"), str(pid), f"{rss_start[pid]:.0f}", end_text, growth])
+        before = f"{rss_before[pid]:.0f}" if pid in rss_before else "-"
+        mem_rows.append(
+            [labels.get(pid, "?"), str(pid), before, f"{rss_start[pid]:.0f}", end_text, growth]
+        )
+    total_before = sum(rss_before.get(p, 0.0) for p in rss_start)
     total_start = sum(rss_start.values())
     total_end = sum(rss_end.get(p, 0.0) for p in rss_start)
     new = {p: v for p, v in rss_end.items() if p not in rss_start}
     mem_rows.append(
-        ["all (same pids)", "", f"{total_start:.0f}", f"{total_end:.0f}",
+        ["all (same pids)", "", f"{total_before:.0f}", f"{total_start:.0f}", f"{total_end:.0f}",
          f"{(total_end / total_start - 1) * 100:+.1f}%"]
     )
     if new:
-        mem_rows.append([f"{len(new)} processes started during the soak", "", "-",
+        mem_rows.append([f"{len(new)} processes started during the soak", "", "-", "-",
                          f"{sum(new.values()):.0f}", ""])
-    memory = table(mem_rows, ["process", "pid", "RSS start MiB", "RSS end MiB", "growth"])
+    memory = table(
+        mem_rows,
+        ["process", "pid", "RSS before any load MiB", "RSS soak start MiB", "RSS end MiB",
+         "growth (soak start to end)"],
+    )
     errors = sum(1 for s in soak.samples if not s.ok)
     texts = "; ".join(
         f"{k}: " + ", ".join(f"{n} x {text!r}" for text, n in kinds.most_common(5))
@@ -419,7 +432,9 @@ def render(
             f"most requests in flight at once: {in_flight} (a class refuses beyond "
             f"{MAX_IN_FLIGHT} in flight). Load during the run: `{load}`.{shortened}",
             per_minute,
-            "RSS of every platform process (Ray's processes and replicas):",
+            "RSS of every platform process (Ray's processes and replicas), before any load, at "
+            "the start of the soak (after the peak phase has warmed pools, caches and "
+            "allocator arenas) and at its end; growth is measured over the soak:",
             memory,
         ]
     )
@@ -439,14 +454,20 @@ def main(argv: list[str] | None = None) -> int:
         with running_platform(work / "var") as url:
             _register(url)
             labels = platform_processes()
-            rss_start = rss_mib(labels)
-            rates, soak = asyncio.run(_drive(url, args.peak_s, args.minutes))
+            rss_before = rss_mib(labels)
+            rss_start: dict[int, float] = {}
+
+            def at_soak_start() -> None:
+                labels.update(platform_processes())
+                rss_start.update(rss_mib(labels))
+
+            rates, soak = asyncio.run(_drive(url, args.peak_s, args.minutes, at_soak_start))
             labels.update(platform_processes())
             rss_end = rss_mib(labels)
             load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    markdown = render(rates, soak, rss_start, rss_end, labels, args.minutes, load)
+    markdown = render(rates, soak, rss_before, rss_start, rss_end, labels, args.minutes, load)
     print(markdown)
     if not args.no_write:
         write_section(ROOT / "docs" / "benchmarks.md", "Soak", markdown)
