@@ -3,20 +3,21 @@
 FastAPI matches a request by trying every route of every included router in order, and the
 router it selects is scanned a second time to dispatch; each try costs ~1-2 us of bookkeeping
 besides the regex. With ~180 routes a request to a late surface paid for every earlier one:
-matching ``POST /torc-service/v1/jobs/{id}/complete_job/...`` cost ~150 us and
-``GET /api/models`` ~290 us of CPU per request (docs/benchmarks.md, "Control plane: route
-matching"). A ``GatedRouter`` knows the literal start of every path it serves (the text before
-a route's first ``{``, under the prefix it is mounted at) and answers ``Match.NONE`` for any
-other path without trying its routes. A route can only match a path that starts with its
-literal start, so the gate never changes which route a request reaches, only how fast
-(``tests/unit/api/test_gated_router.py`` checks every route of the app).
+matching ``POST /torc-service/v1/jobs/{id}/complete_job/...`` cost ~270 us and
+``GET /api/models`` ~480 us of CPU per request on a loaded host, 79 and 149 us with the gates
+(docs/benchmarks.md, "Route gates and one worker-thread hop"). A ``GatedRouter`` knows the
+literal start of every path it serves (the text before a route's first ``{``, under the prefix
+it is mounted at) and answers ``Match.NONE`` for any other path without trying its routes. A
+route can only match a path that starts with its literal start, so the gate never changes which
+route a request reaches, only how fast (``tests/unit/test_gated_router.py`` checks every route
+of the app).
 
 A ``GatedRouter`` is included either at the application's root without a prefix, or into
 another ``GatedRouter`` (which tells it where it is mounted).
 
 FastAPI also re-derives a "routes version" on every candidate lookup, walking every route of the
 router and of everything it includes, to notice routes added after start-up: ~17 walks per
-request, ~40% of a trivial route's CPU. Routes here are all defined at import, so
+request, ~20% of a ping's CPU under cProfile. Routes here are all defined at import, so
 ``include_routers`` freezes each surface's tree once the app is assembled: the version is
 computed once (``_get_routes_version``, FastAPI's own hook, pinned with FastAPI in
 constraints.txt and checked by the unit test), and adding a route to a frozen router raises.
@@ -39,8 +40,6 @@ class GatedRouter(APIRouter):
 
     Its routes are ``OneHopRoute``s unless a ``route_class`` is given.
     """
-
-    enabled = True  # a switch for tests comparing gated and ungated matching
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("route_class", OneHopRoute)
@@ -132,7 +131,7 @@ class GatedRouter(APIRouter):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         """``Match.NONE`` at once for a path outside the gates, else FastAPI's own matching."""
-        if self.enabled and scope.get("type") in ("http", "websocket"):
+        if scope.get("type") in ("http", "websocket"):
             gates = self.gates()
             if gates is not None and not get_route_path(scope).startswith(gates):
                 return Match.NONE, {}
