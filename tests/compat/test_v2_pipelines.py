@@ -157,25 +157,13 @@ class Servers:
         for name in LOADED:
             self.clients["triton"].load_model(name)
 
-    def on_triton(self, call):
-        """``call()`` against the reference server, once more on a fresh one if it crashed."""
-        if self.triton_crashed():
-            self.restart_triton()
-        try:
-            return call()
-        except Exception:
-            if not self.triton_crashed():
-                raise
-            self.restart_triton()
-            return call()
+    def on_triton(self, call, *, repeat: bool = True):
+        """``call()`` against the reference server, once more on a fresh one if it crashed.
 
-    def on_triton_unless_it_crashes(self, call):
-        """``call()`` against the reference server once, or None when it crashed on it.
-
-        For the one request Triton 2.51 itself often segfaults on (two concurrent
-        ``async_exec`` in a BLS model, CPU build): repeating it mostly crashes the new server
-        too, so unlike ``on_triton`` it is not repeated; the crashed server is restarted for the
-        tests that follow.
+        ``repeat=False`` is for the one request Triton 2.51 itself often segfaults on (two
+        concurrent ``async_exec`` in a BLS model, CPU build): repeating it mostly crashes the
+        new server too, so the answer is None instead; the crashed server is still restarted
+        for the tests that follow.
         """
         if self.triton_crashed():
             self.restart_triton()
@@ -185,7 +173,7 @@ class Servers:
             if not self.triton_crashed():
                 raise
             self.restart_triton()
-            return None
+            return call() if repeat else None
 
     def close(self) -> None:
         self._closed.set()
@@ -279,7 +267,7 @@ def test_two_concurrent_async_exec_match(servers):
     def call(client):
         return _bls(client, "d_bls", {"target": "d_sleepy", "mode": "async2"})
 
-    triton = servers.on_triton_unless_it_crashes(lambda: call(servers[0]["triton"]))
+    triton = servers.on_triton(lambda: call(servers[0]["triton"]), repeat=False)
     platform = call(servers[0]["platform"])
     assert platform.as_numpy("OUTPUT0").shape == (2, 4)
     elapsed = float(platform.as_numpy("ELAPSED").ravel()[0])

@@ -18,7 +18,6 @@ from torc.api import DefaultApi, iter_documents
 from torc.openapi_client import ApiClient, Configuration
 from torc.openapi_client.models.archive_workflow_request import ArchiveWorkflowRequest
 from torc.openapi_client.models.claim_action_request import ClaimActionRequest
-from torc.openapi_client.models.compute_node_model import ComputeNodeModel
 from torc.openapi_client.models.compute_nodes_resources import ComputeNodesResources
 from torc.openapi_client.models.dynamic_jobs_config import DynamicJobsConfig
 from torc.openapi_client.models.failure_handler_model import FailureHandlerModel
@@ -27,7 +26,6 @@ from torc.openapi_client.models.files_model import FilesModel
 from torc.openapi_client.models.job_model import JobModel
 from torc.openapi_client.models.jobs_model import JobsModel
 from torc.openapi_client.models.resource_monitor_config import ResourceMonitorConfig
-from torc.openapi_client.models.result_model import ResultModel
 from torc.openapi_client.models.spawn_job_model import SpawnJobModel
 from torc.openapi_client.models.spawn_jobs_request import SpawnJobsRequest
 from torc.openapi_client.models.user_data_list_model import UserDataListModel
@@ -35,22 +33,11 @@ from torc.openapi_client.models.user_data_model import UserDataModel
 from torc.openapi_client.models.workflow_action_model import WorkflowActionModel
 from torc.openapi_client.models.workflow_model import WorkflowModel
 from torc.openapi_client.rest import ApiException
+from torc_scenario_models import create_node, job_result
 
 
 def _node(api: DefaultApi, wf: int) -> int:
-    node = ComputeNodeModel(
-        workflow_id=wf,
-        hostname="node-1",
-        pid=1,
-        start_time="2026-01-01T00:00:00Z",
-        num_cpus=8,
-        memory_gb=16.0,
-        num_gpus=0,
-        num_nodes=1,
-        compute_node_type="local",
-        is_active=True,
-    )
-    return api.create_compute_node(node).id
+    return create_node(api, wf)
 
 
 def _finish(api: DefaultApi, wf: int, job_id: int, node: int, rc: int = 0) -> JobModel:
@@ -58,15 +45,15 @@ def _finish(api: DefaultApi, wf: int, job_id: int, node: int, rc: int = 0) -> Jo
     started = api.start_job(job_id, run_id, node)
     assert started.compute_node_id == node and started.start_time, started
     status = "completed" if rc == 0 else "failed"
-    result = ResultModel(
-        job_id=job_id,
-        workflow_id=wf,
-        run_id=run_id,
-        compute_node_id=node,
+    result = job_result(
+        job_id,
+        wf,
+        run_id,
+        node,
         return_code=rc,
+        status=status,
         exec_time_minutes=0.5,
         completion_time="2026-01-01T00:01:00Z",
-        status=status,
     )
     done = api.complete_job(job_id, status, run_id, result)
     assert done.compute_node_id is None and done.start_time is None, done
@@ -163,15 +150,15 @@ def runs_a_diamond(api: DefaultApi, wf: int) -> None:
     api.start_job(pre.id, run_id, node)
     running = api.get_running_jobs(wf)
     assert [r.job_name for r in running.items] == ["pre"], running
-    result = ResultModel(
-        job_id=pre.id,
-        workflow_id=wf,
-        run_id=run_id,
-        compute_node_id=node,
+    result = job_result(
+        pre.id,
+        wf,
+        run_id,
+        node,
         return_code=0,
+        status="completed",
         exec_time_minutes=1.0,
         completion_time="2026-01-01T00:01:00Z",
-        status="completed",
     )
     api.complete_job(pre.id, "completed", run_id, result)
     # Higher priority first.
@@ -281,16 +268,7 @@ def handlers_actions_and_tasks(api: DefaultApi) -> None:
     assert (retried.status, retried.attempt_id, retried.origin) == ("ready", 2, "retry")
     api.claim_next_jobs(wf)
     api.start_job(job, run_id, node)
-    result = ResultModel(
-        job_id=job,
-        workflow_id=wf,
-        run_id=run_id,
-        compute_node_id=node,
-        return_code=3,
-        exec_time_minutes=0.1,
-        completion_time="2026-01-01T00:00:01Z",
-        status="pending_failed",
-    )
+    result = job_result(job, wf, run_id, node, return_code=3, status="pending_failed")
     done = api.complete_job(job, "pending_failed", run_id, result)
     assert done.status == "pending_failed"
     assert api.get_workflow_status(wf).jobs_by_status.pending_failed == 1

@@ -19,16 +19,15 @@ from torc.api import iter_documents
 from torc.openapi_client import ApiClient, Configuration, DefaultApi
 from torc.openapi_client.exceptions import ApiException
 from torc.openapi_client.models.claim_action_request import ClaimActionRequest
-from torc.openapi_client.models.compute_node_model import ComputeNodeModel
 from torc.openapi_client.models.compute_nodes_resources import ComputeNodesResources
 from torc.openapi_client.models.file_model import FileModel
 from torc.openapi_client.models.job_model import JobModel
 from torc.openapi_client.models.jobs_model import JobsModel
 from torc.openapi_client.models.resource_requirements_model import ResourceRequirementsModel
-from torc.openapi_client.models.result_model import ResultModel
 from torc.openapi_client.models.user_data_model import UserDataModel
 from torc.openapi_client.models.workflow_action_model import WorkflowActionModel
 from torc.openapi_client.models.workflow_model import WorkflowModel
+from torc_scenario_models import create_node, job_result
 
 
 class Raised:
@@ -54,19 +53,7 @@ def _workflow(api: DefaultApi, name: str = "wf") -> int:
 
 
 def _node(api: DefaultApi, wf: int) -> int:
-    node = ComputeNodeModel(
-        workflow_id=wf,
-        hostname="node-1",
-        pid=123,
-        start_time="2026-01-01T00:00:00Z",
-        num_cpus=8,
-        memory_gb=16.0,
-        num_gpus=0,
-        num_nodes=1,
-        compute_node_type="local",
-        is_active=True,
-    )
-    return api.create_compute_node(node).id
+    return create_node(api, wf, pid=123)
 
 
 def _run_id(api: DefaultApi, wf: int) -> int:
@@ -77,16 +64,7 @@ def _finish(api: DefaultApi, wf: int, job_id: int, node: int, rc: int = 0) -> Jo
     run_id = _run_id(api, wf)
     api.start_job(job_id, run_id, node)
     status = "completed" if rc == 0 else "failed"
-    result = ResultModel(
-        job_id=job_id,
-        workflow_id=wf,
-        run_id=run_id,
-        compute_node_id=node,
-        return_code=rc,
-        exec_time_minutes=0.1,
-        completion_time="2026-01-01T00:00:01Z",
-        status=status,
-    )
+    result = job_result(job_id, wf, run_id, node, return_code=rc, status=status)
     return api.complete_job(job_id, status, run_id, result)
 
 

@@ -270,14 +270,16 @@ def test_power_loss_during_a_torc_run_loses_no_job(drill_platform, tmp_path):
           {"poll_interval_s": 0.2, "max_parallel_jobs": 2})
 
     def listed() -> list[dict]:
-        query = {"workflow_id": wf, "limit": 100}
-        return httpx.get(f"{drill_platform.url}{T}/jobs", params=query, timeout=60).json()["items"]
+        return _torc(drill_platform, "GET", f"/jobs?workflow_id={wf}&limit=100")["items"]
 
     def statuses() -> Counter[str]:
         return Counter(j["status"] for j in listed())
 
-    wait_until(lambda: statuses()["completed"] >= 3 and statuses()["running"] >= 1, 240,
-               "a run half-way through (3 completed, 1 running)")
+    def half_way() -> bool:
+        now = statuses()
+        return now["completed"] >= 3 and now["running"] >= 1
+
+    wait_until(half_way, 240, "a run half-way through (3 completed, 1 running)")
     before = statuses()
     killed = drill_platform.power_loss()
     drill_platform.start()

@@ -144,5 +144,9 @@ def test_the_frozen_app_still_routes_every_surface() -> None:
     from fastapi.testclient import TestClient
 
     client = TestClient(_app())
+    assert client.get("/torc-service/v1/ping").json() == {"status": "ok"}
+    paths = client.get("/openapi.json").json()["paths"]
+    for start in ("/torc-service/v1/", "/v2/", "/api/", "/models", "/workflows", "/healthz"):
+        assert any(p.startswith(start) for p in paths), start
     assert client.get("/torc-service/v1/nope").status_code == 404
     assert client.get("/no/such/path").status_code == 404

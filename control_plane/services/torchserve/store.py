@@ -51,9 +51,7 @@ class TorchServeStore:
         root = settings.store_root
         self.model_store = root / "model-store"
         self.workflow_store = root / "wf-store"
-        self.extracted = root / "ts-extracted"
-        for folder in (self.model_store, self.workflow_store, self.extracted):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.extracted = root / "ts-extracted"  # ``extract`` makes its folders as it needs them
 
     def resolve(self, url: str, *, workflow: bool) -> ResolvedArchive:
         """Find ``url`` in the store, downloading it first when it is an allowed URL.
@@ -64,6 +62,8 @@ class TorchServeStore:
             ArtifactExistsError: the downloaded file is already in the store.
         """
         store = self.workflow_store if workflow else self.model_store
+        # Made here, not per service: the services are built for every request, on the loop.
+        store.mkdir(parents=True, exist_ok=True)
         if _URL_RE.match(url):
             if not any(re.fullmatch(p, url) for p in self.config.allowed_urls):
                 raise archive_not_found(
