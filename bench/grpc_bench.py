@@ -2,15 +2,20 @@
 
 One python-backend ``add_sub`` model (FP32 ``[1,4]`` x 2), the same on every target, c=1/8/32:
 
-* (a) platform gRPC: the ``grpc`` ingress (grpc.aio in a Serve deployment) -> model replica;
+* (a) platform gRPC: the ``grpc`` ingress's HAProxy front -> the model replica's own gRPC server;
+* (a2) platform gRPC with ``front: python``: grpc.aio in the ingress -> DeploymentHandle -> model
+  replica (the design before the HAProxy front);
 * (b) platform HTTP: ``/v2/models/<m>/infer`` through the Serve ingress (wrk);
 * (c) real Triton 2.51 gRPC;
 * (d) Ray Serve's own gRPC proxy (``grpc_options``) -> a routing deployment -> the same model
   replica, with the ``application`` metadata tritonclient never sends: what the platform would
   run had it used Serve's proxy.
 
-gRPC load comes from a grpc.aio client in its own process (pre-serialized request, raw bytes),
-HTTP load from wrk; both report requests/s and p50/p99. ``make bench BENCH_ARGS=grpc_bench``.
+gRPC load comes from h2load (nghttp2's C HTTP/2 load generator: one connection carrying c streams,
+as one ``tritonclient.grpc`` channel does), HTTP load from wrk, so on a small host the client
+does not take the server's CPU; one more row drives (a) from a grpc.aio client in its own
+process, the Python way. Failed calls are read from the servers' own statistics (h2load sees
+HTTP statuses only). ``make bench BENCH_ARGS=grpc_bench``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,15 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.loadgen import LoadResult, require_wrk, run_wrk, table, write_section
+from bench.loadgen import (
+    LoadResult,
+    require_h2load,
+    require_wrk,
+    run_h2load_grpc,
+    run_wrk,
+    table,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 8, 32)
@@ -131,7 +144,7 @@ def _ray_proxy_router() -> Any:
     return RayProxyRouter.bind()
 
 
-def _start(data_dir: Path) -> tuple[str, str, int]:
+def _start(data_dir: Path) -> tuple[str, str, str, int]:
     sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port, ray_test_env
 
@@ -150,6 +163,7 @@ def _start(data_dir: Path) -> tuple[str, str, int]:
         _temp_dir=tempfile.mkdtemp(prefix="rgb-", dir="/tmp"),  # not /tmp/ray: other sessions
     )
     port, grpc_port, ray_grpc_port = free_port(), free_port(), free_port()
+    python_front_port = free_port()
     serve.start(
         http_options={"host": "127.0.0.1", "port": port},
         grpc_options={
@@ -166,7 +180,36 @@ def _start(data_dir: Path) -> tuple[str, str, int]:
     serve.run(
         build_grpc_app({"port": grpc_port, "public_url": url}), name="grpc", route_prefix=None
     )
-    return url, f"127.0.0.1:{grpc_port}", ray_grpc_port
+    serve.run(
+        build_grpc_app({"port": python_front_port, "public_url": url, "front": "python"}),
+        name="grpc-python-front",
+        route_prefix=None,
+    )
+    return url, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{python_front_port}", ray_grpc_port
+
+
+def _wait_routed(model: str, timeout_s: float = 60.0) -> None:
+    """Wait until the gRPC front routes ``model`` to its replica.
+
+    h2load does not reconnect when a reload's old worker closes its connection (gRPC clients do).
+    """
+    from deployments.grpc_routes import cluster_identity, routes_dir
+
+    book = routes_dir(cluster_identity())
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        maps = [p.read_text() for p in book.parent.glob(f"{book.name}-front-*/models.map")]
+        if any(m.startswith(f"{model} ") or f"\n{model} " in m for m in maps):
+            time.sleep(2.0)  # the old worker's connections close
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the gRPC front never routed {model}")
+
+
+def _failures(stats_url: str) -> int:
+    """Failed inferences so far in the model's statistics (h2load cannot see gRPC errors)."""
+    body = httpx.get(stats_url, timeout=60).json()
+    return sum(int(m["inference_stats"]["fail"]["count"]) for m in body["model_stats"])
 
 
 def _row(name: str, results: dict[int, LoadResult], base: dict[int, LoadResult]) -> list[str]:
@@ -184,29 +227,38 @@ def _row(name: str, results: dict[int, LoadResult], base: dict[int, LoadResult])
 def main() -> None:
     """Run the benchmark and print/write the table (docs/benchmarks.md, "gRPC")."""
     require_wrk()
+    require_h2load()
     from ray import serve
 
     from tests.model_repos import write_add_sub
 
     tmp = Path(tempfile.mkdtemp(prefix="grpcbench-"))
-    url, grpc_target, ray_grpc_port = _start(tmp / "data")
+    url, grpc_target, python_front, ray_grpc_port = _start(tmp / "data")
     repo = tmp / "data" / "store" / "models"
     write_add_sub(repo, name=MODEL)
     httpx.post(f"{url}/v2/repository/models/{MODEL}/load", timeout=300).raise_for_status()
     serve.run(_ray_proxy_router(), name="ray-grpc-router", route_prefix="/ray-grpc-router")
+    _wait_routed(MODEL)
     grpc_body, http_body = _request_bodies()
+    def h2(target: str, headers: dict[str, str] | None = None) -> Any:
+        return lambda c: run_h2load_grpc(
+            target, grpc_body, concurrency=c, duration_s=DURATION_S, headers=headers
+        )
+
     targets: dict[str, Any] = {
-        "(a) platform gRPC": lambda c: run_grpc(grpc_target, grpc_body, c),
+        "(a) platform gRPC": h2(grpc_target),
+        "(a') platform gRPC, grpc.aio load generator": lambda c: run_grpc(
+            grpc_target, grpc_body, c
+        ),
+        "(a2) platform gRPC, front: python": h2(python_front),
         "(b) platform HTTP (wrk)": lambda c: run_wrk(
             f"{url}/v2/models/{MODEL}/infer", http_body, connections=c, duration_s=DURATION_S
         ),
-        "(d) Ray Serve gRPC proxy + router": lambda c: run_grpc(
-            f"127.0.0.1:{ray_grpc_port}",
-            grpc_body,
-            c,
-            metadata=(("application", "ray-grpc-router"),),
+        "(d) Ray Serve gRPC proxy + router": h2(
+            f"127.0.0.1:{ray_grpc_port}", {"application": "ray-grpc-router"}
         ),
     }
+    stats_url = dict.fromkeys(targets, f"{url}/v2/models/{MODEL}/stats")
     triton = None
     try:
         from tests.compat.tritonserver import start_tritonserver
@@ -217,14 +269,20 @@ def main() -> None:
             f"{triton.base_url}/v2/repository/models/{MODEL}/load", timeout=120
         ).raise_for_status()
         triton_target = f"127.0.0.1:{triton.grpc_port}"
-        targets["(c) real Triton 2.51 gRPC"] = lambda c: run_grpc(triton_target, grpc_body, c)
+        targets["(c) real Triton 2.51 gRPC"] = h2(triton_target)
+        stats_url["(c) real Triton 2.51 gRPC"] = f"{triton.base_url}/v2/models/{MODEL}/stats"
     except Exception as exc:
         print(f"real Triton not measured: {exc}")
     load = os.getloadavg()
     results: dict[str, dict[int, LoadResult]] = {}
     try:
         for name, measure in targets.items():
-            results[name] = {c: measure(c) for c in CONCURRENCY}
+            results[name] = {}
+            for c in CONCURRENCY:
+                failed = _failures(stats_url[name])
+                result = measure(c)
+                result.errors += _failures(stats_url[name]) - failed
+                results[name][c] = result
             print(name, {c: (round(r.rps), r.p50_ms, r.p99_ms) for c, r in results[name].items()})
     finally:
         if triton is not None:
@@ -236,8 +294,10 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} ({os.cpu_count()} cores, load average "
         f"{load[0]:.1f} at the start), HAProxy ingress + throughput-optimized handles. Model: "
         f"python-backend add_sub, FP32 [1,4] x 2, dynamic batching; {DURATION_S} s per cell. "
-        "gRPC load: a grpc.aio client in its own process sending one pre-serialized "
-        "ModelInferRequest; HTTP load: wrk (JSON). Ratios are throughput relative to (b).\n\n"
+        "gRPC load: h2load (one HTTP/2 connection, c streams, one pre-serialized "
+        "ModelInferRequest; row (a') a grpc.aio client in its own process instead); HTTP load: "
+        "wrk (c connections, JSON). Ratios are throughput relative to (b); errors are the "
+        "servers' failed-inference counts.\n\n"
         + table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
         + "\n"
     )

@@ -1,4 +1,4 @@
-"""Load generation with wrk (C, so the client costs little CPU next to the server)."""
+"""Load generation with wrk (HTTP) and h2load (gRPC): C, so the client costs little CPU."""
 
 from __future__ import annotations
 
@@ -77,6 +77,58 @@ def run_wrk(
     if match:
         errors += sum(int(g) for g in match.groups())
     return LoadResult(rps, p50, p99, errors)
+
+
+def require_h2load() -> str:
+    """The h2load binary (nghttp2's HTTP/2 load generator), or exit with how to get it."""
+    found = shutil.which("h2load")
+    if found is None:
+        raise SystemExit("h2load is needed for gRPC benchmarks: apt-get install -y nghttp2-client")
+    return found
+
+
+def run_h2load_grpc(
+    target: str,
+    message: bytes,
+    *,
+    concurrency: int,
+    duration_s: int = 8,
+    warmup_s: int = 1,
+    headers: dict[str, str] | None = None,
+) -> LoadResult:
+    """Unary gRPC calls of one serialized ``message`` at ``target`` (``host:port``).
+
+    One HTTP/2 connection carrying ``concurrency`` streams, as one ``tritonclient.grpc`` channel
+    does. h2load counts HTTP statuses only (a gRPC error is a 200 with a ``grpc-status``
+    trailer): callers check the server's own counters for the calls that failed.
+    """
+    h2load = require_h2load()
+    url = f"http://{target}/inference.GRPCInferenceService/ModelInfer"
+    with tempfile.TemporaryDirectory() as tmp:
+        body = Path(tmp) / "body"
+        body.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
+        log = Path(tmp) / "log"
+        out = subprocess.run(
+            [h2load, "-c1", f"-m{concurrency}", "-t1", f"-D{duration_s}"]
+            + [f"--warm-up-time={warmup_s}", "-d", str(body), f"--log-file={log}"]
+            + ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+            + [arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")]
+            + [url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rows = [line.split("\t") for line in log.read_text().splitlines() if line]
+    latencies = sorted(int(r[2]) / 1000 for r in rows if r[1] == "200") or [0.0]
+    match = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    errors = sum(int(g) for g in match.groups()) if match else 0
+    errors += sum(1 for r in rows if r[1] != "200")
+    return LoadResult(
+        rps=len(latencies) / duration_s,
+        p50_ms=latencies[len(latencies) // 2],
+        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        errors=errors,
+    )
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

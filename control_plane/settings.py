@@ -212,6 +212,11 @@ class GrpcSettings(BaseModel):
     num_replicas: int = Field(
         default=1, ge=1, description="Ingress replicas (replicas on one node share the port)."
     )
+    front: Literal["haproxy", "python"] = Field(
+        default="haproxy",
+        description="haproxy: HAProxy on the port sends unary inference straight to the model's "
+        "replicas; python: the ingress's Python server alone (every call one handle hop).",
+    )
     control_plane_url: str = Field(
         default="",
         description="Where management RPCs reach the control plane's HTTP API; empty means "

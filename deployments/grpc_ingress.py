@@ -4,25 +4,37 @@ Ray Serve's own gRPC proxy routes by the ``application`` metadata, which ``trito
 never sends, and with more than one application it answers NOT_FOUND without it; so the
 platform runs ``inference.GRPCInferenceService`` itself, in the replicas of one Serve
 application (``grpc``, no HTTP route) that ``serve run serve_config.yaml`` deploys beside the
-control plane. The server runs on the replica's event loop (model handles need one), binds
-``host:port`` with SO_REUSEPORT so replicas on one node share the port, and refuses to start
-when another process already listens there. See docs/architecture.md "gRPC".
+control plane. The server runs on the replica's event loop (model handles need one). With the
+HAProxy front (the default) HAProxy binds ``host:port`` and sends unary inference straight to
+the model's replicas (:mod:`deployments.grpc_front`), everything else to this server on a
+loopback port; with ``front: python`` this server binds ``host:port`` itself. Either way the
+port is shared by the replicas of one node (SO_REUSEPORT), and the replica refuses to start when
+another process already listens there. See docs/architecture.md "gRPC".
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
+import shutil
 import socket
 from typing import Any
 
 import grpc
-import ray
 from ray import serve
 from ray.serve import Application
 
-from deployments.contracts.grpc import GRPC_INGRESS_DEPLOYMENT, GrpcIngressArgs
+from deployments.contracts.grpc import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    GRPC_INGRESS_DEPLOYMENT,
+    GrpcIngressArgs,
+)
+from deployments.grpc_front import BUFFER_BYTES, FrontConfig, HaproxyFront, haproxy_binary
+from deployments.grpc_routes import cluster_identity, direct_enabled, routes_dir
 from deployments.grpc_servicer import InferenceServicer, method_handlers
+
+__all__ = ["GrpcIngress", "build_grpc_ingress", "cluster_identity"]
 
 logger = logging.getLogger(__name__)
 IDENTITY_METHOD = "/platform.GrpcIngress/Identity"
@@ -40,13 +52,6 @@ def _port_taken(host: str, port: int) -> bool:
                 return True
             raise
     return False
-
-
-def cluster_identity() -> str:
-    """What sibling replicas of this cluster's ingress answer on the identity method."""
-    if not ray.is_initialized():
-        return "local"
-    return str(ray.get_runtime_context().gcs_address)
 
 
 async def _listener_is_sibling(host: str, port: int, identity: str) -> bool:
@@ -90,7 +95,11 @@ class GrpcIngress:
                 f"gRPC port {host}:{port} is in use by another process; set grpc.port "
                 "(CP_GRPC__PORT) to a free port"
             )
-        self.servicer = InferenceServicer(self.args)
+        binary = haproxy_binary() if self.args.front == "haproxy" else None
+        if self.args.front == "haproxy" and binary is None:
+            logger.warning("no HAProxy binary: the gRPC front is this Python server alone")
+        self.front: HaproxyFront | None = None
+        self.servicer = InferenceServicer(self.args, behind_front=binary is not None)
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", self.args.max_receive_message_bytes),
@@ -102,10 +111,37 @@ class GrpcIngress:
             (method_handlers(self.servicer), _identity_handler(identity))
         )
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self.server.add_insecure_port(target) == 0:
+        bound = self.server.add_insecure_port("127.0.0.1:0" if binary else target)
+        if bound == 0:
             raise RuntimeError(f"gRPC server could not bind {target}")
         await self.server.start()
-        logger.info("gRPC inference server on %s", target)
+        if binary is not None:
+            self.front = HaproxyFront(
+                binary,
+                FrontConfig(
+                    host=host,
+                    port=port,
+                    fallback_port=bound,
+                    map_file=self._workdir(identity) / "models.map",
+                    direct=self._direct_routes(),
+                ),
+                routes_dir(identity),
+                self._workdir(identity),
+            )
+            await self.front.start()
+        front = "haproxy" if binary else "python"
+        logger.info("gRPC inference server on %s (front: %s)", target, front)
+
+    def _workdir(self, identity: str) -> Any:
+        return routes_dir(identity).parent / f"{routes_dir(identity).name}-front-{os.getpid()}"
+
+    def _direct_routes(self) -> bool:
+        """Whether the front may send inference to model replicas (their limits are Triton's)."""
+        return (
+            direct_enabled()
+            and self.args.max_send_message_bytes == DEFAULT_MAX_MESSAGE_BYTES
+            and self.args.max_receive_message_bytes >= BUFFER_BYTES
+        )
 
     async def check_health(self) -> None:
         """Serve's health check: the server must still be serving.
@@ -117,12 +153,18 @@ class GrpcIngress:
         # True) while the server runs, and returns False at once once it stopped.
         if not await self.server.wait_for_termination(timeout=0.01):
             raise RuntimeError("the gRPC server stopped")
+        if self.front is not None and not self.front.alive():
+            raise RuntimeError(f"the gRPC front (HAProxy) stopped: {self.front.log_tail()}")
 
     async def __call__(self) -> str:
         """Where the gRPC server listens (a Serve entry point for operators and tests)."""
         return f"{self.args.host}:{self.args.port}"
 
     async def __del__(self) -> None:
+        front = getattr(self, "front", None)
+        if front is not None:
+            front.stop()
+            shutil.rmtree(front.workdir, ignore_errors=True)
         server = getattr(self, "server", None)
         if server is not None:
             await server.stop(grace=1.0)

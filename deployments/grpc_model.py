@@ -58,6 +58,7 @@ class GrpcModelEndpoints:
     latest: int
     response_parameters: dict[str, Any] | None
     reporter: Any
+    retirement: Any
 
     async def _run(
         self, version: int, decoded: DecodedRequest, decoded_at: int
@@ -115,6 +116,11 @@ class GrpcModelEndpoints:
     async def grpc_infer(self, raw: bytes) -> GrpcAnswer:
         """ModelInfer: a serialized ``ModelInferRequest`` in, ``ModelInferResponse`` out."""
         self.reporter.ensure_started()
+        if self.retirement.refuses():  # unloaded: what the control plane answers meanwhile
+            return (
+                "NOT_FOUND",
+                (f"Request for unknown model: '{self.spec.name}' has no available versions"),
+            )
         try:
             request = pb.ModelInferRequest.FromString(raw)
         except DecodeError as exc:

@@ -170,8 +170,11 @@ async def _abort(context: Any, exc: ManagementError) -> NoReturn:
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     """The RPCs; unimplemented ones inherit the generated UNIMPLEMENTED answer."""
 
-    def __init__(self, args: GrpcIngressArgs) -> None:
+    def __init__(self, args: GrpcIngressArgs, behind_front: bool = False) -> None:
         self.args = args
+        # behind HAProxy this server listens on loopback only and the front sets
+        # x-forwarded-for to the client's address (replacing any the client sent)
+        self.behind_front = behind_front
         self.models = ModelRouter(args.app_template)
         self.control = ControlPlaneClient(args.control_plane_url, args.request_timeout_s)
 
@@ -312,7 +315,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         """Headers for a management call; refuse remote peers unless allowed or credentialed."""
         metadata = dict(context.invocation_metadata() or ())
         headers = {k: str(v) for k, v in metadata.items() if k in _FORWARDED}
-        remote = not self.args.management_allow_remote and not _is_loopback(context.peer())
+        remote = not self.args.management_allow_remote and not _is_loopback(self._peer(context))
         if remote and not headers:
             await fail(
                 context,
@@ -320,6 +323,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                 "management API is only reachable from localhost",
             )
         return headers
+
+    def _peer(self, context: Any) -> str:
+        """The client's address: the front's x-forwarded-for when behind it, else the peer."""
+        peer = str(context.peer())
+        if not self.behind_front:
+            return peer
+        for key, value in context.invocation_metadata() or ():
+            if key == "x-forwarded-for" and _is_loopback(peer):
+                return f"ipv6:[{value}]:0" if ":" in str(value) else f"ipv4:{value}:0"
+        return peer
 
     async def RepositoryIndex(self, request: Any, context: Any) -> pb.RepositoryIndexResponse:
         """Every repository model and its state."""

@@ -6,6 +6,7 @@ metadata, ready, config, stats and infer requests for the model directly (no con
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -30,7 +31,9 @@ from deployments.contracts.errors import (
 )
 from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import triton_model_stats
+from deployments.grpc_direct import DirectGrpcServer
 from deployments.grpc_model import GrpcModelEndpoints
+from deployments.grpc_routes import cluster_identity, direct_enabled, routes_dir
 from deployments.model_pipelines import PipelineEndpoints
 from deployments.retire import Retirement, v2_gone
 from deployments.stats_store import StatsReporter, totals_from
@@ -133,6 +136,19 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
                 self.spec.max_queue_delay_us / 1e6
             )
         logger.info("model %s versions %s on %s", self.spec.name, list(self.backends), device)
+        self.direct = self._start_direct_grpc()
+
+    def _start_direct_grpc(self) -> DirectGrpcServer | None:
+        """This replica's own ``ModelInfer`` server (started on the replica's loop), or None."""
+        try:
+            loop = asyncio.get_running_loop()  # Serve runs __init__ on the user-code loop
+        except RuntimeError:
+            return None
+        if not direct_enabled() or not ray.is_initialized():  # no front outside a cluster
+            return None
+        server = DirectGrpcServer(self.spec.name, self.grpc_infer, routes_dir(cluster_identity()))
+        self._direct_start = loop.create_task(server.start())
+        return server
 
     # -- routing ---------------------------------------------------------------------------
     async def __call__(self, request: Request) -> Response:
@@ -341,6 +357,9 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
         }
 
     def __del__(self) -> None:
+        direct = getattr(self, "direct", None)
+        if direct is not None:
+            direct.close()
         for backend in getattr(self, "backends", {}).values():
             try:
                 backend.finalize()

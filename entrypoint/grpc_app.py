@@ -35,6 +35,7 @@ def build_grpc_app(args: dict[str, Any] | None = None) -> Application:
             max_receive_message_bytes=grpc.max_receive_message_bytes,
             max_send_message_bytes=grpc.max_send_message_bytes,
             num_replicas=grpc.num_replicas,
+            front=grpc.front,
             control_plane_url=grpc.control_plane_url or settings.public_url,
             management_allow_remote=grpc.management_allow_remote,
         )

