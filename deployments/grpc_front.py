@@ -71,7 +71,9 @@ def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tupl
     lines = [
         "global",
         f"    nbthread {config.threads}",
-        "    hard-stop-after 60s",  # a reload's old worker ends its last calls within a minute
+        # after a reload the old worker closes idle connections (GOAWAY) and lives on only for
+        # streams still open on it, as long as their clients keep them (bounded at a day)
+        "    hard-stop-after 24h",
         f"    tune.bufsize {BUFFER_BYTES + 16384}",
         "defaults",
         "    mode http",

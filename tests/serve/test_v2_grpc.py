@@ -5,12 +5,14 @@ client recovers on the survivor, a foreign listener on the port is refused, and 
 size limits are configurable (5 MiB tensors pass by default, a lowered limit refuses them with
 RESOURCE_EXHAUSTED while small requests keep working). The HAProxy front sends a loaded model's
 unary inference to the replica's own server (its route is in the book and the front's map), and
-its reloads, when models come and go, fail no call of a client that keeps calling.
+its reloads, when models come and go, fail no call of a client that keeps calling and keep an
+open stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import shutil
 import socket
 import threading
@@ -167,10 +169,22 @@ def test_front_reloads_fail_no_call_of_a_busy_client(platform, url):
     workers = [threading.Thread(target=keep_calling) for _ in range(4)]
     for worker in workers:
         worker.start()
+    streamed: queue.Queue = queue.Queue()
+    streamer = grpcclient.InferenceServerClient(url)
+    streamer.start_stream(callback=lambda result, error: streamed.put((result, error)))
+    echo_in = grpcclient.InferInput("IN_FP32", [4], "FP32")
+    echo_in.set_data_from_numpy(np.ones(4, dtype=np.float32))
     try:
+        streamer.async_stream_infer(MODEL, [echo_in], request_id="before")
+        assert streamed.get(timeout=60)[1] is None
         with grpcclient.InferenceServerClient(url) as admin:
             admin.load_model("gs_reload_b")  # a new route: the front reloads
             _wait(lambda: any("gs_reload_b " in m for m in _front_maps()), "b is routed")
+            time.sleep(1.0)  # the old worker has sent its GOAWAY
+            streamer.async_stream_infer(MODEL, [echo_in], request_id="after")  # same stream
+            result, error = streamed.get(timeout=60)
+            assert error is None, error
+            assert result.get_response().id == "after"
             first = grpcclient.InferInput("INPUT0", [1, 4], "FP32")
             first.set_data_from_numpy(np.ones((1, 4), dtype=np.float32))
             second = grpcclient.InferInput("INPUT1", [1, 4], "FP32")
@@ -186,6 +200,8 @@ def test_front_reloads_fail_no_call_of_a_busy_client(platform, url):
         stop.set()
         for worker in workers:
             worker.join(timeout=60)
+        streamer.stop_stream()
+        streamer.close()
         shutil.rmtree(repo / "gs_reload_b", ignore_errors=True)
     assert not errors, errors[:3]
     assert calls > 20
