@@ -269,21 +269,25 @@ def main() -> None:
             f"{triton.base_url}/v2/repository/models/{MODEL}/load", timeout=120
         ).raise_for_status()
         triton_target = f"127.0.0.1:{triton.grpc_port}"
+        triton_stats = f"{triton.base_url}/v2/models/{MODEL}/stats"
         targets["(c) real Triton 2.51 gRPC"] = h2(triton_target)
-        stats_url["(c) real Triton 2.51 gRPC"] = f"{triton.base_url}/v2/models/{MODEL}/stats"
+        stats_url["(c) real Triton 2.51 gRPC"] = triton_stats
+        targets["(c') real Triton 2.51 gRPC, grpc.aio load generator"] = lambda c: run_grpc(
+            triton_target, grpc_body, c
+        )
+        stats_url["(c') real Triton 2.51 gRPC, grpc.aio load generator"] = triton_stats
     except Exception as exc:
         print(f"real Triton not measured: {exc}")
     load = os.getloadavg()
     results: dict[str, dict[int, LoadResult]] = {}
     try:
-        for name, measure in targets.items():
-            results[name] = {}
-            for c in CONCURRENCY:
+        for c in CONCURRENCY:  # every target at one concurrency before the next: less drift
+            for name, measure in targets.items():
                 failed = _failures(stats_url[name])
                 result = measure(c)
                 result.errors += _failures(stats_url[name]) - failed
-                results[name][c] = result
-            print(name, {c: (round(r.rps), r.p50_ms, r.p99_ms) for c, r in results[name].items()})
+                results.setdefault(name, {})[c] = result
+                print(name, c, round(result.rps), result.p50_ms, result.p99_ms, result.errors)
     finally:
         if triton is not None:
             triton.stop()
@@ -295,9 +299,10 @@ def main() -> None:
         f"{load[0]:.1f} at the start), HAProxy ingress + throughput-optimized handles. Model: "
         f"python-backend add_sub, FP32 [1,4] x 2, dynamic batching; {DURATION_S} s per cell. "
         "gRPC load: h2load (one HTTP/2 connection, c streams, one pre-serialized "
-        "ModelInferRequest; row (a') a grpc.aio client in its own process instead); HTTP load: "
-        "wrk (c connections, JSON). Ratios are throughput relative to (b); errors are the "
-        "servers' failed-inference counts.\n\n"
+        "ModelInferRequest; rows (a') and (c') a grpc.aio client in its own process instead); "
+        "HTTP load: wrk (c connections, JSON). Ratios are throughput relative to (b); errors "
+        "are the servers' failed-inference counts. Cells run concurrency by concurrency, "
+        "every target in turn.\n\n"
         + table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
         + "\n"
     )
