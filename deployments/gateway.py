@@ -68,12 +68,17 @@ def _make_engine(url: str) -> sa.Engine:
 
 
 class PasswordCache:
-    """Successful Basic-auth verifications, remembered briefly (argon2 is deliberately slow)."""
+    """Successful Basic-auth verifications, remembered briefly (argon2 is deliberately slow).
+
+    Concurrent misses for the same credentials share one argon2 run (single flight).
+    """
 
     def __init__(self, ttl_s: float = 60.0) -> None:
         self.ttl_s = ttl_s
         self.secret = secrets.token_bytes(32)
         self.entries: dict[bytes, float] = {}
+        self.inflight: dict[bytes, asyncio.Future[bool]] = {}
+        self.checks = 0  # argon2 verifications run
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """argon2 verification off the event loop, cached by an HMAC of (hash, password)."""
@@ -83,6 +88,16 @@ class PasswordCache:
         now = time.monotonic()
         if self.entries.get(key, 0.0) > now:
             return True
+        running = self.inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)  # one waiter's cancellation spares the rest
+        task = asyncio.ensure_future(self._check(key, password_hash, password, now))
+        self.inflight[key] = task
+        task.add_done_callback(lambda _t: self.inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _check(self, key: bytes, password_hash: str, password: str, now: float) -> bool:
+        self.checks += 1
 
         def check() -> bool:
             from argon2 import PasswordHasher

@@ -7,6 +7,7 @@ import hmac
 import secrets
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -50,6 +51,8 @@ class VerifiedCache:
 
     Entries are keyed by an HMAC of (stored hash, password) under a per-process secret, so a
     changed password or hash never matches an old entry, and nothing reversible is kept.
+    Concurrent misses for the same credentials run argon2 once (single flight): the others wait
+    for that answer instead of each spending ~50 ms of CPU on the same check.
     """
 
     def __init__(self, ttl_s: float = 60.0, max_entries: int = 4096) -> None:
@@ -57,7 +60,9 @@ class VerifiedCache:
         self.max_entries = max_entries
         self._secret = secrets.token_bytes(32)
         self._entries: dict[bytes, _Entry] = {}
+        self._inflight: dict[bytes, Future[bool]] = {}
         self._lock = threading.Lock()
+        self.checks = 0  # argon2 verifications run (misses that were not joined)
 
     def _key(self, password_hash: str, password: str) -> bytes:
         msg = password_hash.encode() + b"\0" + password.encode()
@@ -71,12 +76,32 @@ class VerifiedCache:
             entry = self._entries.get(key)
             if entry is not None and entry.expires > now:
                 return True
-        if not verify_password(password_hash, password):
-            return False
+            running = self._inflight.get(key)
+            if running is None:
+                mine: Future[bool] = Future()
+                self._inflight[key] = mine
+                self.checks += 1
+        if running is not None:
+            return running.result()  # the same check, already under way in another thread
+        try:
+            ok = verify_password(password_hash, password)
+        except BaseException as exc:
+            with self._lock:
+                del self._inflight[key]
+            mine.set_exception(exc)
+            raise
         with self._lock:
+            del self._inflight[key]
+            if ok:
+                self._remember(key, now)
+        mine.set_result(ok)
+        return ok
+
+    def _remember(self, key: bytes, now: float) -> None:
+        """Keep ``key`` for ``ttl_s`` (the lock is held)."""
+        if self.ttl_s > 0:
             if len(self._entries) >= self.max_entries:
                 self._entries = {k: e for k, e in self._entries.items() if e.expires > now}
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
             self._entries[key] = _Entry(now + self.ttl_s)
-        return True

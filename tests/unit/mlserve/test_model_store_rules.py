@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -127,3 +130,41 @@ def test_passwords_are_salted_argon2_and_keys_random():
     assert parse_basic("Basic YWRtaW46YTpi") == ("admin", "a:b")
     assert parse_basic("Basic !!!") is None
     assert parse_basic("Bearer x") is None
+
+
+def test_concurrent_misses_for_the_same_credentials_run_argon2_once():
+    stored = hash_password("pw")
+    cache = VerifiedCache(ttl_s=60)
+    start = threading.Barrier(6)
+
+    def check(password: str) -> bool:
+        start.wait()
+        return cache.verify(stored, password)
+
+    with ThreadPoolExecutor(6) as pool:
+        right = [pool.submit(check, "pw") for _ in range(3)]
+        wrong = [pool.submit(check, "nope") for _ in range(3)]
+        assert [f.result() for f in right] == [True] * 3
+        assert [f.result() for f in wrong] == [False] * 3
+    assert 2 <= cache.checks <= 4  # one per distinct pair (6 without single flight)
+    assert cache.verify(stored, "pw")  # remembered: no further check
+    before = cache.checks
+    assert not cache.verify(stored, "nope")  # failures are never remembered
+    assert cache.checks == before + 1
+
+
+def test_gateway_password_cache_single_flight():
+    from deployments.gateway import PasswordCache
+
+    stored = hash_password("pw")
+
+    async def scenario() -> None:
+        cache = PasswordCache()
+        answers = await asyncio.gather(*(cache.verify(stored, "pw") for _ in range(5)))
+        assert answers == [True] * 5
+        assert cache.checks == 1
+        assert await asyncio.gather(*(cache.verify(stored, "x") for _ in range(3))) == [False] * 3
+        assert cache.checks == 2
+        assert not cache.inflight
+
+    asyncio.run(scenario())
