@@ -63,7 +63,9 @@ def create_app(
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.gateway = (gateway_factory or _default_gateway)()
-        app.state.metrics = PlatformMetrics(app.state.session_factory, app.state.gateway)
+        app.state.metrics = PlatformMetrics(
+            app.state.session_factory, app.state.gateway, settings.metrics_torc_workflows
+        )
         background: list[asyncio.Task[Any]] = []
         app.state.background_tasks = background
         if run_startup_hooks:

@@ -103,9 +103,15 @@ def _add_histogram(family: HistogramMetricFamily, values: list[str], stats: Vers
 class StateCollector(Collector):
     """Scrape-time collector over the statistics actor and the database."""
 
-    def __init__(self, session_factory: sessionmaker[Session], gateway: ServeGateway) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        gateway: ServeGateway,
+        torc_workflows: int = 100,
+    ) -> None:
         self.session_factory = session_factory
         self.gateway = gateway
+        self.torc_workflows = torc_workflows
 
     def collect(self) -> Iterator[Metric]:
         """Yield every platform-state family (errors in one source never hide the others)."""
@@ -208,7 +214,7 @@ class StateCollector(Collector):
         yield from (requests, latency)
 
     def _jobs(self, session: Session) -> Iterator[Metric]:
-        counts = platform_state.job_counts(session)
+        counts = platform_state.job_counts(session, self.torc_workflows)
         jobs = GaugeMetricFamily(
             "torc_jobs", "Torc jobs by workflow and status", labels=["workflow_id", "status"]
         )
@@ -238,7 +244,19 @@ class StateCollector(Collector):
                 entry[0] += number
         for workflow, (finished, total) in sorted(totals.items()):
             progress.add_metric([str(workflow)], finished / total if total else 0.0)
-        yield from (jobs, done, seconds, progress)
+        every = GaugeMetricFamily(
+            "torc_jobs_all", "Torc jobs of every workflow by status", labels=["status"]
+        )
+        for status, number in sorted(counts.all_by_status.items()):
+            every.add_metric([status], number)
+        every_done = ExactCounter(
+            "torc_job_completions_all_total",
+            "Completed job runs of every workflow by result status",
+            labels=["status"],
+        )
+        for status, (number, _seconds) in sorted(counts.all_results.items()):
+            every_done.add_metric([status], number)
+        yield from (jobs, done, seconds, progress, every, every_done)
 
     def _registry(self, session: Session, loaded: int) -> Iterator[Metric]:
         apps = GaugeMetricFamily(
@@ -260,7 +278,12 @@ class StateCollector(Collector):
 class PlatformMetrics:
     """The control plane's registry: API counters plus the scrape-time collector."""
 
-    def __init__(self, session_factory: sessionmaker[Session], gateway: ServeGateway) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        gateway: ServeGateway,
+        torc_workflows: int = 100,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.api_requests = Counter(
             "platform_api_requests",
@@ -274,7 +297,7 @@ class PlatformMetrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(StateCollector(session_factory, gateway))
+        self.registry.register(StateCollector(session_factory, gateway, torc_workflows))
         self.gateway = gateway
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -240,6 +240,13 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="How clients reach the HTTP port."
     )
+    metrics_torc_workflows: int = Field(
+        default=100,
+        ge=0,
+        description="How many of the newest Torc workflows get their own torc_* series on "
+        "/metrics (a series per workflow would grow without end); the *_all families count "
+        "every workflow.",
+    )
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -62,6 +62,25 @@ async def test_job_metrics_from_the_database(client):
     text = (await client.get("/metrics")).text
     assert f'torc_jobs{{status="ready",workflow_id="{wf["id"]}"}} 3.0' in text
     assert f'torc_workflow_progress_ratio{{workflow_id="{wf["id"]}"}} 0.0' in text
+    assert 'torc_jobs_all{status="ready"} 3.0' in text
+
+
+async def test_only_the_newest_workflows_get_their_own_series(client):
+    ids = []
+    for n in range(3):
+        wf = (await client.post("/torc-service/v1/workflows", json={"name": f"w{n}", "user": "u"}))
+        ids.append(wf.json()["id"])
+        await client.post(
+            "/torc-service/v1/jobs", json={"workflow_id": ids[-1], "name": "j", "command": "true"}
+        )
+    from control_plane.metrics import StateCollector
+
+    collector = StateCollector(client.app.state.session_factory, client.app.state.gateway, 2)
+    samples = [s for family in collector.collect() for s in family.samples]
+    per_workflow = {s.labels["workflow_id"] for s in samples if s.name == "torc_jobs"}
+    assert per_workflow == {str(i) for i in ids[1:]}  # the newest two only
+    every = sum(s.value for s in samples if s.name == "torc_jobs_all")
+    assert every == 3  # every workflow's jobs, in the aggregate
 
 
 async def test_status_shows_nodes_apps_and_reconciler(client, gateway):
