@@ -250,8 +250,12 @@ def recover_orphans(
     ``terminated`` instead, so one that keeps killing its runner cannot loop forever. The stale
     compute nodes are marked inactive.
 
+    A job the dead runner had claimed but not started (``pending``) goes back to ``ready`` (same
+    attempt: it never ran) when no other runner of the workflow is active, since a claim does
+    not record its runner and a live one could hold it.
+
     Returns:
-        ``{"retried": n, "terminated": m}``.
+        ``{"retried": n, "terminated": m, "released": k}``.
     """
     params = {"workflow_id": workflow_id, "is_active": "true"}
     nodes = api.request("GET", "/compute_nodes", params=params)["items"]
@@ -291,9 +295,28 @@ def recover_orphans(
             except TorcApiError as exc:  # another runner got there first
                 logger.info("orphaned job %s left as is: %s", job["id"], exc)
         api.request("PUT", f"/compute_nodes/{node_id}", json={"is_active": False})
+    others = [n for n in nodes if n["id"] not in own_node_ids and n["id"] not in stale]
+    if stale and not others:  # no live runner but us: every pending claim was the dead one's
+        counts["released"] = _release_pending(api, workflow_id, run_id)
     if any(counts.values()):
-        logger.info("recovered jobs left running by a dead runner: %s", counts)
+        logger.info("recovered jobs left by a dead runner: %s", counts)
     return counts
+
+
+def _release_pending(api: TorcRest, workflow_id: int, run_id: int) -> int:
+    """Send ``pending`` jobs (claimed, never started) back to ``ready``; how many were."""
+    released = 0
+    while True:
+        query = {"workflow_id": workflow_id, "status": "pending", "limit": 1000}
+        page = api.request("GET", "/jobs", params=query)
+        for job in page["items"]:
+            try:
+                api.request("PUT", f"/jobs/{job['id']}/manage_status_change/ready/{run_id}")
+                released += 1
+            except TorcApiError as exc:  # started or changed meanwhile
+                logger.info("pending job %s left as is: %s", job["id"], exc)
+        if not page["items"] or not page.get("has_more"):
+            return released
 
 
 DEFAULT_MAX_RETRIES = 3

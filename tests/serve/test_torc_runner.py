@@ -214,3 +214,34 @@ def test_restarted_runner_reruns_jobs_its_dead_predecessor_left_running(
     node = client.get(B + f"/compute_nodes/{dead_node}").json()
     assert node["is_active"] is False
     client.close()
+
+
+def test_recovery_releases_claims_of_a_dead_runner_only_when_no_other_runner_is_active(
+    platform: Any,
+) -> None:
+    from deployments.job_exec import TorcRest, recover_orphans
+
+    client = httpx.Client(base_url=platform.url, timeout=30)
+    api = TorcRest(platform.url)
+
+    def claimed_by_a_dead_runner(name: str, other_runner: bool) -> tuple[int, int]:
+        wf = _post(client, "/workflows", {"name": name, "user": "test"})["id"]
+        job = _post(client, "/jobs", {"workflow_id": wf, "name": "stuck", "command": "true"})
+        _post(client, f"/workflows/{wf}/initialize_jobs")
+        node = {"workflow_id": wf, "hostname": "gone", "compute_node_type": "ray"}
+        _post(client, "/compute_nodes", {**node, "is_active": True})
+        if other_runner:  # e.g. torc's own job runner on an HPC node, still alive
+            live = {"workflow_id": wf, "hostname": "hpc", "compute_node_type": "local"}
+            _post(client, "/compute_nodes", {**live, "is_active": True})
+        assert _post(client, f"/workflows/{wf}/claim_next_jobs", limit=1)["jobs"]
+        return wf, job["id"]
+
+    wf, job_id = claimed_by_a_dead_runner("claims-alone", other_runner=False)
+    assert recover_orphans(api, wf, set())["released"] == 1
+    released = client.get(B + f"/jobs/{job_id}").json()
+    assert (released["status"], released.get("attempt_id", 1)) == ("ready", 1)  # never ran
+
+    wf, job_id = claimed_by_a_dead_runner("claims-shared", other_runner=True)
+    assert "released" not in recover_orphans(api, wf, set())
+    assert client.get(B + f"/jobs/{job_id}").json()["status"] == "pending"  # may be the live one's
+    client.close()
