@@ -10,13 +10,13 @@ model's statistics exactly as an HTTP ``/infer`` is.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import DecodeError
 from tritonclient.grpc import service_pb2 as pb
 
-from deployments.contracts.errors import InferenceError, InferenceServerError, ModelNotFound
+from deployments.contracts.errors import InferenceServerError, ModelNotFound
 from deployments.grpc_codec import (
     EMPTY_FINAL,
     FINAL,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from deployments.v2_codec import DecodedRequest
 
 GrpcAnswer = tuple[str, bytes | str]
+T = TypeVar("T")
 CODE_BY_STATUS = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
@@ -60,9 +61,13 @@ class GrpcModelEndpoints:
     reporter: Any
     retirement: Any
 
-    async def _run(
-        self, version: int, decoded: DecodedRequest, decoded_at: int
-    ) -> tuple[Any, int, int]:
+    async def _counted_infer(
+        self,
+        version: int,
+        start: int,
+        decode: Callable[[], DecodedRequest],
+        encode: Callable[[DecodedRequest, Any], T],
+    ) -> T:
         raise NotImplementedError
 
     def _responses(self, version: int, decoded: DecodedRequest) -> AsyncIterator[Any]:
@@ -138,37 +143,14 @@ class GrpcModelEndpoints:
         """One non-decoupled request, counted as an HTTP ``/infer`` is."""
         start = time.perf_counter_ns()
         version = self._grpc_version(request.model_version)
-        try:
-            decoded = decode_infer(request, self.spec)
-        except InferenceServerError:
-            self.book.request(
-                self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start
-            )
-            raise
-        decoded_at = time.perf_counter_ns()
-        result, queue_ns, infer_ns = await self._run(version, decoded, decoded_at)
-        if isinstance(result, Exception):
-            self.book.request(
-                self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start
-            )
-            raise (
-                result if isinstance(result, InferenceServerError) else InferenceError(str(result))
-            )
-        out_start = time.perf_counter_ns()
-        response = encode_infer(self.spec.name, version, decoded, result, self.response_parameters)
-        end = time.perf_counter_ns()
-        self.book.request(
-            self.spec.name,
+        return await self._counted_infer(
             version,
-            ok=True,
-            total_ns=end - start,
-            queue_ns=queue_ns,
-            input_ns=decoded_at - start,
-            infer_ns=infer_ns,
-            output_ns=end - out_start,
-            batch=decoded.batch_size,
+            start,
+            lambda: decode_infer(request, self.spec),
+            lambda decoded, result: encode_infer(
+                self.spec.name, version, decoded, result, self.response_parameters
+            ),
         )
-        return response
 
     def _stream_error(self, request: pb.ModelInferRequest, message: str, final: bool) -> bytes:
         reply = pb.ModelStreamInferResponse(error_message=message)

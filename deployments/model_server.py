@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray import serve
@@ -48,6 +49,7 @@ from deployments.v2_generate import dumps
 from deployments.warmup import warm_up
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DecoupledOverInfer(InferenceServerError):
@@ -260,9 +262,32 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
             raise InvalidInput(
                 f"invalid Inference-Header-Content-Length '{header_length}'"
             ) from None
+        payload, headers = await self._counted_infer(
+            version,
+            start,
+            lambda: decode_request(body, length, self.spec),
+            lambda decoded, result: encode_response(
+                self.spec.name, version, decoded, result, self.response_parameters
+            ),
+        )
+        media = headers.pop("content-type")
+        return Response(payload, media_type=media, headers=headers)
+
+    async def _counted_infer(
+        self,
+        version: int,
+        start: int,
+        decode: Callable[[], DecodedRequest],
+        encode: Callable[[DecodedRequest, Any], T],
+    ) -> T:
+        """Decode, run and encode one non-decoupled request, counted in the statistics.
+
+        The one place HTTP ``/infer`` and gRPC ``ModelInfer`` are counted, so both protocols
+        count alike (a failed decode or execution is a failed request, timed from ``start``).
+        """
         try:
-            decoded = decode_request(body, length, self.spec)
-        except InvalidInput:
+            decoded = decode()
+        except InferenceServerError:
             self.book.request(
                 self.spec.name, version, ok=False, total_ns=time.perf_counter_ns() - start
             )
@@ -277,9 +302,7 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
                 result if isinstance(result, InferenceServerError) else InferenceError(str(result))
             )
         out_start = time.perf_counter_ns()
-        payload, headers = encode_response(
-            self.spec.name, version, decoded, result, self.response_parameters
-        )
+        encoded = encode(decoded, result)
         end = time.perf_counter_ns()
         self.book.request(
             self.spec.name,
@@ -292,8 +315,7 @@ class TritonModelServer(PipelineEndpoints, GrpcModelEndpoints):
             output_ns=end - out_start,
             batch=decoded.batch_size,
         )
-        media = headers.pop("content-type")
-        return Response(payload, media_type=media, headers=headers)
+        return encoded
 
     async def _run(
         self, version: int, decoded: DecodedRequest, decoded_at: int
