@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -15,9 +14,9 @@ from deployments.contracts.stats import (
     VersionStats,
     merge_delta,
 )
+from deployments.pusher import Pusher
 
 logger = logging.getLogger(__name__)
-FLUSH_PERIOD_S = 1.0
 
 
 @ray.remote(num_cpus=0, max_concurrency=64)  # type: ignore[call-overload]
@@ -60,7 +59,7 @@ def totals_from(raw: dict[str, dict[str, Any]]) -> dict[tuple[str, int], Version
     return result
 
 
-class StatsReporter:
+class StatsReporter(Pusher):
     """A replica's counters, pushed to the cluster's StatsStore every second.
 
     Replicas record into ``book`` on the hot path (no remote call); the increments travel in
@@ -69,33 +68,8 @@ class StatsReporter:
 
     def __init__(self) -> None:
         self.book = StatsBook()
-        self._store: Any = None
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(get_stats_store, "stats")
 
-    @property
-    def store(self) -> Any:
-        """The StatsStore actor handle, looked up on first use (replicas run inside Ray)."""
-        if self._store is None:
-            self._store = get_stats_store()
-        return self._store
-
-    def ensure_started(self) -> None:
-        """Start the periodic flush on the running event loop (first request)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._flush_forever())
-
-    async def flush(self) -> None:
-        """Push what was recorded since the last flush."""
-        if not ray.is_initialized():
-            return  # a deployment class used as a plain object (unit tests): keep counting locally
-        delta = self.book.drain()
-        if delta:
-            await self.store.merge.remote(delta)
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_PERIOD_S)
-            try:
-                await self.flush()
-            except Exception:
-                logger.warning("stats flush failed", exc_info=True)
+    def drain(self) -> dict[str, dict[str, Any]]:
+        """The book's increments since the last flush."""
+        return self.book.drain()

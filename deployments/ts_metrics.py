@@ -12,7 +12,6 @@ time (``ServeGateway.handler_metrics``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import uuid
@@ -31,9 +30,9 @@ from deployments.contracts.ts_metrics import (
     merge_records,
     to_record,
 )
+from deployments.pusher import Pusher
 
 logger = logging.getLogger(__name__)
-FLUSH_PERIOD_S = 1.0
 
 
 def _caching_metric_class() -> type:
@@ -202,37 +201,17 @@ def get_handler_metrics_store() -> Any:
     ).remote()
 
 
-class HandlerMetricsReporter:
+class HandlerMetricsReporter(Pusher):
     """One replica's book, flushed to the store every second while it has updates."""
 
     def __init__(self, config: HandlerMetricsConfig | None = None) -> None:
         self.book = HandlerMetricsBook(config, socket.gethostname())
-        self._store: Any = None
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(get_handler_metrics_store, "handler metrics")
 
     def cache(self, model_name: str) -> Any:
         """A metrics cache for one handler of this replica."""
         return recording_metrics_cache(model_name, self.book, self.book.config)
 
-    def ensure_started(self) -> None:
-        """Start the periodic flush on the running event loop (first request)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._flush_forever())
-
-    async def flush(self) -> None:
-        """Push what was recorded since the last flush."""
-        if not ray.is_initialized():
-            return  # a deployment class used as a plain object (unit tests)
-        records = self.book.drain()
-        if records:
-            if self._store is None:
-                self._store = get_handler_metrics_store()
-            await self._store.merge.remote(records)
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_PERIOD_S)
-            try:
-                await self.flush()
-            except Exception:
-                logger.warning("handler metrics flush failed", exc_info=True)
+    def drain(self) -> list[dict[str, Any]]:
+        """The book's records since the last flush."""
+        return self.book.drain()
