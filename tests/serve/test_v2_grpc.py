@@ -24,6 +24,7 @@ import ray
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from deployments.grpc_front import name_key
 from deployments.grpc_routes import cluster_identity, routes_dir, scan
 from tests.grpc_platform import ensure_grpc_ingress
 from tests.model_repos import write_add_sub, write_echo_all_types
@@ -125,6 +126,10 @@ def _front_maps():
     return [p.read_text() for p in book.parent.glob(f"{book.name}-front-*/models.map")]
 
 
+def _routed(model):
+    return any(f"{name_key(model)} " in m for m in _front_maps())
+
+
 def _wait(predicate, what, timeout_s=30.0):
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -135,7 +140,7 @@ def _wait(predicate, what, timeout_s=30.0):
 def test_front_routes_a_loaded_model_to_its_replica(url):
     book = routes_dir(cluster_identity())
     _wait(lambda: MODEL in scan(book), "the replica entered the route book")
-    _wait(lambda: any(m.startswith(f"{MODEL} ") for m in _front_maps()), "the front maps it")
+    _wait(lambda: _routed(MODEL), "the front maps it")
     route = scan(book)[MODEL][0]
     with grpcclient.InferenceServerClient(f"127.0.0.1:{route.port}") as direct:
         small = np.arange(4, dtype=np.float32)
@@ -179,7 +184,7 @@ def test_front_reloads_fail_no_call_of_a_busy_client(platform, url):
         assert streamed.get(timeout=60)[1] is None
         with grpcclient.InferenceServerClient(url) as admin:
             admin.load_model("gs_reload_b")  # a new route: the front reloads
-            _wait(lambda: any("gs_reload_b " in m for m in _front_maps()), "b is routed")
+            _wait(lambda: _routed("gs_reload_b"), "b is routed")
             time.sleep(1.0)  # the old worker has sent its GOAWAY
             streamer.async_stream_infer(MODEL, [echo_in], request_id="after")  # same stream
             result, error = streamed.get(timeout=60)
@@ -192,7 +197,7 @@ def test_front_reloads_fail_no_call_of_a_busy_client(platform, url):
             answer = admin.infer("gs_reload_b", [first, second]).as_numpy("OUTPUT0")
             np.testing.assert_array_equal(answer, np.full((1, 4), 2, dtype=np.float32))
             admin.unload_model("gs_reload_b")  # and again when it goes
-            _wait(lambda: not any("gs_reload_b " in m for m in _front_maps()), "b unrouted")
+            _wait(lambda: not _routed("gs_reload_b"), "b unrouted")
             with pytest.raises(InferenceServerException) as info:
                 admin.infer("gs_reload_b", [first, second])
             assert info.value.status() == "StatusCode.NOT_FOUND"
