@@ -231,6 +231,9 @@ def test_state_survives_a_restart_of_serve_apps_and_control_plane(api, platform)
     }
 
     # Lose the Serve applications (as after a cluster restart), then start the control plane again.
+    # The control plane goes first: its reconciler (every 15 s) would otherwise re-create the
+    # apps while Serve is still deleting them, and the delete would never finish.
+    serve.delete("control-plane")
     serve.delete(f"p-v2-{name}")
     serve.delete("p-gw-apps")
     platform.redeploy_control_plane()
