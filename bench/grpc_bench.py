@@ -193,14 +193,13 @@ def _wait_routed(model: str, timeout_s: float = 60.0) -> None:
 
     h2load does not reconnect when a reload's old worker closes its connection (gRPC clients do).
     """
-    from deployments.grpc_front import name_key
+    from deployments.grpc_front import is_routed
     from deployments.grpc_routes import cluster_identity, routes_dir
 
     book = routes_dir(cluster_identity())
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        maps = [p.read_text() for p in book.parent.glob(f"{book.name}-front-*/models.map")]
-        if any(f"{name_key(model)} " in m for m in maps):
+        if is_routed(book, model):
             time.sleep(2.0)  # the old worker's connections close
             return
         time.sleep(0.2)

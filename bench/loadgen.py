@@ -31,12 +31,17 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def _require(tool: str, package: str, what: str) -> str:
+    """Path of ``tool``, or exit with the Debian package that has it."""
+    path = shutil.which(tool)
+    if path is None:
+        raise SystemExit(f"{tool} is needed for {what}: apt-get install -y {package}")
+    return path
+
+
 def require_wrk() -> str:
     """Path of wrk, or exit with how to get it."""
-    path = shutil.which("wrk")
-    if path is None:
-        raise SystemExit("wrk is needed for benchmarks: apt-get install -y wrk")
-    return path
+    return _require("wrk", "wrk", "benchmarks")
 
 
 def run_wrk(
@@ -81,10 +86,7 @@ def run_wrk(
 
 def require_h2load() -> str:
     """The h2load binary (nghttp2's HTTP/2 load generator), or exit with how to get it."""
-    found = shutil.which("h2load")
-    if found is None:
-        raise SystemExit("h2load is needed for gRPC benchmarks: apt-get install -y nghttp2-client")
-    return found
+    return _require("h2load", "nghttp2-client", "gRPC benchmarks")
 
 
 def run_h2load_grpc(

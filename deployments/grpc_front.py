@@ -143,6 +143,23 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+MAP_FILE = "models.map"
+
+
+def front_workdir(book: Path) -> Path:
+    """This process's front folder (config, map, log), beside the cluster's route book."""
+    return book.parent / f"{book.name}-front-{os.getpid()}"
+
+
+def is_routed(book: Path, model: str) -> bool:
+    """Whether a front of this cluster on this node sends ``model``'s inference to a replica."""
+    key = name_key(model)
+    maps = book.parent.glob(f"{book.name}-front-*/{MAP_FILE}")
+    return key is not None and any(
+        line.startswith(f"{key} ") for path in maps for line in path.read_text().splitlines()
+    )
+
+
 def _drop_dead_workdirs(workdir: Path) -> None:
     """Remove the folders of fronts whose replica died without cleaning up (``...-<pid>``)."""
     stem = workdir.name.split("-front-", 1)[0].rsplit("-", 1)[0]  # any cluster's

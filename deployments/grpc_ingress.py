@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import shutil
 import socket
 from typing import Any
@@ -30,7 +29,13 @@ from deployments.contracts.grpc import (
     GRPC_INGRESS_DEPLOYMENT,
     GrpcIngressArgs,
 )
-from deployments.grpc_front import FrontConfig, HaproxyFront, haproxy_binary
+from deployments.grpc_front import (
+    MAP_FILE,
+    FrontConfig,
+    HaproxyFront,
+    front_workdir,
+    haproxy_binary,
+)
 from deployments.grpc_routes import cluster_identity, direct_enabled, routes_dir
 from deployments.grpc_servicer import InferenceServicer, method_handlers
 
@@ -116,25 +121,20 @@ class GrpcIngress:
             raise RuntimeError(f"gRPC server could not bind {target}")
         await self.server.start()
         if binary is not None:
-            self.front = HaproxyFront(
-                binary,
-                FrontConfig(
-                    host=host,
-                    port=port,
-                    fallback_port=bound,
-                    map_file=self._workdir(identity) / "models.map",
-                    direct=self._direct_routes(),
-                    max_receive=self.args.max_receive_message_bytes,
-                ),
-                routes_dir(identity),
-                self._workdir(identity),
+            book = routes_dir(identity)
+            workdir = front_workdir(book)
+            config = FrontConfig(
+                host=host,
+                port=port,
+                fallback_port=bound,
+                map_file=workdir / MAP_FILE,
+                direct=self._direct_routes(),
+                max_receive=self.args.max_receive_message_bytes,
             )
+            self.front = HaproxyFront(binary, config, book, workdir)
             await self.front.start()
         front = "haproxy" if binary else "python"
         logger.info("gRPC inference server on %s (front: %s)", target, front)
-
-    def _workdir(self, identity: str) -> Any:
-        return routes_dir(identity).parent / f"{routes_dir(identity).name}-front-{os.getpid()}"
 
     def _direct_routes(self) -> bool:
         """Whether the front may send inference to model replicas (they send up to INT32_MAX)."""

@@ -10,8 +10,8 @@ model's statistics exactly as an HTTP ``/infer`` is.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError
 from tritonclient.grpc import service_pb2 as pb
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from deployments.v2_codec import DecodedRequest
 
 GrpcAnswer = tuple[str, bytes | str]
-T = TypeVar("T")
 CODE_BY_STATUS = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
@@ -61,14 +60,8 @@ class GrpcModelEndpoints:
     reporter: Any
     retirement: Any
 
-    async def _counted_infer(
-        self,
-        version: int,
-        start: int,
-        decode: Callable[[], DecodedRequest],
-        encode: Callable[[DecodedRequest, Any], T],
-    ) -> T:
-        raise NotImplementedError
+    # TritonModelServer._counted_infer(version, start, decode, encode): decode, run, encode, count
+    _counted_infer: Callable[..., Awaitable[Any]]
 
     def _responses(self, version: int, decoded: DecodedRequest) -> AsyncIterator[Any]:
         raise NotImplementedError

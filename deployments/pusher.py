@@ -20,17 +20,19 @@ FLUSH_PERIOD_S = 1.0
 
 
 class Pusher:
-    """A book's increments, merged into ``open_store()``'s actor every ``FLUSH_PERIOD_S``."""
+    """``drain()``'s increments, merged into ``open_store()``'s actor every ``FLUSH_PERIOD_S``.
 
-    def __init__(self, open_store: Callable[[], Any], what: str) -> None:
+    ``drain`` returns what was recorded since its last call (falsy: nothing).
+    """
+
+    def __init__(
+        self, drain: Callable[[], Any], open_store: Callable[[], Any], what: str
+    ) -> None:
+        self._drain = drain
         self._open_store = open_store
         self._what = what
         self._store: Any = None
         self._task: asyncio.Task[None] | None = None
-
-    def drain(self) -> Any:
-        """What was recorded since the last call (falsy: nothing)."""
-        raise NotImplementedError
 
     @property
     def store(self) -> Any:
@@ -48,7 +50,7 @@ class Pusher:
         """Push what was recorded since the last flush."""
         if not ray.is_initialized():
             return  # a deployment class used as a plain object (unit tests): keep it local
-        increments = self.drain()
+        increments = self._drain()
         if increments:
             await self.store.merge.remote(increments)
 

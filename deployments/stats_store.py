@@ -68,8 +68,4 @@ class StatsReporter(Pusher):
 
     def __init__(self) -> None:
         self.book = StatsBook()
-        super().__init__(get_stats_store, "stats")
-
-    def drain(self) -> dict[str, dict[str, Any]]:
-        """The book's increments since the last flush."""
-        return self.book.drain()
+        super().__init__(self.book.drain, get_stats_store, "stats")

