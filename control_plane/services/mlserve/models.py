@@ -11,7 +11,6 @@ import logging
 import shutil
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from control_plane.db.tables.mlserve import ModelInfo, ModelLoad, ModelVersion, TritonServer
 from control_plane.db.tables.registered_models import RegisteredModel
 from control_plane.errors import AlreadyExistsError, BadRequestError, InvalidStateError
+from control_plane.integrations import triton_client
 from control_plane.integrations.serve_types import ServeGateway
 from control_plane.schemas.mlserve.models import (
     ModelDetail,
@@ -196,8 +196,7 @@ class ModelStoreService:
         urls = [triton_url(self.settings, t) for _l, t in records]
         if not urls:
             return []
-        with ThreadPoolExecutor(max_workers=min(8, len(urls))) as pool:
-            results = pool.map(lambda url: safe_stats(url, model.name), urls)
+        results = triton_client.fan_out(lambda url: safe_stats(url, model.name), urls)
         return [entry for entries in results for entry in entries]
 
     def _read(
@@ -248,10 +247,9 @@ class ModelStoreService:
         ]
         stats: dict[int, builtins.list[dict[str, Any]]] = {m.id: [] for m in models}
         if calls:
-            with ThreadPoolExecutor(max_workers=min(16, len(calls))) as pool:
-                results = pool.map(lambda call: safe_stats(call[2], call[1]), calls)
-                for (model_id, _name, _url), entries in zip(calls, results, strict=True):
-                    stats[model_id].extend(entries)
+            results = triton_client.fan_out(lambda call: safe_stats(call[2], call[1]), calls)
+            for (model_id, _name, _url), entries in zip(calls, results, strict=True):
+                stats[model_id].extend(entries)
         return [self._read(m, stats[m.id]) for m in models]
 
     def get(self, ident: str) -> ModelRead:
@@ -272,8 +270,7 @@ class ModelStoreService:
         model = self.get_row(ident)
         base = self._read(model)
         records = self.loads.records(model.id)
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(records)))) as pool:
-            views = list(pool.map(lambda rec: triton_view(self.settings, model, *rec), records))
+        views = triton_client.fan_out(lambda rec: triton_view(self.settings, model, *rec), records)
         try:
             config = self.read_config(self.model_dir(model), model.name)
         except BadRequestError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,8 +28,7 @@ def probe_many(urls: builtins.list[str]) -> builtins.list[str]:
     """Probe several tritons concurrently (short timeouts, never raises)."""
     if not urls:
         return []
-    with ThreadPoolExecutor(max_workers=min(16, len(urls))) as pool:
-        return list(pool.map(triton_client.probe, urls))
+    return triton_client.fan_out(triton_client.probe, urls)
 
 
 class TritonService:
