@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import os
+import sys
 import threading
 
 import pytest
 
 from control_plane.services.mlserve.security import hash_password, verify_password
-from deployments.contracts.allocator import pin_mmap_threshold
+from deployments.contracts.allocator import (
+    cap_arenas,
+    pin_mmap_threshold,
+    trim_free_memory,
+    trim_loop,
+)
 
 MIB = 2**20
 _MALLINFO2_FIELDS = (
@@ -49,3 +57,53 @@ def test_pin_mmap_threshold_returns_argon2_buffers_to_the_os():
 def test_pin_mmap_threshold_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("deployments.contracts.allocator.sys.platform", "darwin")
     assert pin_mmap_threshold() is False
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_trim_free_memory_gives_freed_arena_pages_back():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    pin_mmap_threshold()
+    kept: list[bytes] = []
+
+    def fragment() -> None:
+        # 64 MiB written in 100 KiB blocks (below the mmap threshold: from this thread's
+        # arena), then 7 blocks in 8 freed: the kept ones pin the free space between them.
+        blocks = [b"x" * (100 * 1024) for _ in range(640)]
+        kept.extend(blocks[::8])
+        del blocks
+
+    worker = threading.Thread(target=fragment)
+    worker.start()
+    worker.join()
+    before = _rss_bytes()
+    assert trim_free_memory()
+    assert before - _rss_bytes() > 32 * MIB
+
+
+def test_cap_arenas_and_trim_are_no_ops_without_glibc(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("deployments.contracts.allocator.sys.platform", "darwin")
+    assert not cap_arenas()
+    assert not trim_free_memory()
+
+
+def test_trim_loop_trims_until_cancelled(monkeypatch: pytest.MonkeyPatch):
+    calls: list[int] = []
+    monkeypatch.setattr(
+        "deployments.contracts.allocator.trim_free_memory", lambda: calls.append(1) or True
+    )
+
+    async def run() -> None:
+        task = asyncio.create_task(trim_loop(0.01))
+        while len(calls) < 3:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert len(calls) >= 3
