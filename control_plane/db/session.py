@@ -25,7 +25,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 16) -> Engine:
     """Create the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
 
     Args:
@@ -46,7 +46,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size // 2, pool_pre_ping=True
     )
 
 
