@@ -21,6 +21,9 @@ export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S ?= 2
 ifeq ($(FAST_INGRESS),1)
 export RAY_SERVE_ENABLE_HA_PROXY ?= 1
 export RAY_SERVE_THROUGHPUT_OPTIMIZED ?= 1
+# Replay a request whose replica closed the connection without answering (SIGKILLed) on another
+# replica, besides connect failures (docs/architecture.md, "Ingress mode").
+export RAY_SERVE_HAPROXY_RETRY_ON ?= conn-failure empty-response
 endif
 
 .DEFAULT_GOAL := help

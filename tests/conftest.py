@@ -227,6 +227,7 @@ def ray_test_env(fast_ingress: bool) -> dict[str, str]:
     if fast_ingress:
         env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+        env["RAY_SERVE_HAPROXY_RETRY_ON"] = "conn-failure empty-response"  # as `make run`
         # HAProxy's own listeners default to fixed ports (9101, 8404, 8500): pick free ones so
         # a test session can run beside `make run` or another session.
         env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(free_port())
@@ -335,10 +336,19 @@ def _wait_http_ok(url: str, timeout_s: float) -> None:
 
 # The drill platform (its own Ray cluster, private PostgreSQL), shared by compat and reliability,
 # and a real S3 endpoint (moto's server), imported here so every tier can use the fixtures.
-from tests.drill_platform import drill_platform_fixture, private_pg_fixture  # noqa: E402
+from tests.drill_platform import (  # noqa: E402
+    drill_platform_fixture,
+    platform_in_mode_fixture,
+    private_pg_fixture,
+)
 from tests.s3_server import s3_server_fixture  # noqa: E402
 
-__all__ = ["drill_platform_fixture", "private_pg_fixture", "s3_server_fixture"]
+__all__ = [
+    "drill_platform_fixture",
+    "platform_in_mode_fixture",
+    "private_pg_fixture",
+    "s3_server_fixture",
+]
 
 
 

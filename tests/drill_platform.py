@@ -10,6 +10,7 @@ examples (tests/compat/test_readme_curls.py) run against it with the names they 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import os
 import shutil
@@ -17,7 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -84,7 +85,7 @@ class PrivatePostgres:
 class DrillPlatform:
     """``serve run`` of serve_config.yaml with its own Ray cluster, port and database."""
 
-    def __init__(self, root: Path, pg: PrivatePostgres, fast_ingress: bool) -> None:
+    def __init__(self, root: Path, pg: PrivatePostgres | SqliteDb, fast_ingress: bool) -> None:
         self.root = root
         self.pg = pg
         self.fast_ingress = fast_ingress
@@ -206,6 +207,41 @@ def drill_platform_fixture(
         yield platform
     finally:
         platform.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class SqliteDb:
+    """A database for a second drill platform (the private PostgreSQL is the first one's)."""
+
+    url: str
+
+
+@pytest.fixture(scope="session", name="platform_in_mode")
+def platform_in_mode_fixture(
+    tmp_path_factory: pytest.TempPathFactory, drill_platform: DrillPlatform
+) -> Iterator[Callable[[bool], DrillPlatform]]:
+    """``get(fast_ingress)``: the drill platform in that ingress mode.
+
+    The drill platform itself where it runs in that mode; otherwise one more platform (its
+    own Ray cluster, on SQLite), started on first use and stopped with the session.
+    """
+    others: dict[bool, DrillPlatform] = {}
+
+    def get(fast_ingress: bool) -> DrillPlatform:
+        if drill_platform.fast_ingress == fast_ingress:
+            return drill_platform
+        if fast_ingress not in others:
+            root = tmp_path_factory.mktemp("drill-other-mode")
+            other = DrillPlatform(root, SqliteDb(f"sqlite:///{root}/platform.db"), fast_ingress)
+            others[fast_ingress] = other
+            other.start()
+        return others[fast_ingress]
+
+    try:
+        yield get
+    finally:
+        for other in others.values():
+            other.stop()
 
 
 def wait_until(predicate, timeout_s: float, what: str, period_s: float = 0.3):
