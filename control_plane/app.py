@@ -18,7 +18,7 @@ from control_plane.integrations.serve_types import ServeGateway
 from control_plane.lifecycle import STARTUP_HOOKS
 from control_plane.metrics import PlatformMetrics
 from control_plane.settings import Settings
-from deployments.contracts.allocator import cap_arenas, pin_mmap_threshold, trim_loop
+from deployments.contracts.allocator import pin_mmap_threshold, trim_free_memory, trim_loop
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def create_app(
         )
         background: list[asyncio.Task[Any]] = []
         app.state.background_tasks = background
-        if cap_arenas():  # glibc: request bursts would otherwise keep free memory per thread
+        if trim_free_memory() is not None:  # glibc: bursts leave free memory in thread arenas
             background.append(asyncio.create_task(trim_loop(), name="malloc-trim"))
         if run_startup_hooks:
             for hook in STARTUP_HOOKS:

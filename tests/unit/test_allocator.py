@@ -12,7 +12,6 @@ import pytest
 
 from control_plane.services.mlserve.security import hash_password, verify_password
 from deployments.contracts.allocator import (
-    cap_arenas,
     pin_mmap_threshold,
     trim_free_memory,
     trim_loop,
@@ -81,14 +80,13 @@ def test_trim_free_memory_gives_freed_arena_pages_back():
     worker.start()
     worker.join()
     before = _rss_bytes()
-    assert trim_free_memory()
+    assert trim_free_memory() is True
     assert before - _rss_bytes() > 32 * MIB
 
 
-def test_cap_arenas_and_trim_are_no_ops_without_glibc(monkeypatch: pytest.MonkeyPatch):
+def test_trim_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("deployments.contracts.allocator.sys.platform", "darwin")
-    assert not cap_arenas()
-    assert not trim_free_memory()
+    assert trim_free_memory() is None
 
 
 def test_trim_loop_trims_until_cancelled(monkeypatch: pytest.MonkeyPatch):
