@@ -51,16 +51,12 @@ def pin_mmap_threshold(threshold_bytes: int = MMAP_THRESHOLD_BYTES) -> bool:
         True when the C library took the setting; False where there is no glibc ``mallopt``
         (macOS; musl, whose ``mallopt`` does nothing), which keep their allocator's behaviour.
     """
-    return _mallopt(M_MMAP_THRESHOLD, threshold_bytes)
-
-
-def _mallopt(param: int, value: int) -> bool:
     mallopt = _glibc("mallopt")
     if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(param, value))
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold_bytes))
 
 
 def trim_free_memory() -> bool | None:
