@@ -29,8 +29,9 @@ from bench.v2_bench import _start_platform
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = (1, 8, 32)
-DURATION_S = int(os.environ.get("BENCH_DURATION_S", "6"))
-MODELS = ("b_ens", "b_fused", "b_bls", "b_pre")
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "4"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+MODELS = ("b_ens", "b_ens1", "b_fused", "b_bls", "b_pre")
 TTFT_REQUESTS = int(os.environ.get("BENCH_TTFT_REQUESTS", "200"))
 
 
@@ -43,6 +44,9 @@ def _write_repo(repo: Path) -> None:
     )
 
     write_two_step_ensemble(repo, name="b_ens", pre="b_pre", post="b_post")
+    write_two_step_ensemble(
+        repo, name="b_ens1", pre="b_pre", post="b_post", ray_step_batches_in_flight="1"
+    )
     write_two_step_ensemble(repo, name="b_fused", pre="b_pre", post="b_post", ray_fused="true")
     write_add_sub(repo, name="add_sub")  # BLS_SYNC_MODEL's default target
     write_bls_sync_caller(repo, name="b_bls")
@@ -53,7 +57,7 @@ def _bodies() -> dict[str, bytes]:
     row = [0.5, 1.0, 1.5, 2.0]
     ens = {"inputs": [{"name": "IN", "shape": [1, 4], "datatype": "FP32", "data": row}]}
     bls = {"inputs": [{"name": "INPUT0", "shape": [1, 4], "datatype": "FP32", "data": row}]}
-    body = {m: json.dumps(ens).encode() for m in ("b_ens", "b_fused")}
+    body = {m: json.dumps(ens).encode() for m in ("b_ens", "b_ens1", "b_fused")}
     body["b_bls"] = body["b_pre"] = json.dumps(bls).encode()
     return body
 
@@ -86,8 +90,26 @@ def ttft_ms(base_url: str, model: str, requests: int = TTFT_REQUESTS) -> tuple[f
     return statistics.median(samples), samples[int(len(samples) * 0.9)]
 
 
-def _cell(r: LoadResult, base: LoadResult | None) -> str:
-    ratio = f" ({r.rps / base.rps:.2f}x)" if base is not None and base.rps else ""
+def _bases(name: str) -> list[str]:
+    """What a target's throughput is compared with.
+
+    Triton's same model, and for the fused ensemble also the platform's own single model.
+    """
+    if name.startswith("Triton"):
+        return []
+    model = name.split()[-1]
+    bases = [f"Triton 2.51 {'b_ens' if model in ('b_fused', 'b_ens1') else model}"]
+    if model == "b_fused":
+        bases.append("platform b_pre")
+    return bases
+
+
+def _short(base: str) -> str:
+    return "Triton" if base.startswith("Triton") else base.replace("platform ", "")
+
+
+def _cell(r: LoadResult, ratios: list[str]) -> str:
+    ratio = f" ({'; '.join(ratios)})" if ratios else ""
     errors = f"; {r.errors} errors" if r.errors else ""
     return f"{r.rps:,.0f} rps{ratio}; p50 {r.p50_ms:.1f} / p99 {r.p99_ms:.1f} ms{errors}"
 
@@ -112,7 +134,8 @@ def main() -> None:
 
         triton_repo = tmp / "triton_repo"
         shutil.copytree(repo, triton_repo)
-        shutil.rmtree(triton_repo / "b_fused")
+        for platform_only in ("b_fused", "b_ens1"):
+            shutil.rmtree(triton_repo / platform_only)
         triton = start_tritonserver(triton_repo)
         for model in ("add_sub", "b_ens", "b_bls", "b_dec"):
             httpx.post(
@@ -126,35 +149,48 @@ def main() -> None:
     except Exception as exc:
         print(f"real Triton not measured: {exc}")
     results: dict[str, dict[int, LoadResult]] = {}
+    paired: dict[tuple[str, str, int], list[float]] = {}  # (target, base, c) -> per-round ratios
     ttft: dict[str, tuple[float, float]] = {}
     try:
         ttft["platform"] = ttft_ms(url, "b_dec")
         if triton is not None:
             ttft["Triton 2.51"] = ttft_ms(triton.base_url, "b_dec")
         print("TTFT", ttft, flush=True)
-        for name, (target, body) in targets.items():
+        for target, body in targets.values():
             httpx.post(target, content=body, timeout=60).raise_for_status()
-            results[name] = {
-                c: run_wrk(target, body, connections=c, duration_s=DURATION_S) for c in CONCURRENCY
-            }
-            print(name, {c: (round(r.rps), r.p50_ms, r.p99_ms) for c, r in results[name].items()})
+        # cell by cell, every target in turn, ROUNDS times: a change of host speed hits all
+        # targets alike, and each ratio is taken within one round (paired), then the median
+        for c in CONCURRENCY:
+            rounds: dict[str, list[LoadResult]] = {name: [] for name in targets}
+            for _ in range(ROUNDS):
+                one = {
+                    name: run_wrk(target, body, connections=c, duration_s=DURATION_S)
+                    for name, (target, body) in targets.items()
+                }
+                for name, result in one.items():
+                    rounds[name].append(result)
+                    for base in _bases(name):
+                        if base in one and one[base].rps:
+                            paired.setdefault((name, base, c), []).append(
+                                result.rps / one[base].rps
+                            )
+            for name, runs in rounds.items():
+                results.setdefault(name, {})[c] = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+            print(c, {n: round(r[c].rps) for n, r in results.items()}, flush=True)
     finally:
         if triton is not None:
             triton.stop()
         serve.shutdown()
     rows = []
     for name, res in results.items():
-        model = name.split()[-1]
-        base_name = f"Triton 2.51 {'b_ens' if model == 'b_fused' else model}"
-        base = results.get(base_name) if not name.startswith("Triton") else None
-        cells = [_cell(res[c], base[c] if base else None) for c in CONCURRENCY]
-        single = results.get("platform b_pre")
-        if model == "b_fused" and single is not None:
-            cells = [
-                f"{cell}; {res[c].rps / single[c].rps:.2f}x platform b_pre"
-                for cell, c in zip(cells, CONCURRENCY, strict=True)
-                if single[c].rps
+        cells = []
+        for c in CONCURRENCY:
+            ratios = [
+                f"{statistics.median(paired[(name, base, c)]):.2f}x {_short(base)}"
+                for base in _bases(name)
+                if (name, base, c) in paired
             ]
+            cells.append(_cell(res[c], ratios))
         rows.append([name, *cells])
     ttft_rows = [[k, f"{m:.2f} ms", f"{p:.2f} ms"] for k, (m, p) in ttft.items()]
     if "platform" in ttft and "Triton 2.51" in ttft:
@@ -168,12 +204,16 @@ def main() -> None:
     text = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores), "
         f"Serve ingress: {mode}. `b_ens`: 2-step ensemble of python models (x+1, then x*2) "
-        "calling the steps' own applications by DeploymentHandle; `b_fused`: the same ensemble "
+        "calling the steps' own applications by DeploymentHandle (step calls that queue behind "
+        "2 in flight share the next hop); `b_ens1`: the same with "
+        "`ray_step_batches_in_flight: 1`; `b_fused`: the same ensemble "
         "with `ray_fused` (steps in its replica); `b_bls`: a python model whose `execute` calls "
         "`add_sub` with `exec()`; `b_pre`: the first step alone (the platform's single-model "
         "baseline for the fused ratio). JSON v2 request of one row of 4 FP32; wrk, 1 thread, "
-        f"{DURATION_S} s per cell after a 2 s warm-up. Ratios are throughput relative to Triton's "
-        "same model (the fused ensemble against Triton's ensemble).\n\n"
+        f"{DURATION_S} s per cell after a 2 s warm-up; concurrency by concurrency, every target "
+        f"in turn, {ROUNDS} rounds: the cell is the median round, and each ratio (throughput "
+        "against Triton's same model, the fused ensemble also against `b_pre`) the median of the "
+        "ratios within a round.\n\n"
         + table(rows, ["target", *[f"c={c}" for c in CONCURRENCY]])
         + f"\n\nTime to first streamed event, `/generate_stream` on decoupled `b_dec` (3 words, "
         f"no delay), {TTFT_REQUESTS} sequential requests on fresh connections:\n\n"

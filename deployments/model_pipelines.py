@@ -8,6 +8,7 @@ the methods BLS callers reach by DeploymentHandle with numpy tensors (no HTTP co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -198,6 +199,16 @@ class PipelineEndpoints:
             return self._bls_result(results[0], decoded.outputs)
         [result] = [r async for r in self._responses(served, decoded)]
         return self._bls_result(result, decoded.outputs)
+
+    async def infer_tensors_batch(
+        self, calls: list[tuple[int, dict[str, np.ndarray], list[str], str, Any]]
+    ) -> list[tuple[str, Any]]:
+        """Several :meth:`infer_tensors` calls that shared one hop, run concurrently.
+
+        An ensemble's coalesced step calls: each is its own request here (its own statistics,
+        and the dynamic batcher, if configured, groups them as it would separate calls).
+        """
+        return list(await asyncio.gather(*(self.infer_tensors(*call) for call in calls)))
 
     async def infer_tensors_stream(
         self,

@@ -276,7 +276,8 @@ class TritonPythonModel:
         self.version_bonus = 100.0 * (int(args["model_version"]) - 1)
 
     def execute(self, requests):
-        time.sleep(self.sleep_s)
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
         responses = []
         for request in requests:
             x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
@@ -387,7 +388,8 @@ def write_warm_affine(
             (model / "1" / "model.py")
             .read_text()
             .replace(
-                "time.sleep(self.sleep_s)", 'raise pb_utils.TritonModelException("warmup boom")'
+                "if self.sleep_s:\n            time.sleep(self.sleep_s)",
+                'raise pb_utils.TritonModelException("warmup boom")',
             )
         )
         (model / "1" / "model.py").write_text(code)

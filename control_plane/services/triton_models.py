@@ -40,6 +40,20 @@ def model_route(name: str) -> str:
     return f"/v2/models/{name}"
 
 
+IN_FLIGHT_PARAMETER = "ray_step_batches_in_flight"
+
+
+def _batches_in_flight(name: str, parameters: dict[str, str]) -> int:
+    """An ensemble's ``ray_step_batches_in_flight`` (1..64, default 2), or a 400 naming it."""
+    text = parameters.get(IN_FLIGHT_PARAMETER, "2").strip()
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise BadRequestError(
+            f"failed to load '{name}': parameter '{IN_FLIGHT_PARAMETER}' must be an integer "
+            f"from 1 to 64, got '{text}'"
+        )
+    return int(text)
+
+
 @dataclass
 class ModelStatus:
     """What the index and readiness checks report for one model."""
@@ -220,6 +234,7 @@ class TritonModelService(EnsembleLoading):
             )
         except ModelConfigError as exc:
             raise BadRequestError(f"failed to load '{name}': {exc.message}") from None
+        in_flight = _batches_in_flight(name, spec.parameters) if spec.is_ensemble else 2
         steps, loaded_steps = (
             self._ensemble_steps(spec, (*_chain, name)) if spec.is_ensemble else (None, [])
         )
@@ -244,6 +259,7 @@ class TritonModelService(EnsembleLoading):
                 options=options,
                 steps=steps,
                 fused=fused,
+                step_batches_in_flight=in_flight,
                 loaded_steps=loaded_steps,
             )
         else:

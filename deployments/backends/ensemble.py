@@ -24,9 +24,16 @@ import numpy as np
 
 from deployments.backends.base import ExecuteResult, InferenceRequest
 from deployments.backends.bls import BlsRunner, as_bytes
+from deployments.backends.coalesce import Coalescer
 from deployments.backends.loader import load_backend
 from deployments.contracts.app_args import EnsembleAppArgs
-from deployments.contracts.ensemble import EnsembleGraph, EnsembleStep, downstream, ensemble_graph
+from deployments.contracts.ensemble import (
+    EnsembleGraph,
+    EnsembleStep,
+    downstream,
+    ensemble_graph,
+    is_chain,
+)
 from deployments.contracts.errors import InferenceError, InferenceServerError, InvalidInput
 from deployments.contracts.specs import ModelSpec
 from deployments.contracts.stats import StatsBook
@@ -52,10 +59,14 @@ class EnsembleBackend:
         self.step_specs = {n: ModelSpec.from_json(a.spec) for n, a in args.steps.items()}
         self.apps = {n: a.app for n, a in args.steps.items()}
         self.caller = BlsRunner()  # its handles are used on this replica's loop only
+        # one coalescer per step model: concurrent requests' step calls share a hop
+        self.hops: dict[str, Coalescer[Any, tuple[str, Any]]] = {}
+        self.in_flight = args.step_batches_in_flight
         self.streaming = {
             s.index: self.step_specs[s.model_name].decoupled for s in self.graph.steps
         }
         self.below = {s.index: downstream(self.graph, s.index) for s in self.graph.steps}
+        self.chain = [self.graph.steps[i] for i in self.graph.order] if is_chain(self.graph) else []
         self.fused: dict[tuple[str, int], Any] = {}
         if args.fused:
             for step in self.graph.steps:
@@ -76,10 +87,25 @@ class EnsembleBackend:
         requested = list(step.output_map)
         if self.fused:
             return await self._call_fused(step, inputs, requested, rid)
-        result = await self.caller.call_here(
-            step.model_name, step.model_version, inputs, requested, rid, {}, None
-        )
+        hop = self.hops.get(step.model_name)
+        if hop is None:
+            hop = self.hops[step.model_name] = Coalescer(
+                self._sender(step.model_name), in_flight=self.in_flight
+            )
+        result = await hop.call((step.model_version, inputs, requested, rid, {}))
         return self._outputs(result)
+
+    def _sender(self, model: str) -> Any:
+        async def send(calls: list[Any]) -> list[tuple[str, Any]]:
+            if len(calls) == 1:  # alone: the plain method (no list to build on either side)
+                version, inputs, requested, rid, params = calls[0]
+                one = await self.caller.call_here(
+                    model, version, inputs, requested, rid, params, None
+                )
+                return [one]
+            return await self.caller.call_many_here(model, calls)
+
+        return send
 
     def _outputs(self, result: tuple[str, Any]) -> Any:
         kind, value = result
@@ -155,6 +181,8 @@ class EnsembleBackend:
 
     # -- one request ----------------------------------------------------------------------
     async def _one(self, request: InferenceRequest) -> ExecuteResult:
+        if self.chain:
+            return await self._one_chain(request)
         loop = asyncio.get_running_loop()
         tensors: dict[str, asyncio.Future[np.ndarray]] = {
             t: loop.create_future() for t in self.graph.producer
@@ -169,12 +197,7 @@ class EnsembleBackend:
             outputs = await self._call(step, inputs, request.id)
             for key, tensor in step.output_map.items():
                 if key not in outputs:
-                    raise StepFailed(
-                        InferenceError(
-                            f"in ensemble '{self.spec.name}', model '{step.model_name}' did not "
-                            f"produce output '{key}'"
-                        )
-                    )
+                    raise StepFailed(self._missing(step, key))
                 tensors[tensor].set_result(outputs[key])
 
         tasks = [asyncio.ensure_future(run(s)) for s in self.graph.steps]
@@ -187,6 +210,28 @@ class EnsembleBackend:
                 task.cancel()
         wanted = request.requested_outputs or self.spec.output_names
         return {name: tensors[name].result() for name in wanted}
+
+    async def _one_chain(self, request: InferenceRequest) -> ExecuteResult:
+        """A chain of steps in its only order: no task or future per step."""
+        env: dict[str, Any] = dict(request.inputs)
+        try:
+            for step in self.chain:
+                inputs = {key: env[t] for key, t in step.input_map.items()}
+                outputs = await self._call(step, inputs, request.id)
+                for key, tensor in step.output_map.items():
+                    if key not in outputs:
+                        raise StepFailed(self._missing(step, key))
+                    env[tensor] = outputs[key]
+        except StepFailed as exc:
+            return exc.error
+        wanted = request.requested_outputs or self.spec.output_names
+        return {name: env[name] for name in wanted}
+
+    def _missing(self, step: EnsembleStep, key: str) -> InferenceError:
+        return InferenceError(
+            f"in ensemble '{self.spec.name}', model '{step.model_name}' did not produce output "
+            f"'{key}'"
+        )
 
     # -- a decoupled ensemble ---------------------------------------------------------------
     async def stream(self, request: InferenceRequest) -> AsyncIterator[ExecuteResult]:
@@ -317,12 +362,7 @@ class EnsembleBackend:
     ) -> None:
         for key, tensor in step.output_map.items():
             if key not in outputs:
-                raise StepFailed(
-                    InferenceError(
-                        f"in ensemble '{self.spec.name}', model '{step.model_name}' did not "
-                        f"produce output '{key}'"
-                    )
-                )
+                raise StepFailed(self._missing(step, key))
             env[tensor].set_result(outputs[key])
 
     async def execute_async(self, requests: list[InferenceRequest]) -> list[ExecuteResult]:

@@ -93,6 +93,15 @@ class EnsembleAppArgs(TritonModelAppArgs):
 
     steps: dict[str, EnsembleStepArgs] = Field(description="Step model name -> how to reach it.")
     fused: bool = Field(False, description="Run the step models inside the ensemble's replica.")
+    step_batches_in_flight: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "Coalesced calls outstanding per step model (``ray_step_batches_in_flight``): step "
+            "calls that arrive while this many are in flight share the next hop."
+        ),
+    )
     loaded_steps: list[str] = Field(
         default_factory=list,
         description="Step models this ensemble's load brought up (``unload_dependents``).",

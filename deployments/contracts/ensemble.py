@@ -159,6 +159,19 @@ def check_steps(graph: EnsembleGraph, specs: dict[str, ModelSpec]) -> None:
     check_decoupled(graph, {s.model_name for s in graph.steps if specs[s.model_name].decoupled})
 
 
+def is_chain(graph: EnsembleGraph) -> bool:
+    """True when the steps can only run one after another.
+
+    Each step reads what the one before it in topological order writes, so running them in
+    that order is the only schedule there is.
+    """
+    for before, after in zip(graph.order, graph.order[1:], strict=False):
+        reads = graph.steps[after].input_map.values()
+        if before not in {graph.producer.get(t) for t in reads}:
+            return False
+    return True
+
+
 def downstream(graph: EnsembleGraph, index: int) -> set[int]:
     """Indexes of the steps that read, directly or not, what step ``index`` writes."""
     readers: dict[str, list[int]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -82,6 +83,32 @@ def test_loading_an_ensemble_loads_its_steps_and_serves(triton, platform):
         resp = http.post("/v2/models/e_ens/generate", json={"IN": [1, 2, 3, 4]})
         assert resp.status_code == 200, resp.text
         assert resp.json()["OUT"] == [4.0, 6.0, 8.0, 10.0]
+
+
+def test_concurrent_requests_through_coalesced_hops_get_their_own_outputs(triton, platform):
+    """Step calls queued behind the ones in flight share a hop.
+
+    Each request keeps its own result and counts once in every step's statistics.
+    """
+    triton.load_model("e_ens")
+    before = {m: _count(triton, m) for m in ("e_ens", "e_pre", "e_post")}
+
+    def one(i: int) -> np.ndarray:
+        with httpx.Client(base_url=platform.url, timeout=60) as http:
+            tensor = {"name": "IN", "shape": [1, 4], "datatype": "FP32", "data": [i] * 4}
+            body = {"inputs": [tensor]}
+            resp = http.post("/v2/models/e_ens/infer", json=body)
+            assert resp.status_code == 200, resp.text
+            return np.array(resp.json()["outputs"][0]["data"])
+
+    with ThreadPoolExecutor(16) as pool:
+        outputs = list(pool.map(one, range(48)))
+    for i, out in enumerate(outputs):
+        np.testing.assert_allclose(out, [(i + 1) * 2] * 4)
+    deadline = time.monotonic() + 10
+    while _count(triton, "e_post") < before["e_post"] + 48 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert {m: _count(triton, m) for m in before} == {m: before[m] + 48 for m in before}
 
 
 def test_ensemble_pinned_to_a_version_uses_it(triton):

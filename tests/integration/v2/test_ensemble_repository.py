@@ -37,6 +37,25 @@ async def test_fused_ensemble_is_recorded_as_fused(client, gateway):
     assert gateway.apps["p-v2-ens"].args.fused is True
 
 
+async def test_step_batches_in_flight_is_read_and_checked(client, gateway):
+    repo = _repo(client)
+    write_two_step_ensemble(repo)
+    assert (await client.post("/v2/repository/models/ens/load")).status_code == 200
+    assert gateway.apps["p-v2-ens"].args.step_batches_in_flight == 2  # the default
+    write_two_step_ensemble(repo, name="ens1", ray_step_batches_in_flight="1")
+    assert (await client.post("/v2/repository/models/ens1/load")).status_code == 200
+    assert gateway.apps["p-v2-ens1"].args.step_batches_in_flight == 1
+    for bad in ("0", "65", "two", "-1"):
+        write_two_step_ensemble(repo, name="ens_bad", ray_step_batches_in_flight=bad)
+        resp = await client.post("/v2/repository/models/ens_bad/load")
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"] == (
+            "failed to load 'ens_bad': parameter 'ray_step_batches_in_flight' must be an "
+            f"integer from 1 to 64, got '{bad}'"
+        )
+        assert "p-v2-ens_bad" not in gateway.apps
+
+
 @pytest.mark.parametrize(
     ("steps", "message"),
     [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deployments.contracts.ensemble import check_steps, ensemble_graph
+from deployments.contracts.ensemble import check_steps, ensemble_graph, is_chain
 from deployments.contracts.errors import ModelConfigError
 from deployments.contracts.specs import load_model_spec
 from tests.pipeline_repos import write_affine, write_ensemble, write_two_step_ensemble
@@ -115,3 +115,39 @@ def test_step_maps_and_pinned_versions_are_checked_against_the_step_models(tmp_p
             check_steps(graph, {"pre": _spec(tmp_path, "pre")})
     write_ensemble(tmp_path, "ens", [("pre", 2, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})])
     check_steps(ensemble_graph(_spec(tmp_path, "ens")), {"pre": _spec(tmp_path, "pre")})
+
+
+def test_a_chain_is_told_from_a_graph_with_a_choice_of_order(tmp_path):
+    write_two_step_ensemble(tmp_path, name="two")
+    assert is_chain(ensemble_graph(_spec(tmp_path, "two")))
+    write_ensemble(  # the third step reads the first's and the second's tensors
+        tmp_path,
+        "three",
+        [
+            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
+            ("b", -1, {"INPUT0": "A"}, {"OUTPUT0": "B"}),
+            ("c", -1, {"INPUT0": "B", "INPUT1": "A"}, {"OUTPUT0": "OUT"}),
+        ],
+    )
+    assert is_chain(ensemble_graph(_spec(tmp_path, "three")))
+    write_ensemble(  # a diamond: b and c could run side by side
+        tmp_path,
+        "diamond",
+        [
+            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
+            ("b", -1, {"INPUT0": "A"}, {"OUTPUT0": "B"}),
+            ("c", -1, {"INPUT0": "A"}, {"OUTPUT0": "C"}),
+            ("d", -1, {"INPUT0": "B", "INPUT1": "C"}, {"OUTPUT0": "OUT"}),
+        ],
+    )
+    assert not is_chain(ensemble_graph(_spec(tmp_path, "diamond")))
+    write_ensemble(
+        tmp_path,
+        "par",
+        [
+            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
+            ("b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
+        ],
+        outputs=("A", "B"),
+    )
+    assert not is_chain(ensemble_graph(_spec(tmp_path, "par")))
