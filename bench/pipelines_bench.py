@@ -53,6 +53,44 @@ def _write_repo(repo: Path) -> None:
     write_decoupled_words(repo, name="b_dec")
 
 
+def _bare_chain_app():
+    """Bare Ray Serve's form of the unfused ensemble.
+
+    An HTTP ingress calling x+1, then x*2, each its own deployment, by DeploymentHandle: the
+    cost of Serve's hops, with no platform code.
+    """
+    import numpy as np
+    from ray import serve
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    options = {"ray_actor_options": {"num_cpus": 0}, "max_ongoing_requests": 64}
+
+    @serve.deployment(name="BarePre", **options)
+    class BarePre:
+        async def __call__(self, x: np.ndarray) -> np.ndarray:
+            return x + 1
+
+    @serve.deployment(name="BarePost", **options)
+    class BarePost:
+        async def __call__(self, x: np.ndarray) -> np.ndarray:
+            return x * 2
+
+    @serve.deployment(name="BareChain", **options)
+    class BareChain:
+        def __init__(self, pre, post) -> None:
+            self.pre, self.post = pre, post
+
+        async def __call__(self, request: Request) -> JSONResponse:
+            tensor = json.loads(await request.body())["inputs"][0]
+            x = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+            y = await self.post.remote(await self.pre.remote(x))
+            out = {"name": "OUT", "datatype": "FP32", "shape": list(y.shape)}
+            return JSONResponse({"outputs": [{**out, "data": y.ravel().tolist()}]})
+
+    return BareChain.bind(BarePre.bind(), BarePost.bind())
+
+
 def _bodies() -> dict[str, bytes]:
     row = [0.5, 1.0, 1.5, 2.0]
     ens = {"inputs": [{"name": "IN", "shape": [1, 4], "datatype": "FP32", "data": row}]}
@@ -95,17 +133,21 @@ def _bases(name: str) -> list[str]:
 
     Triton's same model, and for the fused ensemble also the platform's own single model.
     """
-    if name.startswith("Triton"):
+    if not name.startswith("platform"):
         return []
     model = name.split()[-1]
     bases = [f"Triton 2.51 {'b_ens' if model in ('b_fused', 'b_ens1') else model}"]
+    if model in ("b_ens", "b_ens1"):
+        bases.append("bare Ray Serve chain")
     if model == "b_fused":
         bases.append("platform b_pre")
     return bases
 
 
 def _short(base: str) -> str:
-    return "Triton" if base.startswith("Triton") else base.replace("platform ", "")
+    if base.startswith("Triton"):
+        return "Triton"
+    return "bare chain" if base.startswith("bare") else base.replace("platform ", "")
 
 
 def _cell(r: LoadResult, ratios: list[str]) -> str:
@@ -128,6 +170,8 @@ def main() -> None:
         httpx.post(f"{url}/v2/repository/models/{model}/load", timeout=300).raise_for_status()
     bodies = _bodies()
     targets = {f"platform {m}": (f"{url}/v2/models/{m}/infer", bodies[m]) for m in MODELS}
+    serve.run(_bare_chain_app(), name="bare-chain", route_prefix="/bare-chain")
+    targets["bare Ray Serve chain"] = (f"{url}/bare-chain", bodies["b_ens"])
     triton = None
     try:
         from tests.compat.tritonserver import start_tritonserver
@@ -206,7 +250,9 @@ def main() -> None:
         f"Serve ingress: {mode}. `b_ens`: 2-step ensemble of python models (x+1, then x*2) "
         "calling the steps' own applications by DeploymentHandle (step calls that queue behind "
         "2 in flight share the next hop); `b_ens1`: the same with "
-        "`ray_step_batches_in_flight: 1`; `b_fused`: the same ensemble "
+        "`ray_step_batches_in_flight: 1`; `bare Ray Serve chain`: the same two steps as "
+        "plain Serve deployments behind an HTTP ingress deployment, called by handle one after "
+        "the other (Serve's own hop cost, no platform code); `b_fused`: the same ensemble "
         "with `ray_fused` (steps in its replica); `b_bls`: a python model whose `execute` calls "
         "`add_sub` with `exec()`; `b_pre`: the first step alone (the platform's single-model "
         "baseline for the fused ratio). JSON v2 request of one row of 4 FP32; wrk, 1 thread, "
