@@ -297,7 +297,14 @@ def test_two_nodes_two_control_planes_on_postgres(
         def via_gateway() -> bool | tuple[int, str]:
             resp = api.post("/apps/shop/mls_add", json=gateway_body, headers={"apikey": key},
                             auth=None)
-            ok = resp.status_code == 200 and resp.json()["outputs"][0]["data"] == [2, 3, 4, 5]
+            try:
+                ok = resp.status_code == 200 and resp.json()["outputs"][0]["data"] == [2, 3, 4, 5]
+            except (ValueError, KeyError, IndexError, TypeError):
+                # Seen once in CI right after the node loss: a 200 whose body was
+                # "127.0.0.1:<port>". Every node of this cluster is 127.0.0.1, so a port of the
+                # dead node's replica can be taken by a process of the node that joins before
+                # Serve drops the stale route; not yet recovered, and the wait goes on.
+                ok = False
             return ok or (resp.status_code, resp.text[:200])
 
         wait_for(via_gateway, 90, "the gateway route")
