@@ -370,6 +370,22 @@ def write_two_step_ensemble(
     )
 
 
+
+def write_two_branch_ensemble(repo: Path, name: str, a: str, b: str) -> Path:
+    """``a`` and ``b`` side by side on the same input: ``IN -> a -> A`` and ``IN -> b -> B``.
+
+    The step models are written by the caller (their offsets and sleeps differ per test).
+    """
+    return write_ensemble(
+        repo,
+        name,
+        [
+            (a, -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
+            (b, -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
+        ],
+        outputs=("A", "B"),
+    )
+
 WARMUP_SAMPLE = (
     'model_warmup [ {{ name: "zero_warm" batch_size: {batch} count: {count} inputs {{ key: '
     '"INPUT0" value: {{ data_type: TYPE_FP32 dims: [ 4 ] zero_data: true }} }} }} ]\n'

@@ -31,6 +31,7 @@ from tests.pipeline_repos import (
     write_logger_model,
     write_sleepy_add_sub,
     write_text_generator,
+    write_two_branch_ensemble,
     write_two_step_ensemble,
 )
 from tests.pipeline_stream_repos import write_text_ensemble
@@ -59,15 +60,7 @@ def _write_repo(repo: Path) -> None:
     write_ensemble(repo, "d_pinned", [("d_ver", 1, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})])
     write_affine(repo, "d_slow_a", offset=1.0, sleep_s=0.5)
     write_affine(repo, "d_slow_b", offset=2.0, sleep_s=0.5)
-    write_ensemble(
-        repo,
-        "d_par",
-        [
-            ("d_slow_a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
-            ("d_slow_b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
-        ],
-        outputs=("A", "B"),
-    )
+    write_two_branch_ensemble(repo, "d_par", "d_slow_a", "d_slow_b")
     write_add_sub(repo, name="d_add_sub")
     write_bls_caller(repo, name="d_bls")
     write_bls_sync_caller(repo, name="d_bls_sync")

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from tests.pipeline_repos import write_affine, write_ensemble, write_two_step_ensemble
+from tests.pipeline_repos import (
+    write_affine,
+    write_ensemble,
+    write_two_branch_ensemble,
+    write_two_step_ensemble,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -25,15 +30,7 @@ def triton_fixture(platform):
     write_ensemble(repo, "e_pinned", [("e_ver", 1, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})])
     write_affine(repo, "e_slow_a", offset=1.0, sleep_s=1.0)
     write_affine(repo, "e_slow_b", offset=2.0, sleep_s=1.0)
-    write_ensemble(
-        repo,
-        "e_par",
-        [
-            ("e_slow_a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
-            ("e_slow_b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
-        ],
-        outputs=("A", "B"),
-    )
+    write_two_branch_ensemble(repo, "e_par", "e_slow_a", "e_slow_b")
     client = httpclient.InferenceServerClient(
         platform.host_port, network_timeout=180, connection_timeout=180
     )

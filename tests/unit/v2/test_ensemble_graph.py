@@ -5,7 +5,12 @@ import pytest
 from deployments.contracts.ensemble import check_steps, ensemble_graph, is_chain
 from deployments.contracts.errors import ModelConfigError
 from deployments.contracts.specs import load_model_spec
-from tests.pipeline_repos import write_affine, write_ensemble, write_two_step_ensemble
+from tests.pipeline_repos import (
+    write_affine,
+    write_ensemble,
+    write_two_branch_ensemble,
+    write_two_step_ensemble,
+)
 
 
 def _spec(repo, name):
@@ -29,15 +34,7 @@ def test_two_step_ensemble_parses_with_tritons_config(tmp_path):
 
 
 def test_independent_steps_have_no_order_between_them(tmp_path):
-    write_ensemble(
-        tmp_path,
-        "par",
-        [
-            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
-            ("b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
-        ],
-        outputs=("A", "B"),
-    )
+    write_two_branch_ensemble(tmp_path, "par", "a", "b")
     graph = ensemble_graph(_spec(tmp_path, "par"))
     assert graph.producer == {"A": 0, "B": 1}
 
@@ -141,13 +138,5 @@ def test_a_chain_is_told_from_a_graph_with_a_choice_of_order(tmp_path):
         ],
     )
     assert not is_chain(ensemble_graph(_spec(tmp_path, "diamond")))
-    write_ensemble(
-        tmp_path,
-        "par",
-        [
-            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
-            ("b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
-        ],
-        outputs=("A", "B"),
-    )
+    write_two_branch_ensemble(tmp_path, "par", "a", "b")
     assert not is_chain(ensemble_graph(_spec(tmp_path, "par")))

@@ -17,7 +17,12 @@ from deployments.contracts.app_args import EnsembleAppArgs, EnsembleStepArgs
 from deployments.contracts.errors import InferenceServerError
 from deployments.contracts.specs import load_model_spec
 from deployments.contracts.stats import StatsBook
-from tests.pipeline_repos import write_affine, write_ensemble, write_two_step_ensemble
+from tests.pipeline_repos import (
+    write_affine,
+    write_ensemble,
+    write_two_branch_ensemble,
+    write_two_step_ensemble,
+)
 
 AFFINE = {"pre": (1.0, 1.0), "post": (2.0, 0.0), "a": (1.0, 1.0), "b": (1.0, 2.0)}
 
@@ -89,15 +94,7 @@ async def test_concurrent_requests_share_hops_and_keep_their_own_outputs(tmp_pat
 async def test_a_graph_with_branches_coalesces_too(tmp_path):
     write_affine(tmp_path, "a", offset=1.0)
     write_affine(tmp_path, "b", offset=2.0)
-    write_ensemble(
-        tmp_path,
-        "par",
-        [
-            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
-            ("b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
-        ],
-        outputs=("A", "B"),
-    )
+    write_two_branch_ensemble(tmp_path, "par", "a", "b")
     backend, caller = _backend(tmp_path, "par", ["a", "b"], in_flight=2)
     assert not backend.chain
     results = await asyncio.gather(*(backend.execute_async([_request(i)]) for i in range(10)))
