@@ -57,7 +57,10 @@ def create_app(
         pin_mmap_threshold()  # argon2's buffers would otherwise stay in thread arenas
         settings.store_root.mkdir(parents=True, exist_ok=True)
         engine = make_engine(
-            settings.database_url, echo=settings.db.echo, pool_size=settings.db.pool_size
+            settings.database_url,
+            echo=settings.db.echo,
+            pool_size=settings.db.pool_size,
+            prepare_threshold=settings.db.prepare_threshold,
         )
         await asyncio.to_thread(upgrade_database, engine)
         app.state.engine = engine

@@ -27,6 +27,15 @@ class DatabaseSettings(BaseModel):
         "open a new server process each: with 5, eight torc runners made PostgreSQL start 17 "
         "backends a second.",
     )
+    prepare_threshold: int = Field(
+        default=3,
+        ge=0,
+        description="PostgreSQL only: how many times a torc hot-path statement runs on a "
+        "connection before it is prepared there (server-side PREPARE, planned once). 0 turns "
+        "it off; do that behind a pooler in transaction mode (PgBouncer: it tracks only "
+        "protocol-level prepared statements, not SQL PREPARE), where a prepared statement "
+        "does not follow the client to the next server connection.",
+    )
 
 
 class StoreSettings(BaseModel):

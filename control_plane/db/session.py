@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane.db.prepared import PREPARE_THRESHOLD
+
 logger = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,13 +27,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 16) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = 16, prepare_threshold: int = 3
+) -> Engine:
     """Create the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
 
     Args:
         url: SQLAlchemy database URL.
         echo: log every statement.
         pool_size: connection pool size for server databases.
+        prepare_threshold: PostgreSQL: uses of a hot-path statement on a connection before it
+            is prepared there (``control_plane.db.prepared``); 0 never prepares.
 
     Returns:
         A configured engine.
@@ -46,7 +52,12 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 16) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size // 2, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size // 2,
+        pool_pre_ping=True,
+        execution_options={PREPARE_THRESHOLD: prepare_threshold},
     )
 
 

@@ -92,29 +92,29 @@ class CompletionPath:
             for i in range(len(probed))
         )
         params.update({f"n{i}": n for i, n in enumerate(probed)})
-        lock = ""
+        statements: list[str] = []
         if not sql.sqlite:
             # Lock the blocked dependents first, in the same round trip: a concurrent
             # completion of another of their dependencies then waits for this commit, and its
             # unblocking (a later statement, a later snapshot) sees this job finished.
-            lock = (
+            statements.append(
                 "SELECT id FROM torc_jobs WHERE status = :blocked AND id IN "
                 "(SELECT job_id FROM torc_job_dependencies "
-                f"WHERE depends_on_job_id IN ({keys})) ORDER BY id FOR UPDATE; "
+                f"WHERE depends_on_job_id IN ({keys})) ORDER BY id FOR UPDATE"
             )
-        read = sql.rows(
+        statements.append(
             # The same read tells whether this attempt already has a result (results are
             # unique per job, run and attempt) and whether the workflow has actions to
             # count, so neither costs a query of its own.
-            f"{lock}SELECT {job_columns('j')}, w.run_id, "
+            f"SELECT {job_columns('j')}, w.run_id, "
             "(SELECT r.id FROM torc_results r WHERE r.job_id = j.id "
             "AND r.run_id = w.run_id AND r.attempt_id = j.attempt_id) AS stored_result, "
             "EXISTS (SELECT 1 FROM torc_workflow_actions a WHERE a.workflow_id = j.workflow_id "
             f"AND a.trigger_count < a.required_triggers) AS has_actions{probes} "
             "FROM torc_jobs j JOIN torc_workflows w ON w.id = j.workflow_id "
-            f"WHERE j.id IN ({keys})" + ("" if sql.sqlite else " ORDER BY j.id FOR UPDATE OF j"),
-            params,
+            f"WHERE j.id IN ({keys})" + ("" if sql.sqlite else " ORDER BY j.id FOR UPDATE OF j")
         )
+        read = sql.rows(statements[0] if sql.sqlite else statements, params)
         jobs = {r.id: r for r in read}
         # A job's active node was checked by start_job: only other nodes need a lookup.
         known_nodes: set[int] = {
@@ -232,7 +232,7 @@ class CompletionPath:
             for i, data in enumerate(datas):
                 params[f"ew{wf}_{i}"], params[f"ed{wf}_{i}"] = wf, json.dumps(data)
                 values.append(f"(:ew{wf}_{i}, :t, :ed{wf}_{i})")
-        statement = (
+        statements = [
             f"WITH ins AS ({_INSERT_RESULTS}{', '.join(tuples)} RETURNING id, job_id, status), "
             "upd AS (UPDATE torc_jobs SET status = ins.status, active_compute_node_id = NULL, "
             "start_time = NULL, current_result_id = ins.id FROM ins "
@@ -240,7 +240,7 @@ class CompletionPath:
             "ev AS (INSERT INTO torc_events (workflow_id, timestamp, data) "
             f"VALUES {', '.join(values)} RETURNING id) "
             "SELECT (SELECT count(*) FROM upd) AS jobs, (SELECT count(*) FROM ev) AS events"
-        )
+        ]
         done_ids = [j for ids in finished.values() for j in ids]
         if done_ids:
             params.update(
@@ -252,8 +252,8 @@ class CompletionPath:
             )
             finished_in = ", ".join(f"'{s.value}'" for s in sorted(FINISHED))
             failures_in = ", ".join(f"'{s.value}'" for s in sorted(FAILURES))
-            statement += (
-                "; WITH s AS (SELECT d.job_id, "
+            statements.append(
+                "WITH s AS (SELECT d.job_id, "
                 f"MIN(CASE WHEN dep.status IN ({finished_in}) THEN 1 ELSE 0 END) AS done, "
                 "MAX(CASE WHEN dep.status = :canceled OR "
                 f"(dep.status IN ({failures_in}) AND "
@@ -271,13 +271,14 @@ class CompletionPath:
                 "ev AS (INSERT INTO torc_events (workflow_id, timestamp, data) "
                 "SELECT m.workflow_id, :t, json_build_object('category', 'job', 'event_type', "
                 "'job_' || m.status, 'job_id', m.id, 'job_name', m.name, 'from_status', "
-                ":blocked, 'to_status', m.status) FROM (SELECT * FROM moved ORDER BY id) m "
+                "CAST(:blocked AS text), 'to_status', m.status) "
+                "FROM (SELECT * FROM moved ORDER BY id) m "
                 "RETURNING id) "
                 "SELECT id, workflow_id, status FROM moved"
             )
-        moved = sql.rows(statement, params) if done_ids else []
+        moved = sql.rows(statements, params) if done_ids else []
         if not done_ids:
-            sql.run(statement, params)
+            sql.run(statements, params)
         canceled: dict[int, list[int]] = defaultdict(list)
         for row in moved:
             if row.status == _CANCELED.value:

@@ -107,8 +107,10 @@ class HotPath:
             "claimed AS (UPDATE torc_jobs SET status = :dst FROM picked "
             f"WHERE torc_jobs.id = picked.id RETURNING {job_columns('torc_jobs')}), "
             "ev AS (INSERT INTO torc_events (workflow_id, timestamp, data) "
-            "SELECT :w, :t, json_build_object('category', 'job', 'event_type', :event, "
-            "'job_id', c.id, 'job_name', c.name, 'from_status', :src, 'to_status', :dst) "
+            # The casts type the event's strings, which json_build_object does not.
+            "SELECT :w, :t, json_build_object('category', 'job', "
+            "'event_type', CAST(:event AS text), 'job_id', c.id, 'job_name', c.name, "
+            "'from_status', CAST(:src AS text), 'to_status', CAST(:dst AS text)) "
             "FROM (SELECT id, name, priority FROM claimed ORDER BY priority DESC, id) c "
             "RETURNING id) "
             "SELECT claimed.*, (SELECT string_agg(f.file_id::text, ',') FROM torc_job_files f "

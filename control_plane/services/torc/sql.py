@@ -1,26 +1,21 @@
 """Plain SQL on the session's connection for the runner hot path.
 
 ORM statement building cost more than the database work on the claim/complete path, so these
-statements go straight to the driver (``:name`` parameters, rewritten for psycopg2).
+statements go straight to the driver (``:name`` parameters, rewritten for psycopg2). On
+PostgreSQL the frequent ones are prepared on their connection (``control_plane.db.prepared``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from control_plane.db.prepared import PREPARE_THRESHOLD, Preparer, pyformat
 from control_plane.services.torc.common import now_ms
 from control_plane.services.torc.txn import is_sqlite
-
-
-@lru_cache(maxsize=256)
-def _pyformat(sql: str) -> str:
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
 
 
 class Sql:
@@ -30,19 +25,34 @@ class Sql:
         self.session = session
         self.sqlite = is_sqlite(session)
         self.conn = session.connection()
+        threshold = int(self.conn.get_execution_options().get(PREPARE_THRESHOLD, 0))
+        self.preparer = None if self.sqlite else Preparer(self.conn, threshold)
 
-    def _sql(self, sql: str) -> str:
-        return sql if self.sqlite else _pyformat(sql)
+    def rows(self, sql: str | Sequence[str], params: dict[str, Any] | None = None) -> list[Any]:
+        """Run a statement and fetch every row.
 
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
-        """Run a statement and fetch every row."""
-        return list(self.conn.exec_driver_sql(self._sql(sql), params or {}).all())
+        Several statements (PostgreSQL only) go in one round trip; the rows are the last one's.
+        """
+        if self.preparer is not None:
+            return list(self.preparer.execute(sql, params or {}).all())
+        if not isinstance(sql, str):
+            raise ValueError("SQLite runs one statement at a time")
+        return list(self.conn.exec_driver_sql(sql, params or {}).all())
 
-    def run(self, sql: str, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+    def run(self, sql: str | Sequence[str], params: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Run a statement (``executemany`` for a list of parameter sets)."""
-        if isinstance(params, list) and not params:
+        if isinstance(params, list):
+            if not isinstance(sql, str):
+                raise ValueError("executemany runs one statement")
+            if params:
+                self.conn.exec_driver_sql(sql if self.sqlite else pyformat(sql), params)
             return
-        self.conn.exec_driver_sql(self._sql(sql), params)
+        if self.preparer is not None:
+            self.preparer.execute(sql, params)
+            return
+        if not isinstance(sql, str):
+            raise ValueError("SQLite runs one statement at a time")
+        self.conn.exec_driver_sql(sql, params)
 
     @staticmethod
     def expand(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
