@@ -214,6 +214,12 @@ class PlatformHandle:
         serve.run(build_control_plane(dict(self.args)), name="control-plane", route_prefix="/")
 
 
+# `make run`'s RAY_SERVE_HAPROXY_RETRY_ON (Makefile, configs/kuberay: the same value, checked by
+# tests/unit/test_ingress_settings.py). Ray writes the value into its HAProxy config as it is:
+# the second line holds each request whole before a replica is picked, which a replay needs.
+HAPROXY_RETRY_ON = "conn-failure empty-response\n    option http-buffer-request"
+
+
 def ray_test_env(fast_ingress: bool) -> dict[str, str]:
     """Environment for a Ray cluster started by tests (inherited by every Ray process)."""
     env = {
@@ -227,7 +233,7 @@ def ray_test_env(fast_ingress: bool) -> dict[str, str]:
     if fast_ingress:
         env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
-        env["RAY_SERVE_HAPROXY_RETRY_ON"] = "conn-failure empty-response"  # as `make run`
+        env["RAY_SERVE_HAPROXY_RETRY_ON"] = HAPROXY_RETRY_ON  # as `make run`
         # HAProxy's own listeners default to fixed ports (9101, 8404, 8500): pick free ones so
         # a test session can run beside `make run` or another session.
         env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(free_port())

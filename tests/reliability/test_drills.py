@@ -83,11 +83,17 @@ def _two_replica_model(platform, name: str) -> None:
 def test_model_replica_sigkill_under_load(platform_in_mode, fast_ingress):
     """Two replicas, eight clients, one replica SIGKILLed.
 
-    HAProxy ingress (``make run``'s default): HAProxy replays the requests that were in flight
-    on the killed replica on the other one (``RAY_SERVE_HAPROXY_RETRY_ON="conn-failure
-    empty-response"``, set by ``make run`` and the tests: docs/architecture.md, "Ingress
-    mode"). Measured on 2 cores: 0 or 1 request lost per run with it, 6 with Ray's default
-    (``conn-failure``); the target, zero, is not reached every time, so one is allowed.
+    HAProxy ingress (``make run``'s default): no request is lost. HAProxy replays the requests
+    that were in flight on the killed replica on the other one
+    (``RAY_SERVE_HAPROXY_RETRY_ON``, tests/conftest.py: ``retry-on conn-failure
+    empty-response`` plus ``option http-buffer-request``, set by ``make run`` and the tests;
+    docs/architecture.md, "Ingress mode"). Measured on 2 cores over 6 kills each: 20 requests
+    lost without the buffered request (HAProxy had forwarded their headers before the body
+    arrived, so it could not replay them: 502 ``SH--`` or a closed connection), 0 with it;
+    Ray's default (``conn-failure``) lost 6 in one kill. What HAProxy cannot replay is a
+    response already started: one pytest run cut one response after its headers (uvicorn in
+    the replica writes the headers at ``http.response.start``, the body with the next
+    message), so one such cut body is allowed and nothing else.
 
     Serve's Python proxy (``FAST_INGRESS=0``): the requests in flight on the killed replica
     fail (at most one per client), since the proxy does not replay a request that reached a
@@ -129,7 +135,11 @@ def test_model_replica_sigkill_under_load(platform_in_mode, fast_ingress):
           f"during={dict(during)} final={dict(final)}")
     assert during["200"] > 0
     if fast_ingress:
-        assert sum(errors.values()) <= 1, errors
+        # A response the replica had started (its headers sent, its body not) cannot be replayed:
+        # the client sees the body cut. That window, not a lost request, is all that may remain.
+        started = {k: v for k, v in errors.items() if "without sending complete message body" in k}
+        assert not set(errors) - set(started), errors
+        assert sum(started.values()) <= 1, errors
     else:
         assert sum(errors.values()) <= clients, errors  # at most those in flight at the kill
     recovered = final - after_replace
