@@ -63,7 +63,9 @@ def main(args: list[str]) -> int:
             ignores = [f"--ignore={path}" for path in NO_RAY]
             _say(f"== Ray tiers (the unit and integration tiers run beside them: {log_path})")
             ray = subprocess.call(
-                [*pytest, "tests", *ignores, f"--basetemp={base / 'ray'}", *args], cwd=ROOT
+                # the slowest Ray-tier tests in CI's output: where the suite's time goes
+                [*pytest, "tests", *ignores, "--durations=25", f"--basetemp={base / 'ray'}", *args],
+                cwd=ROOT,
             )
         finally:
             fast_status = fast.wait()
