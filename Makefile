@@ -24,7 +24,7 @@ export RAY_SERVE_THROUGHPUT_OPTIMIZED ?= 1
 # Replay a request whose replica closed the connection without answering (SIGKILLed) on another
 # replica, besides connect failures; the second line (Ray writes this value into its HAProxy
 # config as it is) makes HAProxy hold each request whole before it picks a replica, which a
-# replay needs (docs/architecture.md, "Ingress mode"; tests/ingress_env.py has the same value).
+# replay needs (docs/architecture.md, "Ingress mode"; tests/conftest.py::HAPROXY_RETRY_ON has the same value).
 define HAPROXY_RETRY_ON
 conn-failure empty-response
     option http-buffer-request

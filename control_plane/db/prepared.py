@@ -1,8 +1,8 @@
 """Server-side prepared statements for hot raw-SQL paths on PostgreSQL (psycopg2).
 
 psycopg2 sends every statement as text, so PostgreSQL parses and plans it on every call. For
-the runner hot path (claim, complete) planning cost more than executing: 0.2-1.2 ms per
-statement against 0.06-0.3 ms of execution (``EXPLAIN (ANALYZE, SUMMARY)`` on a 1,200-job
+the runner hot path (claim, complete) planning cost more than executing: 0.15-1.2 ms per
+statement against 0.06-0.56 ms of execution (``EXPLAIN (ANALYZE, SUMMARY)`` on a 1,200-job
 workflow, docs/benchmarks.md "Torc: prepared statements"). A statement text seen
 ``threshold`` times on a connection is ``PREPARE``d there once and sent as ``EXECUTE`` from
 then on, as psycopg 3's ``prepare_threshold`` does.
@@ -151,10 +151,8 @@ class Preparer:
         self, statements: str | Sequence[str], params: Mapping[str, Any]
     ) -> CursorResult[Any]:
         """Run one statement, or several in one round trip (the result is the last one's)."""
-        parts = [statements] if isinstance(statements, str) else list(statements)
-        texts = []
-        for part in parts:
-            texts.append(self._prepared(part, params) or pyformat(part))
+        parts = [statements] if isinstance(statements, str) else statements
+        texts = [self._prepared(part, params) or pyformat(part) for part in parts]
         return self.conn.exec_driver_sql("; ".join(texts), dict(params))
 
 

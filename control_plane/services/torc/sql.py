@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sqlalchemy import CursorResult
 from sqlalchemy.orm import Session
 
 from control_plane.db.prepared import PREPARE_THRESHOLD, Preparer, pyformat
@@ -28,31 +29,28 @@ class Sql:
         threshold = int(self.conn.get_execution_options().get(PREPARE_THRESHOLD, 0))
         self.preparer = None if self.sqlite else Preparer(self.conn, threshold)
 
+    def _execute(self, sql: str | Sequence[str], params: dict[str, Any]) -> CursorResult[Any]:
+        if self.preparer is not None:
+            return self.preparer.execute(sql, params)
+        if not isinstance(sql, str):
+            raise ValueError("SQLite runs one statement at a time")
+        return self.conn.exec_driver_sql(sql, params)
+
     def rows(self, sql: str | Sequence[str], params: dict[str, Any] | None = None) -> list[Any]:
         """Run a statement and fetch every row.
 
         Several statements (PostgreSQL only) go in one round trip; the rows are the last one's.
         """
-        if self.preparer is not None:
-            return list(self.preparer.execute(sql, params or {}).all())
-        if not isinstance(sql, str):
-            raise ValueError("SQLite runs one statement at a time")
-        return list(self.conn.exec_driver_sql(sql, params or {}).all())
+        return list(self._execute(sql, params or {}).all())
 
     def run(self, sql: str | Sequence[str], params: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Run a statement (``executemany`` for a list of parameter sets)."""
-        if isinstance(params, list):
-            if not isinstance(sql, str):
-                raise ValueError("executemany runs one statement")
-            if params:
-                self.conn.exec_driver_sql(sql if self.sqlite else pyformat(sql), params)
-            return
-        if self.preparer is not None:
-            self.preparer.execute(sql, params)
-            return
-        if not isinstance(sql, str):
-            raise ValueError("SQLite runs one statement at a time")
-        self.conn.exec_driver_sql(sql, params)
+        if not isinstance(params, list):
+            self._execute(sql, params)
+        elif not isinstance(sql, str):
+            raise ValueError("executemany runs one statement")
+        elif params:
+            self.conn.exec_driver_sql(sql if self.sqlite else pyformat(sql), params)
 
     @staticmethod
     def expand(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
