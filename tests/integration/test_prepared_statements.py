@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
 from control_plane.db.prepared import PREPARE_THRESHOLD, Preparer
 from control_plane.db.session import make_engine, make_session_factory
@@ -124,8 +124,6 @@ def test_the_torc_hot_path_runs_prepared(engine: Engine) -> None:
 
     factory = make_session_factory(engine)
     sent: list[str] = []
-
-    from sqlalchemy import event
 
     @event.listens_for(engine, "before_cursor_execute")
     def _record(conn, cursor, statement, parameters, context, executemany):
