@@ -2,8 +2,9 @@
 
 The same model directories (``tests/pipeline_repos.py``: ``pre`` x+1, ``post`` x*2, and a BLS
 model calling ``add_sub`` with ``exec()``) are loaded on both. The platform runs the ensemble as
-a deployment graph over the step models' own applications (one handle hop per step) and fused
-(``parameters.ray_fused: "true"``, steps in the ensemble's replica). wrk, c=1/8/32; ratios are
+a deployment graph over the step models' own applications (``parameters.ray_fused: "false"``,
+one handle hop per step) and fused (the default, ``ray_fused`` auto, which fuses these two small
+CPU steps into the ensemble's replica). wrk, c=1/8/32; ratios are
 throughput relative to Triton, and the fused ensemble's also to the platform's own single model
 (``b_pre`` alone). Time to first streamed event (TTFT): ``/generate_stream`` on the same
 decoupled model (one response per word, no delay) on both servers, sequential requests, median
@@ -43,11 +44,17 @@ def _write_repo(repo: Path) -> None:
         write_two_step_ensemble,
     )
 
-    write_two_step_ensemble(repo, name="b_ens", pre="b_pre", post="b_post")
+    write_two_step_ensemble(repo, name="b_ens", pre="b_pre", post="b_post", ray_fused="false")
     write_two_step_ensemble(
-        repo, name="b_ens1", pre="b_pre", post="b_post", ray_step_batches_in_flight="1"
+        repo,
+        name="b_ens1",
+        pre="b_pre",
+        post="b_post",
+        ray_fused="false",
+        ray_step_batches_in_flight="1",
     )
-    write_two_step_ensemble(repo, name="b_fused", pre="b_pre", post="b_post", ray_fused="true")
+    # the default mode: ray_fused "auto" fuses a chain of small CPU steps
+    write_two_step_ensemble(repo, name="b_fused", pre="b_pre", post="b_post")
     write_add_sub(repo, name="add_sub")  # BLS_SYNC_MODEL's default target
     write_bls_sync_caller(repo, name="b_bls")
     write_decoupled_words(repo, name="b_dec")
@@ -248,12 +255,13 @@ def main() -> None:
     text = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on this machine ({os.cpu_count()} cores), "
         f"Serve ingress: {mode}. `b_ens`: 2-step ensemble of python models (x+1, then x*2) "
-        "calling the steps' own applications by DeploymentHandle (step calls that queue behind "
-        "2 in flight share the next hop); `b_ens1`: the same with "
+        "calling the steps' own applications by DeploymentHandle (`ray_fused: false`; step "
+        "calls that queue behind 2 in flight share the next hop); `b_ens1`: the same with "
         "`ray_step_batches_in_flight: 1`; `bare Ray Serve chain`: the same two steps as "
         "plain Serve deployments behind an HTTP ingress deployment, called by handle one after "
         "the other (Serve's own hop cost, no platform code); `b_fused`: the same ensemble "
-        "with `ray_fused` (steps in its replica); `b_bls`: a python model whose `execute` calls "
+        "in the default mode (`ray_fused` auto, which fuses these steps into its replica); "
+        "`b_bls`: a python model whose `execute` calls "
         "`add_sub` with `exec()`; `b_pre`: the first step alone (the platform's single-model "
         "baseline for the fused ratio). JSON v2 request of one row of 4 FP32; wrk, 1 thread, "
         f"{DURATION_S} s per cell after a 2 s warm-up; concurrency by concurrency, every target "

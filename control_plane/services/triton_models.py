@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from deployments.contracts.placement import PlacementPolicy, deployment_options,
 from deployments.contracts.specs import ModelSpec, load_model_spec
 
 OWNER = "v2"
+
+logger = logging.getLogger(__name__)
 
 
 def model_app_name(name: str) -> str:
@@ -189,6 +192,7 @@ class TritonModelService(EnsembleLoading):
         version: int | None = None,
         wait: bool = True,
         _chain: tuple[str, ...] = (),
+        _source_dir: str | None = None,
     ) -> RegisteredModel:
         """Load (or reload) a model on the built-in server: record it, deploy it, wait for it.
 
@@ -208,7 +212,9 @@ class TritonModelService(EnsembleLoading):
                 message is included).
         """
         check_model_name(name)
-        if files:
+        if _source_dir is not None and _source_dir.startswith("overrides/"):
+            source_dir = _source_dir  # a reload of what is recorded (its override files)
+        elif files:
             if config_override is None:
                 raise BadRequestError(
                     f"failed to load '{name}': file overrides need a 'config' parameter"
@@ -235,10 +241,12 @@ class TritonModelService(EnsembleLoading):
         except ModelConfigError as exc:
             raise BadRequestError(f"failed to load '{name}': {exc.message}") from None
         in_flight = _batches_in_flight(name, spec.parameters) if spec.is_ensemble else 2
-        steps, loaded_steps = (
-            self._ensemble_steps(spec, (*_chain, name)) if spec.is_ensemble else (None, [])
+        steps, loaded_steps, fused = (
+            self._ensemble_steps(spec, (*_chain, name)) if spec.is_ensemble else (None, [], False)
         )
-        row = self.get(name) or RegisteredModel(name=name, source_dir=source_dir)
+        existing = self.get(name)
+        reloading = existing is not None and existing.loaded
+        row = existing or RegisteredModel(name=name, source_dir=source_dir)
         row.source_dir = source_dir
         row.config_override = config_override
         row.version_pin = version
@@ -252,7 +260,6 @@ class TritonModelService(EnsembleLoading):
         )
         args: TritonModelAppArgs
         if steps is not None:
-            fused = spec.parameters.get("ray_fused", "false").strip().lower() == "true"
             args = EnsembleAppArgs(
                 spec=spec.to_json(),
                 model_dir=str(model_dir),
@@ -273,7 +280,32 @@ class TritonModelService(EnsembleLoading):
             raise BadRequestError(f"failed to load '{name}': {reason}")
         if wait:
             self._wait_running(row)
+        if reloading:
+            self._reload_fused_dependents(name, wait=wait)
         return row
+
+    def _reload_fused_dependents(self, name: str, *, wait: bool) -> None:
+        """Reload the fused ensembles that hold a copy of ``name``: they see its new code.
+
+        An unfused ensemble calls the step's current application and needs nothing; a fused
+        one loaded the step's backend itself when it started (as Triton reloads the ensembles
+        that depend on a reloaded model).
+        """
+        for ensemble in self._dependents(name):
+            record = self.apps.get(model_app_name(ensemble))
+            row = self.get(ensemble)
+            if record is None or row is None or not (record.args or {}).get("fused"):
+                continue
+            try:
+                self.load(
+                    ensemble,
+                    config_override=row.config_override,
+                    version=row.version_pin,
+                    wait=wait,
+                    _source_dir=row.source_dir,
+                )
+            except BadRequestError as exc:  # the step's own load stands, as on Triton
+                logger.warning("reloading ensemble %s after %s: %s", ensemble, name, exc.message)
 
     def _policy(self) -> PlacementPolicy:
         try:

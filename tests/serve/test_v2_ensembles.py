@@ -24,7 +24,9 @@ pytestmark = pytest.mark.ray
 def triton_fixture(platform):
     repo = platform.data_dir / "store" / "models"
     repo.mkdir(parents=True, exist_ok=True)
-    write_two_step_ensemble(repo, name="e_ens", pre="e_pre", post="e_post")
+    # the graph over the steps' own applications (small CPU chains fuse by default)
+    write_two_step_ensemble(repo, name="e_ens", pre="e_pre", post="e_post", ray_fused="false")
+    write_two_step_ensemble(repo, name="e_auto", pre="e_apre", post="e_apost")
     write_two_step_ensemble(repo, name="e_fused", pre="e_pre", post="e_post", ray_fused="true")
     write_affine(repo, "e_ver", versions=(1, 2), policy="version_policy { all { } }")
     write_ensemble(repo, "e_pinned", [("e_ver", 1, {"INPUT0": "IN"}, {"OUTPUT0": "OUT"})])
@@ -139,6 +141,16 @@ def test_fused_ensemble_runs_steps_in_its_replica_and_counts_them(triton):
     while _count(triton, "e_pre") < before + 3 and time.monotonic() < deadline:
         time.sleep(0.3)
     assert _count(triton, "e_pre") == before + 3
+
+
+def test_a_fused_by_default_ensemble_sees_its_step_reloaded_with_new_code(triton, platform):
+    triton.load_model("e_auto")
+    x = np.ones((1, 4), dtype=np.float32)
+    np.testing.assert_allclose(_infer(triton, "e_auto", x).as_numpy("OUT"), (x + 1) * 2)
+    repo = platform.data_dir / "store" / "models"
+    write_affine(repo, "e_apre", offset=5.0)  # new config and code for the first step
+    triton.load_model("e_apre")  # returns once the ensemble holding a copy is reloaded too
+    np.testing.assert_allclose(_infer(triton, "e_auto", x).as_numpy("OUT"), (x + 5) * 2)
 
 
 def test_unloading_a_step_unloads_the_ensemble(triton):
