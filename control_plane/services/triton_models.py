@@ -288,8 +288,8 @@ class TritonModelService(EnsembleLoading):
         """Reload the fused ensembles that hold a copy of ``name``: they see its new code.
 
         An unfused ensemble calls the step's current application and needs nothing; a fused
-        one loaded the step's backend itself when it started (as Triton reloads the ensembles
-        that depend on a reloaded model).
+        one loaded the step's backend itself when it started, and a Triton ensemble always
+        reaches its step's current instances.
         """
         for ensemble in self._dependents(name):
             record = self.apps.get(model_app_name(ensemble))
