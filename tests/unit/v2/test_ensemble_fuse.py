@@ -15,20 +15,17 @@ from control_plane.services.triton_ensembles import (
 )
 from deployments.contracts.ensemble import ensemble_graph
 from deployments.contracts.specs import load_model_spec
-from tests.pipeline_repos import write_affine, write_ensemble
+from tests.pipeline_repos import (
+    write_affine,
+    write_ensemble,
+    write_two_branch_ensemble,
+    write_two_step_ensemble,
+)
 
 
 def _chain(repo: Path, policy: str = "") -> tuple:
-    write_affine(repo, "pre", offset=1.0)
+    write_two_step_ensemble(repo)  # pre (x+1) then post (x*2)
     write_affine(repo, "post", scale=2.0, policy=policy)
-    write_ensemble(
-        repo,
-        "ens",
-        [
-            ("pre", -1, {"INPUT0": "IN"}, {"OUTPUT0": "mid"}),
-            ("post", -1, {"INPUT0": "mid"}, {"OUTPUT0": "OUT"}),
-        ],
-    )
     specs = {m: load_model_spec(repo / m, m) for m in ("pre", "post")}
     sizes = {m: directory_bytes(repo / m) for m in specs}
     return ensemble_graph(load_model_spec(repo / "ens", "ens")), specs, sizes
@@ -80,15 +77,7 @@ def test_object_store_and_weight_keep_the_graph(tmp_path):
 def test_branches_keep_the_graph(tmp_path):
     write_affine(tmp_path, "a")
     write_affine(tmp_path, "b")
-    write_ensemble(
-        tmp_path,
-        "par",
-        [
-            ("a", -1, {"INPUT0": "IN"}, {"OUTPUT0": "A"}),
-            ("b", -1, {"INPUT0": "IN"}, {"OUTPUT0": "B"}),
-        ],
-        outputs=("A", "B"),
-    )
+    write_two_branch_ensemble(tmp_path, "par", "a", "b")
     specs = {m: load_model_spec(tmp_path / m, m) for m in ("a", "b")}
     graph = ensemble_graph(load_model_spec(tmp_path / "par", "par"))
     assert fuse_blocker(graph, specs, {"a": 1, "b": 1}, object_store=False) == (
